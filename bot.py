@@ -1,0 +1,111 @@
+"""Reelsmith: one process serving the web side and running the job queue.
+
+    python bot.py [--role all|web|worker]
+
+Reading order: settings → logging → database (embedded when DATABASE_URL is unset) → migrations →
+job kinds → runtime (web server + supervised consumers) → graceful stop. Exit codes: core/runtime.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+from core.diag import register_diagnostics
+from core.logging import configure_logging, wants_json
+from core.queue import Registry
+from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Role, Runtime
+from core.settings import Settings, SettingsError, read_environment, redact_dsn
+from db.embedded import start_embedded
+from db.migrate import migrate
+from db.pool import create_pool
+
+log = structlog.get_logger("bot")
+
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments().parse_args(argv)
+    environ = read_environment(os.environ, Path(".env"))
+    try:
+        settings = Settings.from_env(environ)
+    except SettingsError as error:
+        _report_bad_settings(error, environ.get("LOG_FORMAT", "auto"))
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secrets())
+    return asyncio.run(serve(settings, Role(args.role)))
+
+
+async def serve(settings: Settings, role: Role) -> int:
+    log.info("runtime.boot", role=str(role), settings=settings.summary())
+    try:
+        registry = job_kinds(settings)
+    except ValueError as error:
+        log.critical("settings.invalid", problems=[str(error)])
+        return EXIT_CONFIG
+    try:
+        database_url = settings.database_url or await _embedded_database(settings)
+        pool = await create_pool(
+            database_url,
+            max_size=settings.database_pool_size,
+            transaction_pooler=settings.database_transaction_pooler,
+        )
+    except DB_ERRORS as error:
+        log.critical("db.unreachable", error=str(error))
+        return EXIT_START_FAILED
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        log.info("db.migrations.applied", applied=[m.path.name for m in applied])
+        runtime = Runtime(settings, pool, registry, role=role, listen_dsn=settings.listen_dsn(database_url))
+        return await runtime.run()
+    finally:
+        await pool.close()
+
+
+def job_kinds(settings: Settings) -> Registry:
+    """Every job kind this code can run, with the operator's per-kind limits applied."""
+    registry = register_diagnostics(Registry())
+    return registry.with_limits(settings.queue_concurrency)
+
+
+async def _embedded_database(settings: Settings) -> str:
+    dsn = await asyncio.to_thread(start_embedded, settings.embedded_pg_dir)
+    log.warning(
+        "db.embedded.started",
+        dsn=redact_dsn(dsn),
+        data_dir=str(settings.embedded_pg_dir.resolve()),
+        note="DATABASE_URL is unset: using the embedded PostgreSQL; its data persists in data_dir. "
+        "Set DATABASE_URL in production.",
+    )
+    return dsn
+
+
+def _report_bad_settings(error: SettingsError, log_format: str) -> None:
+    if wants_json(log_format.strip().lower(), sys.stderr):
+        configure_logging(log_format="json")
+        log.critical("settings.invalid", problems=error.problems)
+    else:
+        print(f"💥 {error}", file=sys.stderr)
+
+
+def _arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Reelsmith: idea in, vertical video out.")
+    parser.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default=Role.ALL.value,
+        help="all: web server and job consumers (default); web: only the web server; worker: only consumers",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

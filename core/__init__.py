@@ -1,0 +1,1 @@
+"""Reelsmith's runtime: settings, logging, the job queue, supervision and the web server."""

@@ -1,0 +1,107 @@
+"""structlog set-up: JSON lines for machines, readable lines with markers for people.
+
+Event names are dotted (``queue.job.succeeded``) and the data goes in fields. On console lines a
+marker leads the event: 💥 critical, ❌ error, ⚠️ warning, and on info lines 🚀 for things
+starting and ✅ for things done, chosen by the event name's last word. Every rendered line passes
+through a scrubber that replaces the configured secrets, whatever field or traceback they hit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+import structlog
+
+_LEVEL_MARKERS = {"critical": "💥", "error": "❌", "warning": "⚠️", "exception": "❌"}
+_START_WORDS = {"start", "starting", "started", "boot"}
+_DONE_WORDS = {"ready", "done", "succeeded", "ok", "applied", "stopped", "delivered", "set"}
+
+
+def marker(level: str, event: str) -> str | None:
+    if level in _LEVEL_MARKERS:
+        return _LEVEL_MARKERS[level]
+    last_word = event.rsplit(".", 1)[-1]
+    if last_word in _START_WORDS:
+        return "🚀"
+    if last_word in _DONE_WORDS:
+        return "✅"
+    return None
+
+
+def _add_marker(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    mark = marker(event_dict.get("level", method), str(event_dict.get("event", "")))
+    if mark:
+        event_dict["event"] = f"{mark} {event_dict['event']}"
+    return event_dict
+
+
+class SecretScrubber:
+    """Last processor: replaces every secret in the rendered line with ***."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: list[str] = []
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        self.secrets = sorted({s for s in [*self.secrets, *secrets] if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, _logger: Any, _method: str, line: str) -> str:
+        for secret in self.secrets:
+            if secret in line:
+                line = line.replace(secret, "***")
+        return line
+
+
+scrubber = SecretScrubber()
+
+
+def wants_json(log_format: str, stream: TextIO) -> bool:
+    return log_format == "json" or (log_format == "auto" and not stream.isatty())
+
+
+def configure_logging(
+    level: str = "info",
+    log_format: str = "auto",
+    *,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    cache: bool = True,
+) -> None:
+    stream = stream or sys.stderr
+    scrubber.update(secrets)
+    as_json = wants_json(log_format, stream)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if as_json:
+        tail: list[Any] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        tail = [_add_marker, structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+    structlog.configure(
+        processors=[*shared, *tail, scrubber],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.WriteLoggerFactory(stream),
+        cache_logger_on_first_use=cache,
+    )
+    _route_stdlib_logging(level, shared, tail, stream)
+
+
+def _route_stdlib_logging(level: str, shared: list[Any], tail: list[Any], stream: TextIO) -> None:
+    """aiohttp, aiogram and asyncpg log through the standard library; give them the same format."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, scrubber],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,23 @@
+"""The job queue: PostgreSQL rows claimed with FOR UPDATE SKIP LOCKED, run by in-process consumers.
+
+Producers enqueue inside their own transaction (``enqueue``); handlers are registered by kind in a
+``Registry``; a ``Worker`` claims, runs and records jobs. See jobs.py for what handlers may answer.
+"""
+
+from core.queue.backoff import Backoff
+from core.queue.enqueue import NewJob, cancel, enqueue, enqueue_many
+from core.queue.jobs import Cancel, Job, JobSpec, Registry, Snooze, TransientError
+
+__all__ = [
+    "Backoff",
+    "Cancel",
+    "Job",
+    "JobSpec",
+    "NewJob",
+    "Registry",
+    "Snooze",
+    "TransientError",
+    "cancel",
+    "enqueue",
+    "enqueue_many",
+]

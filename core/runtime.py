@@ -1,0 +1,161 @@
+"""The life of the process: start its parts for a role, run until told to stop, stop them well.
+
+Stopping (SIGTERM, SIGINT, a tripped breaker, a part that keeps crashing): the web server stops
+accepting connections, the queue stops claiming, running jobs get SHUTDOWN_GRACE to finish, and
+the rest are handed back to the queue without spending an attempt. A second signal exits at once.
+
+Exit codes: 0 stopped on request, 1 failed to start, 70 a part kept crashing, 75 the circuit
+breaker tripped, 78 bad settings, 128+N a second signal N. Anything non-zero asks the platform
+for a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from enum import StrEnum
+
+import asyncpg
+import structlog
+
+from core.queue.jobs import Registry
+from core.queue.worker import Worker
+from core.settings import Settings
+from core.supervisor import CircuitBreaker, Supervisor
+from core.web import WebServer, build_app
+
+log = structlog.get_logger("runtime")
+
+EXIT_OK = 0
+EXIT_START_FAILED = 1
+EXIT_SUPERVISOR = 70
+EXIT_BREAKER = 75
+EXIT_CONFIG = 78
+
+
+class Role(StrEnum):
+    ALL = "all"
+    WEB = "web"
+    WORKER = "worker"
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        registry: Registry,
+        *,
+        role: Role = Role.ALL,
+        listen_dsn: str | None = None,
+        owner: str | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._handle_signals = handle_signals
+        self.pool = pool
+        self.role = role
+        self.supervisor = Supervisor(
+            max_restarts=settings.supervisor_max_restarts,
+            window_s=settings.supervisor_window,
+            on_give_up=self._gave_up,
+        )
+        self.worker: Worker | None = None
+        if role in (Role.ALL, Role.WORKER):
+            breaker = CircuitBreaker(settings.breaker_threshold, self._tripped)
+            self.worker = Worker(pool, registry, settings, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
+        self.web: WebServer | None = None
+        if role in (Role.ALL, Role.WEB):
+            checks = {"database": self._database_ok, "accepting": self._accepting}
+            if self.worker:
+                checks["consumers"] = self._consumers_ok
+            self.web = WebServer(
+                build_app(checks),
+                host=settings.host,
+                port=settings.port,
+                shutdown_timeout=settings.shutdown_grace,
+            )
+        self.exit_code = EXIT_OK
+        self.stop_reason = ""
+        self.started = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._signals = 0
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT) if self._handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            try:
+                await self._start()
+            except Exception as error:
+                log.critical("runtime.start_failed", error=str(error), exc_info=error)
+                self.stop("failed to start", EXIT_START_FAILED)
+            await self._stopping.wait()
+            await self._shutdown()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+        return self.exit_code
+
+    def stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
+        """Begin a graceful stop; the first reason and exit code win."""
+        if self._stopping.is_set():
+            return
+        self.stop_reason = reason
+        self.exit_code = exit_code
+        self._stopping.set()
+
+    async def _start(self) -> None:
+        if self.worker:
+            self.worker.start(self.supervisor)
+        if self.web:
+            await self.web.start()
+        log.info(
+            "runtime.started",
+            role=str(self.role),
+            pid=os.getpid(),
+            worker=self.worker.owner if self.worker else None,
+            consumers=self.settings.queue_consumers if self.worker else 0,
+        )
+        self.started.set()
+
+    async def _shutdown(self) -> None:
+        log.info("runtime.stopping", reason=self.stop_reason, grace_s=self.settings.shutdown_grace)
+        deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace
+        web_stopped = asyncio.create_task(self.web.stop()) if self.web else None
+        if self.worker:
+            await self.worker.drain(deadline)
+        if web_stopped:
+            await web_stopped
+        await self.supervisor.cancel()
+        log.info("runtime.stopped", reason=self.stop_reason, exit_code=self.exit_code)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.critical("runtime.forced_exit", signal=sig.name, note="leased jobs return when leases expire")
+            os._exit(128 + sig)
+        self.stop(f"{sig.name} received")
+
+    def _gave_up(self, component: str, error: BaseException) -> None:
+        self.stop(f"{component} kept crashing: {error}", EXIT_SUPERVISOR)
+
+    def _tripped(self, failures: int) -> None:
+        log.critical(
+            "runtime.circuit_breaker.tripped",
+            consecutive_failures=failures,
+            note="draining and exiting so the platform restarts the process",
+        )
+        self.stop(f"circuit breaker: {failures} failures in a row", EXIT_BREAKER)
+
+    async def _database_ok(self) -> bool:
+        return await self.pool.fetchval("SELECT 1") == 1
+
+    async def _accepting(self) -> bool:
+        return not self._stopping.is_set()
+
+    async def _consumers_ok(self) -> bool:
+        return self.worker is not None and self.worker.alive()

@@ -1,0 +1,105 @@
+"""When to restart a part of the process and when to give up and let the platform restart it.
+
+Two policies, for two kinds of trouble:
+- ``Supervisor``: a coroutine that crashes (a consumer, the claim loop, the lease keeper) is
+  restarted with exponential backoff; more than ``max_restarts`` crashes within ``window_s`` and
+  the process exits non-zero.
+- ``CircuitBreaker``: ``threshold`` job failures in a row of the kind a restart can cure (lost
+  database, unexpected exceptions) and the process drains and exits non-zero. A provider's
+  passing trouble (``TransientError``) backs off in the queue and never counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from core.queue.outcomes import Outcome, Verdict
+
+log = structlog.get_logger("supervisor")
+
+GiveUp = Callable[[str, BaseException], None]
+
+
+class Supervisor:
+    def __init__(self, *, max_restarts: int, window_s: float, on_give_up: GiveUp, backoff_s: float = 1.0) -> None:
+        self._max_restarts = max_restarts
+        self._window_s = window_s
+        self._on_give_up = on_give_up
+        self._backoff_s = backoff_s
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._supervise(name, run), name=name)
+        self.tasks[name] = task
+        return task
+
+    def alive(self, prefix: str = "") -> bool:
+        tasks = [t for name, t in self.tasks.items() if name.startswith(prefix)]
+        return bool(tasks) and not any(t.done() for t in tasks)
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        crashes: deque[float] = deque()
+        while True:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                now = time.monotonic()
+                while crashes and now - crashes[0] > self._window_s:
+                    crashes.popleft()
+                if len(crashes) >= self._max_restarts:
+                    log.critical(
+                        "supervisor.gave_up",
+                        component=name,
+                        restarts=len(crashes),
+                        window_s=self._window_s,
+                        error=str(error),
+                        exc_info=error,
+                    )
+                    self._on_give_up(name, error)
+                    return
+                crashes.append(now)
+                delay = self._backoff_s * 2 ** (len(crashes) - 1)
+                log.error(
+                    "supervisor.restarting",
+                    component=name,
+                    restart=len(crashes),
+                    retry_in_s=delay,
+                    error=str(error),
+                    exc_info=error,
+                )
+                await asyncio.sleep(delay)
+
+    async def cancel(self, *names: str) -> None:
+        """Cancel the named tasks (all when none is named) and wait for them to end."""
+        tasks = [self.tasks[n] for n in names] if names else list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int, on_trip: Callable[[int], None]) -> None:
+        self._threshold = threshold
+        self._on_trip = on_trip
+        self.consecutive = 0
+        self.tripped = False
+
+    def record(self, outcome: Outcome) -> None:
+        if outcome.curable:
+            self.failure()
+        elif outcome.verdict in (Verdict.SUCCEEDED, Verdict.SNOOZED, Verdict.CANCELLED):
+            self.consecutive = 0
+
+    def failure(self) -> None:
+        self.consecutive += 1
+        if self.consecutive >= self._threshold and not self.tripped:
+            self.tripped = True
+            self._on_trip(self.consecutive)

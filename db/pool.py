@@ -1,0 +1,40 @@
+"""Connections: the shared asyncpg pool and single dedicated connections, with one set of codecs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python objects, everywhere.
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _statement_cache_size(transaction_pooler: bool) -> int:
+    # Behind PgBouncer/Supavisor in transaction mode a prepared statement may land on another
+    # server connection, so asyncpg must not cache them.
+    return 0 if transaction_pooler else 100
+
+
+async def create_pool(dsn: str, *, max_size: int, transaction_pooler: bool = False) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        statement_cache_size=_statement_cache_size(transaction_pooler),
+        init=_init_connection,
+    )
+
+
+async def connect(dsn: str, *, transaction_pooler: bool = False) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn, statement_cache_size=_statement_cache_size(transaction_pooler))
+    await _init_connection(conn)
+    return conn

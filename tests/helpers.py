@@ -1,0 +1,261 @@
+"""Test helpers: waiting on conditions, running the runtime in-process or as a real process,
+and a TCP proxy that can cut the database connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from core.queue import Registry
+from core.runtime import Role, Runtime
+from core.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[Any] | Any], *, timeout: float = 20.0, interval: float = 0.02
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout``.
+
+    For state held in another process or in the database, where there is no event to await."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    registry: Registry,
+    *,
+    role: Role = Role.WORKER,
+    listen: bool = True,
+    **options: Any,
+) -> AsyncIterator[Runtime]:
+    """A runtime running in this event loop; stopped (and drained) when the block ends."""
+    runtime = Runtime(
+        settings,
+        pool,
+        registry,
+        role=role,
+        handle_signals=False,
+        listen_dsn=settings.database_url if listen else None,
+        **options,
+    )
+    task = asyncio.create_task(runtime.run())
+    ready = [asyncio.ensure_future(runtime.started.wait())]
+    if runtime.worker and runtime.worker.listener:
+        ready.append(asyncio.ensure_future(runtime.worker.listener.wait_connected()))
+    await asyncio.wait([task, asyncio.ensure_future(asyncio.gather(*ready))], return_when=asyncio.FIRST_COMPLETED)
+    try:
+        yield runtime
+    finally:
+        runtime.stop("test over")
+        await task
+
+
+async def job_row(db: asyncpg.Pool | asyncpg.Connection, job_id: int) -> asyncpg.Record:
+    return await db.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+
+
+# --- real processes ------------------------------------------------------------------------------
+
+
+class BotProcess:
+    """``python bot.py`` as a child process, its JSON log lines collected as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls, env: dict[str, str], *args: str, cwd: Path | None = None) -> BotProcess:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "QUEUE_", "LOG_"))}
+        full_env.update({"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **env})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(REPO / "bot.py"),
+            *args,
+            env=full_env,
+            cwd=cwd or REPO / "tests",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        return cls(proc)
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            async with self._changed:
+                self.raw.append(line)
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line)
+                    if isinstance(event, dict):
+                        self.events.append(event)
+                self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for_event(self, name: str, *, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            for event in self.events:
+                if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
+                    return event
+            return None
+
+        async def wait() -> dict[str, Any]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: found() is not None or self._reader.done())
+                event = found()
+                if event is None:
+                    raise AssertionError(f"process ended without logging {name}; output:\n" + self.output())
+                return event
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def output(self) -> str:
+        return "\n".join(self.raw[-80:])
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = 60.0) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await self._reader
+        return code
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.wait()
+
+
+def bot_env(database_url: str, **overrides: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "QUEUE_LEASE": "2s",
+        "QUEUE_POLL_INTERVAL": "200ms",
+        "SHUTDOWN_GRACE": "5s",
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        **overrides,
+    }
+
+
+# --- network faults ------------------------------------------------------------------------------
+
+
+class DatabaseProxy:
+    """A TCP front for the database that the test can cut, to lose connections for real."""
+
+    def __init__(self, target_dsn: str) -> None:
+        self._target_dsn = target_dsn
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    @property
+    def dsn(self) -> str:
+        parts = urlsplit(self._target_dsn)
+        query = {k: v for k, v in parse_qs(parts.query).items() if k != "host"}
+        user = parts.username or "postgres"
+        return urlunsplit(parts._replace(netloc=f"{user}@127.0.0.1:{self.port}", query=urlencode(query, doseq=True)))
+
+    async def _open_target(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        parts = urlsplit(self._target_dsn)
+        socket_dir = parse_qs(parts.query).get("host", [None])[0]
+        if socket_dir:
+            return await asyncio.open_unix_connection(f"{socket_dir}/.s.PGSQL.{parts.port or 5432}")
+        return await asyncio.open_connection(parts.hostname, parts.port or 5432)
+
+    async def start(self) -> DatabaseProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            target_reader, target_writer = await self._open_target()
+        except OSError:
+            writer.close()
+            return
+        self._links.update({writer, target_writer})
+        await asyncio.gather(_pipe(reader, target_writer), _pipe(target_reader, writer), return_exceptions=True)
+
+    async def cut(self) -> None:
+        """Refuse new connections and break the open ones."""
+        if self._server:
+            self._server.close()
+            self._server = None
+        for link in list(self._links):
+            link.transport.abort()
+        self._links.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+class Probe:
+    """A job handler a test can watch: it records each run, and with ``hold`` it runs until cancelled."""
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.hold = hold
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self.ran: list[int] = []
+
+    async def __call__(self, job: Any) -> None:
+        self.ran.append(job.id)
+        self.started.set()
+        if self.hold:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise

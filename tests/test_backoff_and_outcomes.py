@@ -1,0 +1,130 @@
+"""Retry delays and the mapping from a run's result to the job's next state (no database)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from core.queue import Backoff, Cancel, Job, JobSpec, Snooze, TransientError
+from core.queue.outcomes import Verdict, decide, released, stopped
+from core.supervisor import CircuitBreaker
+
+
+async def _noop(_job: Job) -> None:
+    return None
+
+
+def job(attempt: int = 1, max_attempts: int = 5) -> Job:
+    now = datetime.now(UTC)
+    return Job(1, "test.kind", {}, 0, attempt, max_attempts, 0, now, now)
+
+
+SPEC = JobSpec("test.kind", _noop, timeout=7, backoff=Backoff(base=1.0, cap=3600, jitter=0.25))
+
+
+class TestBackoff:
+    def test_grows_exponentially_within_jitter_bounds(self) -> None:
+        """Each attempt's delays stay within ±25% of base·2^(n-1), so later attempts always wait longer."""
+        rng = random.Random(7)
+        backoff = Backoff(base=1.0, cap=3600, jitter=0.25)
+        samples = {n: [backoff.delay(n, rng) for _ in range(500)] for n in range(1, 8)}
+        for n, delays in samples.items():
+            nominal = 2.0 ** (n - 1)
+            assert min(delays) >= nominal * 0.75
+            assert max(delays) <= nominal * 1.25
+        for n in range(1, 7):
+            assert max(samples[n]) < min(samples[n + 1])
+
+    def test_jitter_spreads_delays(self) -> None:
+        """Jobs failing together do not come back together."""
+        rng = random.Random(1)
+        delays = {round(Backoff(base=10).delay(3, rng), 6) for _ in range(100)}
+        assert len(delays) > 90
+
+    def test_cap_bounds_the_delay(self) -> None:
+        backoff = Backoff(base=1.0, cap=60, jitter=0.0)
+        assert backoff.delay(30) == 60
+
+
+class TestDecide:
+    def test_none_is_success(self) -> None:
+        outcome = decide(job(), SPEC, result=None)
+        assert (outcome.verdict, outcome.state, outcome.refund, outcome.curable) == (
+            Verdict.SUCCEEDED,
+            "succeeded",
+            0,
+            False,
+        )
+
+    def test_snooze_gives_the_attempt_back(self) -> None:
+        outcome = decide(job(), SPEC, result=Snooze(12))
+        assert (outcome.state, outcome.delay, outcome.refund, outcome.snoozed) == ("queued", 12, 1, 1)
+
+    def test_cancel_is_final_and_keeps_the_reason(self) -> None:
+        outcome = decide(job(), SPEC, error=Cancel("content rejected"))
+        assert (outcome.state, outcome.error, outcome.curable) == ("cancelled", "cancelled: content rejected", False)
+
+    def test_transient_error_retries_without_tripping_the_breaker(self) -> None:
+        outcome = decide(job(attempt=2), SPEC, error=TransientError("KIE 429"), rng=random.Random(3))
+        assert outcome.verdict is Verdict.RETRY
+        assert outcome.curable is False
+        assert 1.5 <= outcome.delay <= 2.5
+        assert outcome.error == "TransientError: KIE 429"
+
+    def test_transient_retry_after_wins_over_backoff(self) -> None:
+        outcome = decide(job(), SPEC, error=TransientError("slow down", retry_after=42))
+        assert outcome.delay == 42
+
+    def test_unexpected_error_retries_and_counts_for_the_breaker(self) -> None:
+        outcome = decide(job(), SPEC, error=KeyError("prompt"))
+        assert (outcome.verdict, outcome.curable, outcome.error) == (Verdict.RETRY, True, "KeyError: 'prompt'")
+
+    def test_last_attempt_fails_for_good(self) -> None:
+        outcome = decide(job(attempt=5, max_attempts=5), SPEC, error=RuntimeError("boom"))
+        assert (outcome.state, outcome.delay, outcome.error) == ("failed", None, "RuntimeError: boom")
+
+    def test_timeout_is_a_failure(self) -> None:
+        outcome = decide(job(), SPEC, timed_out=True)
+        assert (outcome.verdict, outcome.error, outcome.curable) == (Verdict.RETRY, "timed out after 7s", True)
+
+    def test_unexpected_return_value_is_a_failure(self) -> None:
+        outcome = decide(job(), SPEC, result="done")
+        assert outcome.verdict is Verdict.RETRY
+        assert "expected None or Snooze" in outcome.error
+
+    def test_stop_and_shutdown(self) -> None:
+        assert stopped(job()).state == "cancelled"
+        handed_back = released(job())
+        assert (handed_back.state, handed_back.delay, handed_back.refund) == ("queued", 0.0, 1)
+
+    def test_long_errors_are_truncated(self) -> None:
+        outcome = decide(job(), SPEC, error=RuntimeError("x" * 10_000))
+        assert len(outcome.error) == 2000
+
+
+class TestCircuitBreaker:
+    @pytest.fixture
+    def trips(self) -> list[int]:
+        return []
+
+    def test_trips_after_threshold_consecutive_curable_failures(self, trips: list[int]) -> None:
+        breaker = CircuitBreaker(3, trips.append)
+        for _ in range(3):
+            breaker.record(decide(job(), SPEC, error=RuntimeError("db gone")))
+        assert trips == [3]
+        breaker.record(decide(job(), SPEC, error=RuntimeError("db gone")))
+        assert trips == [3], "trips once"
+
+    def test_success_resets_and_transient_errors_do_not_count(self, trips: list[int]) -> None:
+        breaker = CircuitBreaker(3, trips.append)
+        for _ in range(2):
+            breaker.record(decide(job(), SPEC, error=RuntimeError("bug")))
+        breaker.record(decide(job(), SPEC, result=None))
+        for _ in range(10):
+            breaker.record(decide(job(), SPEC, error=TransientError("KIE down")))
+        for _ in range(2):
+            breaker.record(decide(job(), SPEC, error=RuntimeError("bug")))
+        assert trips == []
+        assert breaker.consecutive == 2

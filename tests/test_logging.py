@@ -1,0 +1,103 @@
+"""Logging: JSON lines for machines, marked console lines for people, secrets never written."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import asyncpg
+import pytest
+import structlog
+
+from core.logging import configure_logging, marker
+from core.queue import Job, JobSpec, Registry, enqueue
+from core.settings import Settings
+from tests.helpers import running, wait_until
+
+
+class TtyBuffer(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def restore_logging():
+    yield
+    configure_logging("info", "json", cache=False)
+
+
+def test_json_when_not_a_terminal(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("info", "auto", stream=stream, cache=False)
+    structlog.get_logger("t").info("queue.job.succeeded", job_id=7, kind="diag.noop", attempt=1)
+    line = json.loads(stream.getvalue())
+    assert line["event"] == "queue.job.succeeded"
+    assert (line["job_id"], line["kind"], line["attempt"], line["level"]) == (7, "diag.noop", 1, "info")
+    assert "timestamp" in line
+
+
+def test_console_lines_carry_markers(restore_logging: None) -> None:
+    stream = TtyBuffer()
+    configure_logging("info", "auto", stream=stream, cache=False)
+    log = structlog.get_logger("t")
+    log.info("runtime.started")
+    log.info("web.ready")
+    log.warning("queue.job.retry")
+    log.error("queue.job.failed")
+    log.critical("runtime.circuit_breaker.tripped")
+    log.info("queue.claimed")
+    lines = stream.getvalue().splitlines()
+    for line, mark in zip(
+        lines,
+        [
+            "🚀 runtime.started",
+            "✅ web.ready",
+            "⚠️ queue.job.retry",
+            "❌ queue.job.failed",
+            "💥 runtime.circuit_breaker.tripped",
+        ],
+        strict=False,
+    ):
+        assert mark in line
+    assert "queue.claimed" in lines[5] and not any(m in lines[5] for m in "🚀✅⚠❌💥")
+
+
+def test_marker_rules() -> None:
+    assert marker("info", "db.embedded.started") == "🚀"
+    assert marker("info", "queue.job.succeeded") == "✅"
+    assert marker("info", "queue.job.snoozed") is None
+    assert marker("critical", "anything") == "💥"
+
+
+def test_secrets_are_scrubbed_everywhere(restore_logging: None) -> None:
+    """Whatever field, message or traceback carries a secret, the line written does not."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream, secrets=["123456:AAE-bot-token-secret"], cache=False)
+    log = structlog.get_logger("t")
+    try:
+        raise RuntimeError("GET https://api.telegram.org/file/bot123456:AAE-bot-token-secret/photo.jpg failed")
+    except RuntimeError as error:
+        log.error("telegram.download_failed", url="https://x/bot123456:AAE-bot-token-secret/", exc_info=error)
+    logging.getLogger("aiohttp.client").error("token 123456:AAE-bot-token-secret leaked by a library")
+    written = stream.getvalue()
+    assert "AAE-bot-token-secret" not in written
+    assert written.count("***") >= 3
+
+
+async def test_job_log_lines_carry_job_kind_and_attempt(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Lines logged by a handler are tagged with the job they belong to."""
+
+    async def chatty(_job: Job) -> None:
+        structlog.get_logger("handler").info("handler.step", step="download")
+
+    registry = Registry()
+    registry.add(JobSpec("t.chatty", chatty))
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with running(settings, pool, registry):
+            job_id = await enqueue(pool, registry, "t.chatty")
+            await wait_until(lambda: any(e["event"] == "queue.job.succeeded" for e in logs))
+    step = next(e for e in logs if e["event"] == "handler.step")
+    done = next(e for e in logs if e["event"] == "queue.job.succeeded")
+    for event in (step, done):
+        assert (event["job_id"], event["kind"], event["attempt"]) == (job_id, "t.chatty", 1)
