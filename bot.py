@@ -1,9 +1,10 @@
-"""Reelsmith: one process serving the web side and running the job queue.
+"""Reelsmith: one process serving Telegram and KIE webhooks and running the job queue.
 
     python bot.py [--role all|web|worker]
 
 Reading order: settings → logging → database (embedded when DATABASE_URL is unset) → migrations →
-job kinds → runtime (web server + supervised consumers) → graceful stop. Exit codes: core/runtime.py.
+services (Telegram bot, KIE, OpenAI) → job kinds → runtime (web server, Telegram frontend, KIE
+callbacks, supervised consumers) → graceful stop. Exit codes: core/runtime.py.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from core.app import App, services
+from core.bot.frontend import TelegramFrontend
 from core.diag import register_diagnostics
 from core.logging import configure_logging, wants_json
-from core.queue import Registry
+from core.pipeline import HOUSEKEEPING
+from core.pipeline.callbacks import KieCallbacks
+from core.pipeline.steps import Pipeline
+from core.queue import Registry, enqueue
 from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Role, Runtime
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
 from db.embedded import start_embedded
@@ -46,11 +52,6 @@ def main(argv: list[str] | None = None) -> int:
 async def serve(settings: Settings, role: Role) -> int:
     log.info("runtime.boot", role=str(role), settings=settings.summary())
     try:
-        registry = job_kinds(settings)
-    except ValueError as error:
-        log.critical("settings.invalid", problems=[str(error)])
-        return EXIT_CONFIG
-    try:
         database_url = settings.database_url or await _embedded_database(settings)
         pool = await create_pool(
             database_url,
@@ -64,16 +65,26 @@ async def serve(settings: Settings, role: Role) -> int:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
         log.info("db.migrations.applied", applied=[m.path.name for m in applied])
-        runtime = Runtime(settings, pool, registry, role=role, listen_dsn=settings.listen_dsn(database_url))
-        return await runtime.run()
+        async with services(settings, pool) as app:
+            try:
+                app.registry = job_kinds(app)
+            except ValueError as error:
+                log.critical("settings.invalid", problems=[str(error)])
+                return EXIT_CONFIG
+            await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
+            web = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            runtime = Runtime(
+                settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
+            )
+            return await runtime.run()
     finally:
         await pool.close()
 
 
-def job_kinds(settings: Settings) -> Registry:
+def job_kinds(app: App) -> Registry:
     """Every job kind this code can run, with the operator's per-kind limits applied."""
-    registry = register_diagnostics(Registry())
-    return registry.with_limits(settings.queue_concurrency)
+    registry = Pipeline(app).register(register_diagnostics(Registry()))
+    return registry.with_limits(app.settings.queue_concurrency)
 
 
 async def _embedded_database(settings: Settings) -> str:

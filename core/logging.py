@@ -104,4 +104,6 @@ def _route_stdlib_logging(level: str, shared: list[Any], tail: list[Any], stream
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Per-request lines of libraries: our own canonical lines (telegram.update.applied, queue.job.*) say more.
+    for noisy in ("aiohttp.access", "aiogram.event", "httpx", "httpx2", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

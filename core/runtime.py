@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import Protocol
 
 import asyncpg
 import structlog
+from aiohttp import web
 
 from core.queue.jobs import Registry
 from core.queue.worker import Worker
@@ -32,6 +35,14 @@ EXIT_START_FAILED = 1
 EXIT_SUPERVISOR = 70
 EXIT_BREAKER = 75
 EXIT_CONFIG = 78
+
+
+class Component(Protocol):
+    """A part of the web side (the Telegram frontend, the KIE callback): routes, start, stop."""
+
+    def add_routes(self, web_app: web.Application) -> None: ...
+    async def start(self, supervisor: Supervisor) -> None: ...
+    async def stop(self) -> None: ...
 
 
 class Role(StrEnum):
@@ -51,6 +62,7 @@ class Runtime:
         listen_dsn: str | None = None,
         owner: str | None = None,
         handle_signals: bool = True,
+        components: Sequence[Component] = (),
     ) -> None:
         self.settings = settings
         self._handle_signals = handle_signals
@@ -66,12 +78,13 @@ class Runtime:
             breaker = CircuitBreaker(settings.breaker_threshold, self._tripped)
             self.worker = Worker(pool, registry, settings, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
         self.web: WebServer | None = None
+        self.components: Sequence[Component] = components if role in (Role.ALL, Role.WEB) else ()
         if role in (Role.ALL, Role.WEB):
             checks = {"database": self._database_ok, "accepting": self._accepting}
             if self.worker:
                 checks["consumers"] = self._consumers_ok
             self.web = WebServer(
-                build_app(checks),
+                build_app(checks, [component.add_routes for component in self.components]),
                 host=settings.host,
                 port=settings.port,
                 shutdown_timeout=settings.shutdown_grace,
@@ -113,6 +126,8 @@ class Runtime:
             self.worker.start(self.supervisor)
         if self.web:
             await self.web.start()
+        for component in self.components:
+            await component.start(self.supervisor)
         log.info(
             "runtime.started",
             role=str(self.role),
@@ -125,6 +140,8 @@ class Runtime:
     async def _shutdown(self) -> None:
         log.info("runtime.stopping", reason=self.stop_reason, grace_s=self.settings.shutdown_grace)
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace
+        for component in self.components:
+            await component.stop()
         web_stopped = asyncio.create_task(self.web.stop()) if self.web else None
         if self.worker:
             await self.worker.drain(deadline)

@@ -7,6 +7,8 @@ produce the error message for bad values, the redacted start-up summary and ``.e
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import textwrap
 from collections.abc import Callable, Mapping
@@ -16,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
+
+from core.catalogue import VideoModel, parse_models
 
 
 class SettingsError(Exception):
@@ -105,6 +109,47 @@ def postgres_dsn(raw: str) -> str:
     return value
 
 
+_SIZE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>b|kb|mb|gb)?$")
+_UNIT_BYTES = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def size(raw: str) -> int:
+    """Bytes, written as 10MB, 2000MB, 512KB or a plain number of bytes."""
+    match = _SIZE.match(raw.strip().lower())
+    if not match:
+        raise ValueError("must be a size such as 10MB, 50MB or 2GB")
+    return int(float(match.group("amount")) * _UNIT_BYTES[match.group("unit") or "b"])
+
+
+def id_list(raw: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError("must be Telegram user ids separated by commas") from None
+
+
+def bot_token(raw: str) -> str:
+    value = text(raw)
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", value):
+        raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+    return value
+
+
+def http_url(raw: str) -> str:
+    value = text(raw).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http(s):// URL")
+    return value
+
+
+def webhook_secret(raw: str) -> str:
+    value = text(raw)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+        raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
 def kind_limits(raw: str) -> dict[str, int]:
     """``kind=limit`` pairs separated by commas, e.g. ``video.deliver=2,video.submit=4``."""
     limits: dict[str, int] = {}
@@ -142,11 +187,114 @@ def var(help: str, *, group: str, read: Reader = text, default: str | None = Non
     return field(metadata={"var": Var(help, group, read, default, secret)})
 
 
+TELEGRAM, PRODUCT, OPENAI, KIE = "Telegram", "Product", "OpenAI", "KIE.ai"
 DATABASE, QUEUE, RUNTIME, LOGGING = "Database", "Queue", "Runtime", "Logging"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
+    # Telegram
+    bot_token: str = var("The bot's token from @BotFather.", group=TELEGRAM, read=bot_token, secret=True)
+    telegram_api_base: str = var(
+        "Bot API server; point it at a local telegram-bot-api server to upload videos up to 2000 MB.",
+        group=TELEGRAM,
+        read=http_url,
+        default="https://api.telegram.org",
+    )
+    public_base_url: str | None = var(
+        "Public https:// address of this service. Set: webhook mode (Telegram and KIE call us). "
+        "Empty: long polling and KIE status polling, for local runs.",
+        group=TELEGRAM,
+        read=optional(http_url),
+        default="",
+    )
+    webhook_secret: str | None = var(
+        "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token. Empty: derived from the bot token.",
+        group=TELEGRAM,
+        read=optional(webhook_secret),
+        default="",
+        secret=True,
+    )
+    telegram_upload_limit: int = var(
+        "Largest video sent as a file; larger ones are sent as a link. 50MB on api.telegram.org, 2000MB "
+        "on a local Bot API server.",
+        group=TELEGRAM,
+        read=size,
+        default="50MB",
+    )
+    admin_ids: tuple[int, ...] = var(
+        "Telegram user ids told about account problems (KIE credits, keys), comma-separated.",
+        group=TELEGRAM,
+        read=id_list,
+        default="",
+    )
+    # Product
+    starter_credits: int = var(
+        "Credits a new user gets with their first /start.", group=PRODUCT, read=integer(minimum=0), default="100"
+    )
+    max_active_per_user: int = var(
+        "Unfinished generations one user may have at once.", group=PRODUCT, read=integer(minimum=1), default="1"
+    )
+    user_messages_per_minute: int = var(
+        "Messages one user may send per minute; the rest are ignored with one polite reply.",
+        group=PRODUCT,
+        read=integer(minimum=1),
+        default="20",
+    )
+    idea_max_length: int = var(
+        "Longest idea (or photo caption) accepted, in characters.",
+        group=PRODUCT,
+        read=integer(minimum=10, maximum=4000),
+        default="1000",
+    )
+    photo_max_size: int = var("Largest photo accepted.", group=PRODUCT, read=size, default="10MB")
+    video_models: dict[str, VideoModel] = var(
+        "Models users can pick: id:family:price entries, family veo, kling or sora, price in credits.",
+        group=PRODUCT,
+        read=parse_models,
+        default="veo3_fast:veo:60,veo3:veo:250,kling-2.6:kling:55,sora-2:sora:30",
+    )
+    default_model: str = var("The model offered first; one of VIDEO_MODELS.", group=PRODUCT, default="veo3_fast")
+    generation_timeout: float = var(
+        "A generation not rendered within this time from its confirmation fails and is refunded.",
+        group=PRODUCT,
+        read=duration(minimum=1),
+        default="6m",
+    )
+    # OpenAI
+    openai_api_key: str = var("Key for the OpenAI-compatible API that writes prompts.", group=OPENAI, secret=True)
+    openai_base_url: str | None = var(
+        "OpenAI-compatible endpoint. Empty: https://api.openai.com/v1.",
+        group=OPENAI,
+        read=optional(http_url),
+        default="",
+    )
+    openai_model: str = var("Model that writes the video prompt.", group=OPENAI, default="gpt-4.1-mini")
+    openai_timeout: float = var(
+        "How long one prompt request may take before it is retried.",
+        group=OPENAI,
+        read=duration(minimum=1),
+        default="30s",
+    )
+    # KIE.ai
+    kie_api_key: str = var("KIE.ai API key (kie.ai/api-key).", group=KIE, secret=True)
+    kie_base_url: str = var("KIE.ai API.", group=KIE, read=http_url, default="https://api.kie.ai")
+    kie_upload_base_url: str = var(
+        "KIE.ai file upload API (a separate host).", group=KIE, read=http_url, default="https://kieai.redpandaai.co"
+    )
+    kie_webhook_hmac_key: str | None = var(
+        "The webhookHmacKey from kie.ai/settings. Set: callbacks without a valid X-Webhook-Signature are refused.",
+        group=KIE,
+        read=optional(text),
+        default="",
+        secret=True,
+    )
+    kie_creates_per_10s: int = var(
+        "New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20).",
+        group=KIE,
+        read=integer(minimum=1),
+        default="20",
+    )
     # Database
     database_url: str | None = var(
         "PostgreSQL URL. Leave empty to run the embedded PostgreSQL, kept in EMBEDDED_PG_DIR.",
@@ -291,9 +439,21 @@ class Settings:
             except ValueError as error:
                 shown = "<hidden>" if spec.secret else repr(raw)
                 problems.append(f"{name}={shown} {error}. {spec.help}")
+        problems += _cross_checks(values)
         if problems:
             raise SettingsError(problems)
         return cls(**values)
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.public_base_url is not None
+
+    @property
+    def telegram_secret(self) -> str:
+        """The webhook secret: WEBHOOK_SECRET, or one derived from the bot token (stable across restarts)."""
+        if self.webhook_secret:
+            return self.webhook_secret
+        return hmac.new(self.bot_token.encode(), b"reelsmith-webhook", hashlib.sha256).hexdigest()
 
     def listen_dsn(self, database_url: str) -> str | None:
         """Where LISTEN goes: the direct URL, else the pool's URL unless that is a pooler."""
@@ -308,7 +468,11 @@ class Settings:
             value = getattr(self, f.name)
             if f.metadata["var"].secret and value:
                 value = redact_dsn(value) if str(value).startswith("postgres") else "***"
-            shown[f.name] = str(value) if isinstance(value, Path) else value
+            if isinstance(value, Path):
+                value = str(value)
+            elif f.name == "video_models":
+                value = {m.id: f"{m.family}, {m.price} credits" for m in value.values()}
+            shown[f.name] = value
         return shown
 
     def secrets(self) -> list[str]:
@@ -324,7 +488,16 @@ class Settings:
                 found.extend([password] if password else [])
             else:
                 found.append(str(value))
+        found.append(self.telegram_secret)
         return found
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    problems = []
+    models, default = values.get("video_models"), values.get("default_model")
+    if models and default and default not in models:
+        problems.append(f"DEFAULT_MODEL={default!r} is not one of VIDEO_MODELS ({', '.join(models)}).")
+    return problems
 
 
 def redact_dsn(dsn: str) -> str:

@@ -1,4 +1,4 @@
-"""The HTTP side: one aiohttp server for health checks (and, as the bot grows, webhooks).
+"""The HTTP side: one aiohttp server for health checks and the webhooks of the web components.
 
 ``/healthz`` says the process is alive and touches nothing else (liveness). ``/readyz`` says it can
 do its work: the database answers and, in a worker, the consumers run (readiness).
@@ -7,7 +7,7 @@ do its work: the database answers and, in a worker, the consumers run (readiness
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
 from aiohttp import web
@@ -40,11 +40,13 @@ async def _run(check: Check) -> bool:
         return False
 
 
-def build_app(checks: Mapping[str, Check]) -> web.Application:
+def build_app(checks: Mapping[str, Check], routes: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:
     app = web.Application()
     app[CHECKS] = dict(checks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    for add_routes in routes:
+        add_routes(app)
     return app
 
 

@@ -79,3 +79,8 @@ async def dead_rows(db: Executor) -> int:
 
 async def vacuum(db: Executor) -> None:
     await db.execute(queries.job_vacuum)
+
+
+async def wake(db: Executor, unique_key: str) -> bool:
+    """Make the queued job holding ``unique_key`` due now; False when there is none queued."""
+    return bool(await db.fetch(queries.job_wake, unique_key))

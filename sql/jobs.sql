@@ -169,3 +169,15 @@ SELECT coalesce((SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'jobs'
 -- may be off), so a busy queue vacuums its own table. SKIP_LOCKED: if another process is already
 -- vacuuming it, do nothing.
 VACUUM (SKIP_LOCKED) jobs;
+
+-- name: job_wake
+-- Make a queued job with unique key $1 due now (e.g. the poll of a render whose callback arrived)
+-- and wake the workers. No row: there is no such queued job (it is running or done).
+WITH woken AS (
+    UPDATE jobs SET run_at = now()
+    WHERE unique_key = $1::text AND state = 'queued' AND run_at > now()
+    RETURNING id
+), wake AS (
+    SELECT pg_notify('reelsmith_jobs', '') WHERE EXISTS (SELECT 1 FROM woken)
+)
+SELECT woken.id FROM woken LEFT JOIN wake ON true;

@@ -8,10 +8,11 @@ database cloned from a migrated template, so tests can run real processes agains
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -22,7 +23,10 @@ from core.settings import Settings
 from db.embedded import start_embedded
 from db.migrate import migrate
 from db.pool import connect, create_pool
-from tests.helpers import free_port, with_database
+from tests.fakes.kie import FakeKie
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import SECRETS, BotHarness, free_port, with_database
 
 _names = itertools.count()
 
@@ -101,6 +105,7 @@ def settings(database_url: str) -> Settings:
     """Settings for an in-process runtime: short leases and polls so tests finish quickly."""
     return Settings.from_env(
         {
+            **SECRETS,
             "DATABASE_URL": database_url,
             "QUEUE_CONSUMERS": "4",
             "QUEUE_LEASE": "3s",
@@ -111,3 +116,68 @@ def settings(database_url: str) -> Settings:
             "LOG_FORMAT": "json",
         }
     )
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    fake = await FakeTelegram().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_kie() -> AsyncIterator[FakeKie]:
+    fake = await FakeKie(render_seconds=None).start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    fake = await FakeOpenAI().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def bot_environment(
+    database_url: str, fake_telegram: FakeTelegram, fake_kie: FakeKie, fake_openai: FakeOpenAI
+) -> dict[str, str]:
+    """The whole bot's environment, every service a fake on 127.0.0.1, in webhook mode."""
+    port = free_port()
+    return {
+        **SECRETS,
+        "DATABASE_URL": database_url,
+        "TELEGRAM_API_BASE": fake_telegram.base_url,
+        "KIE_BASE_URL": fake_kie.base_url,
+        "KIE_UPLOAD_BASE_URL": fake_kie.upload_base_url,
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "QUEUE_CONSUMERS": "8",
+        "QUEUE_LEASE": "3s",
+        "QUEUE_POLL_INTERVAL": "200ms",
+        "SHUTDOWN_GRACE": "5s",
+        "OPENAI_TIMEOUT": "5s",
+        "LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+async def bot(bot_environment: dict[str, str], fake_telegram: FakeTelegram) -> AsyncIterator[BotHarness]:
+    """The whole bot running in this event loop against the fakes."""
+    async with BotHarness.running(Settings.from_env(bot_environment), fake_telegram) as harness:
+        yield harness
+
+
+@pytest.fixture
+def make_bot(
+    bot_environment: dict[str, str], fake_telegram: FakeTelegram
+) -> Callable[..., contextlib.AbstractAsyncContextManager[BotHarness]]:
+    """``async with make_bot(GENERATION_TIMEOUT="3s") as bot:`` the whole bot, with other settings."""
+
+    def make(**overrides: str) -> contextlib.AbstractAsyncContextManager[BotHarness]:
+        return BotHarness.running(Settings.from_env({**bot_environment, **overrides}), fake_telegram)
+
+    return make

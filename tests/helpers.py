@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -23,6 +24,13 @@ from core.runtime import Role, Runtime
 from core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# What the fakes accept (tests/fakes): the bot must send exactly these, and never leak them.
+SECRETS = {
+    "BOT_TOKEN": "123456:TEST-token-abcdefghijklmnopqrstuvwxyz",
+    "OPENAI_API_KEY": "sk-test-openai-key",
+    "KIE_API_KEY": "kie-test-key",
+}
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -105,7 +113,8 @@ class BotProcess:
 
     @classmethod
     async def start(cls, env: dict[str, str], *args: str, cwd: Path | None = None) -> BotProcess:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "QUEUE_", "LOG_"))}
+        known = {f.name.upper() for f in dataclasses.fields(Settings)}
+        full_env = {k: v for k, v in os.environ.items() if k not in known}
         full_env.update({"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **env})
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -168,7 +177,10 @@ class BotProcess:
 
 
 def bot_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """A worker process's environment; services it does not call point nowhere."""
     return {
+        **SECRETS,
+        "TELEGRAM_API_BASE": "http://127.0.0.1:9",
         "DATABASE_URL": database_url,
         "QUEUE_LEASE": "2s",
         "QUEUE_POLL_INTERVAL": "200ms",
@@ -259,3 +271,93 @@ class Probe:
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
+
+
+# --- the whole bot --------------------------------------------------------------------------------
+
+
+def button_data(call: Any) -> list[str]:
+    """The callback_data of every inline button of a recorded Bot API call."""
+    markup = call.params.get("reply_markup") or {}
+    return [button.get("callback_data", "") for row in markup.get("inline_keyboard", []) for button in row]
+
+
+class BotHarness:
+    """The whole bot (web server, Telegram frontend, KIE callbacks, consumers) in this event loop,
+    talked to as Telegram does: updates POSTed to the webhook with the secret header."""
+
+    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.telegram = telegram
+        self.pool = app.pool
+        self._http = http
+        self._update_ids = iter(range(10_000, 10_000_000))
+        self.base_url = app.settings.public_base_url
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, settings: Settings, telegram: Any) -> AsyncIterator[BotHarness]:
+        import aiohttp
+
+        from bot import job_kinds
+        from core.app import services
+        from core.bot.frontend import TelegramFrontend
+        from core.pipeline.callbacks import KieCallbacks
+        from db.pool import create_pool
+
+        pool = await create_pool(settings.database_url or "", max_size=settings.database_pool_size)
+        try:
+            async with services(settings, pool) as app, aiohttp.ClientSession() as http:
+                app.registry = job_kinds(app)
+                runtime = Runtime(
+                    settings,
+                    pool,
+                    app.registry,
+                    role=Role.ALL,
+                    listen_dsn=settings.database_url,
+                    handle_signals=False,
+                    components=[TelegramFrontend(app), KieCallbacks(app)],
+                )
+                task = asyncio.create_task(runtime.run())
+                started = asyncio.ensure_future(runtime.started.wait())
+                await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+                if task.done():
+                    raise AssertionError(f"the bot did not start (exit code {task.result()})")
+                try:
+                    yield cls(app, runtime, telegram, http)
+                finally:
+                    runtime.stop("test over")
+                    await task
+        finally:
+            await pool.close()
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> int:
+        async with self._http.post(f"{self.base_url}{path}", json=body, headers=headers or {}) as response:
+            await response.read()
+            return response.status
+
+    async def send(self, update: dict[str, Any], *, secret: str | None = None) -> int:
+        """Deliver an update to the webhook as Telegram does; the HTTP status it answered."""
+        header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.app.settings.telegram_secret}
+        return await self.post("/telegram/webhook", update, header)
+
+    async def credits(self, user_id: int) -> int:
+        return await self.pool.fetchval("SELECT credits FROM users WHERE id = $1", user_id)
+
+    async def generation(self, generation_id: int) -> Any:
+        return await self.pool.fetchrow("SELECT * FROM generations WHERE id = $1", generation_id)
+
+    async def ledger(self, user_id: int) -> list[tuple[str, int]]:
+        rows = await self.pool.fetch("SELECT reason, delta FROM ledger WHERE user_id = $1 ORDER BY id", user_id)
+        return [(row["reason"], row["delta"]) for row in rows]
+
+    async def wait_for_generation(self, generation_id: int, *statuses: str, timeout: float = 30.0) -> Any:
+        async def reached() -> Any:
+            row = await self.generation(generation_id)
+            return row if row is not None and row["status"] in statuses else None
+
+        return await wait_until(reached, timeout=timeout)

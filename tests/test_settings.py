@@ -7,22 +7,71 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings, SettingsError, env_example, read_environment, redact_dsn
-from tests.helpers import REPO
+from tests.helpers import REPO, SECRETS
 
 
-def test_defaults_need_nothing() -> None:
-    """With no environment at all the process can start: embedded database, default knobs."""
-    settings = Settings.from_env({})
+def test_defaults_need_only_the_three_secrets() -> None:
+    """With nothing but the bot token and the two API keys the process can start: embedded database,
+    long polling, default knobs."""
+    settings = Settings.from_env(SECRETS)
     assert settings.database_url is None
     assert settings.queue_consumers == 32
     assert settings.shutdown_grace == 25.0
     assert settings.port == 8080
     assert settings.embedded_pg_dir == Path(".data/postgres")
+    assert settings.webhook_mode is False
+    assert settings.default_model == "veo3_fast"
+    assert settings.video_models["sora-2"].family == "sora"
+    assert settings.generation_timeout == 360
+
+
+def test_missing_secrets_are_named() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({})
+    assert [p.split(" is missing")[0] for p in caught.value.problems] == ["BOT_TOKEN", "OPENAI_API_KEY", "KIE_API_KEY"]
+
+
+def test_bot_settings_are_checked() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                **SECRETS,
+                "BOT_TOKEN": "not-a-token",
+                "PUBLIC_BASE_URL": "bot.example.com",
+                "VIDEO_MODELS": "veo3_fast:veo:60,kling-2.6:runway:10",
+                "PHOTO_MAX_SIZE": "big",
+                "ADMIN_IDS": "1,two",
+            }
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "BOT_TOKEN=<hidden> does not look like a bot token" in problems
+    assert "PUBLIC_BASE_URL='bot.example.com' must be an http(s):// URL" in problems
+    assert "'kling-2.6:runway:10': the family must be one of veo, kling, sora" in problems
+    assert "PHOTO_MAX_SIZE='big' must be a size" in problems
+    assert "ADMIN_IDS='1,two' must be Telegram user ids" in problems
+
+
+def test_default_model_must_be_offered() -> None:
+    with pytest.raises(SettingsError, match="DEFAULT_MODEL='veo3' is not one of VIDEO_MODELS"):
+        Settings.from_env({**SECRETS, "VIDEO_MODELS": "veo3_fast:veo:60", "DEFAULT_MODEL": "veo3"})
+
+
+def test_webhook_secret_is_derived_from_the_token_and_hidden() -> None:
+    settings = Settings.from_env({**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com/"})
+    assert settings.webhook_mode is True
+    assert settings.public_base_url == "https://bot.example.com"
+    assert len(settings.telegram_secret) == 64
+    assert settings.telegram_secret == Settings.from_env(SECRETS).telegram_secret, "stable across restarts"
+    assert settings.telegram_secret in settings.secrets()
+    assert SECRETS["BOT_TOKEN"] in settings.secrets()
+    chosen = Settings.from_env({**SECRETS, "WEBHOOK_SECRET": "my_secret-1"})
+    assert chosen.telegram_secret == "my_secret-1"
 
 
 def test_values_are_parsed() -> None:
     settings = Settings.from_env(
         {
+            **SECRETS,
             "DATABASE_URL": "postgresql://app:pw@db:5432/app",
             "QUEUE_LEASE": "2m",
             "QUEUE_POLL_INTERVAL": "250ms",
@@ -42,7 +91,9 @@ def test_values_are_parsed() -> None:
 
 def test_every_problem_is_listed_with_the_variable_and_its_purpose() -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({"PORT": "http", "QUEUE_CONSUMERS": "0", "QUEUE_LEASE": "soon", "LOG_FORMAT": "xml"})
+        Settings.from_env(
+            {**SECRETS, "PORT": "http", "QUEUE_CONSUMERS": "0", "QUEUE_LEASE": "soon", "LOG_FORMAT": "xml"}
+        )
     problems = caught.value.problems
     assert len(problems) == 4
     assert problems[0].startswith("QUEUE_CONSUMERS='0' must be at least 1. Consumer coroutines")
@@ -54,17 +105,20 @@ def test_every_problem_is_listed_with_the_variable_and_its_purpose() -> None:
 
 def test_secret_values_never_appear_in_errors() -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({"DATABASE_URL": "mysql://root:hunter2@db/app"})
+        Settings.from_env({**SECRETS, "DATABASE_URL": "mysql://root:hunter2@db/app"})
     assert "hunter2" not in str(caught.value)
     assert "DATABASE_URL=<hidden> must be a postgresql:// URL" in str(caught.value)
 
 
 def test_summary_hides_secrets() -> None:
-    settings = Settings.from_env({"DATABASE_URL": "postgresql://app:hunter2@db/app"})
+    settings = Settings.from_env({**SECRETS, "DATABASE_URL": "postgresql://app:hunter2@db/app"})
     summary = settings.summary()
     assert summary["database_url"] == "postgresql://app:***@db/app"
-    assert "hunter2" not in repr(summary)
-    assert settings.secrets() == ["hunter2"], "the log scrubber hides the password, not the whole URL"
+    assert (summary["bot_token"], summary["openai_api_key"], summary["kie_api_key"]) == ("***", "***", "***")
+    for secret in ["hunter2", *SECRETS.values()]:
+        assert secret not in repr(summary)
+    assert "hunter2" in settings.secrets()
+    assert "postgresql://app:hunter2@db/app" not in settings.secrets(), "the scrubber hides the password, not the URL"
 
 
 def test_redact_dsn_without_password_is_unchanged() -> None:
@@ -73,10 +127,12 @@ def test_redact_dsn_without_password_is_unchanged() -> None:
 
 def test_listen_connection_choice() -> None:
     url = "postgresql://u:p@pooler:6543/db"
-    assert Settings.from_env({}).listen_dsn(url) == url
-    pooled = Settings.from_env({"DATABASE_TRANSACTION_POOLER": "true"})
+    assert Settings.from_env(SECRETS).listen_dsn(url) == url
+    pooled = Settings.from_env({**SECRETS, "DATABASE_TRANSACTION_POOLER": "true"})
     assert pooled.listen_dsn(url) is None, "LISTEN cannot go through a transaction pooler: poll instead"
-    direct = Settings.from_env({"DATABASE_TRANSACTION_POOLER": "true", "DATABASE_DIRECT_URL": "postgresql://db/x"})
+    direct = Settings.from_env(
+        {**SECRETS, "DATABASE_TRANSACTION_POOLER": "true", "DATABASE_DIRECT_URL": "postgresql://db/x"}
+    )
     assert direct.listen_dsn(url) == "postgresql://db/x"
 
 

@@ -1,0 +1,62 @@
+"""The long-lived services one process shares: built once at start, closed once at the end."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import asyncpg
+import openai
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from core.bot.session import TelegramResilience
+from core.catalogue import VideoModel
+from core.kie import KieClient
+from core.prompter import Prompter
+from core.queue import Registry
+from core.settings import Settings
+
+
+@dataclass
+class App:
+    settings: Settings
+    pool: asyncpg.Pool
+    bot: Bot
+    kie: KieClient
+    prompter: Prompter
+    http: aiohttp.ClientSession  # downloads of videos and photos
+    registry: Registry = field(default_factory=Registry)
+
+    def model(self, model_id: str) -> VideoModel:
+        return self.settings.video_models[model_id]
+
+
+def build_bot(settings: Settings, pool: asyncpg.Pool) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session.middleware(TelegramResilience(pool))
+    return Bot(settings.bot_token, session=session)
+
+
+@contextlib.asynccontextmanager
+async def services(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[App]:
+    http = aiohttp.ClientSession()
+    bot = build_bot(settings, pool)
+    openai_client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,  # None: the SDK's default (it reads no environment here)
+        timeout=settings.openai_timeout,
+        max_retries=1,
+    )
+    kie = KieClient(
+        http, api_key=settings.kie_api_key, base_url=settings.kie_base_url, upload_base_url=settings.kie_upload_base_url
+    )
+    try:
+        yield App(settings, pool, bot, kie, Prompter(openai_client, settings.openai_model), http)
+    finally:
+        await bot.session.close()
+        await openai_client.close()
+        await http.close()

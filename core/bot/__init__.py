@@ -1,0 +1,1 @@
+"""The Telegram side: webhook or polling, handlers, conversation state, status messages."""

@@ -1,0 +1,304 @@
+"""What the bot does with each message and button. Handlers only touch the database (through the
+update's transaction, ``db``) and send short replies; anything slow is a job in the queue."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiogram import BaseMiddleware, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObject
+
+from core.app import App
+from core.bot.keyboards import Again, Confirm, Drop, PickModel, Resend, confirm_keyboard, history_keyboard
+from core.bot.texts import language, text
+from core.pipeline.accept import Accepted, accept
+from core.pipeline.progress import status_text
+from db import generations as db_generations
+from db import users as db_users
+from db.generations import Generation
+
+HISTORY_SIZE = 10
+
+
+class Flow(StatesGroup):
+    confirming = State()  # data: draft_id, the proposal on screen
+
+
+class KnownUser(BaseMiddleware):
+    """Creates or refreshes the user behind every message and button, and passes ``user`` and ``lang``."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        person = data.get("event_from_user")
+        if person is not None and not person.is_bot:
+            data["user"] = await db_users.upsert(
+                data["db"], person.id, person.username, person.first_name, person.language_code
+            )
+            data["lang"] = language(person.language_code)
+        return await handler(event, data)
+
+
+def build_router() -> Router:
+    router = Router(name="reelsmith")
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.outer_middleware(KnownUser())
+    router.callback_query.outer_middleware(KnownUser())
+
+    router.message.register(on_start, CommandStart())
+    router.message.register(on_help, Command("help"))
+    router.message.register(on_balance, Command("balance"))
+    router.message.register(on_cancel, Command("cancel"))
+    router.message.register(on_history, Command("history"))
+    router.message.register(on_unknown_command, F.text.startswith("/"))
+    router.message.register(on_text, F.text)
+    router.message.register(on_photo, F.photo)
+    router.message.register(on_unsupported)
+
+    router.callback_query.register(on_confirm, Confirm.filter())
+    router.callback_query.register(on_drop, Drop.filter())
+    router.callback_query.register(on_pick_model, PickModel.filter())
+    router.callback_query.register(on_again, Again.filter())
+    router.callback_query.register(on_resend, Resend.filter())
+
+    router.my_chat_member.register(on_membership)
+    return router
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+async def on_start(message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str) -> None:
+    starter = app.settings.starter_credits
+    granted = starter > 0 and (await db_users.apply_credits(db, user["id"], starter, "starter", str(user["id"])))
+    credits = granted if granted is not None and granted is not False else user["credits"]
+    lines = [
+        text(
+            lang,
+            "welcome",
+            name=message.from_user.first_name,
+            credits=credits,
+            min_price=min(m.price for m in app.settings.video_models.values()),
+        )
+    ]
+    if granted:
+        lines.append(text(lang, "welcome_starter", starter=starter))
+    await message.answer("\n\n".join(lines))
+
+
+async def on_help(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "help"))
+
+
+async def on_balance(message: Message, user: asyncpg.Record, lang: str) -> None:
+    await message.answer(text(lang, "balance", credits=user["credits"]))
+
+
+async def on_cancel(
+    message: Message, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext
+) -> None:
+    dropped = await _drop_current_draft(db, user["id"], state)
+    await state.clear()
+    await message.answer(text(lang, "cancelled" if dropped else "nothing_to_cancel"))
+
+
+async def on_history(message: Message, db: asyncpg.Connection, user: asyncpg.Record, lang: str) -> None:
+    rows = await db_generations.history(db, user["id"], HISTORY_SIZE)
+    if not rows:
+        await message.answer(text(lang, "history_empty"))
+        return
+    items = [(r["id"], r["finished_at"].strftime("%d %b"), r["idea"]) for r in rows]
+    await message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items))
+
+
+async def on_unknown_command(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "unknown_command"))
+
+
+# --- ideas ----------------------------------------------------------------------------------------
+
+
+async def on_text(
+    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext
+) -> None:
+    await _propose(message, app, db, user, lang, state, idea=message.text or "", photo_file_id=None)
+
+
+async def on_photo(
+    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext
+) -> None:
+    photo = message.photo[-1]  # the largest size
+    if photo.file_size and photo.file_size > app.settings.photo_max_size:
+        await message.answer(
+            text(lang, "photo_too_big", size_mb=_mb(photo.file_size), limit_mb=_mb(app.settings.photo_max_size))
+        )
+        return
+    await _propose(message, app, db, user, lang, state, idea=message.caption or "", photo_file_id=photo.file_id)
+
+
+async def on_unsupported(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "unsupported"))
+
+
+async def _propose(
+    message: Message,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    state: FSMContext,
+    *,
+    idea: str,
+    photo_file_id: str | None,
+) -> None:
+    idea = idea.strip()
+    if len(idea) > app.settings.idea_max_length:
+        await message.answer(text(lang, "idea_too_long", length=len(idea), limit=app.settings.idea_max_length))
+        return
+    await _drop_current_draft(db, user["id"], state)
+    model = app.model(app.settings.default_model)
+    draft = await db_generations.create_draft(
+        db, user["id"], message.chat.id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24)
+    )
+    sent = await message.answer(
+        _proposal_text(app, lang, draft, user["credits"]),
+        reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
+    )
+    await db_generations.set_status_message(db, draft.id, sent.message_id)
+    await state.set_state(Flow.confirming)
+    await state.set_data({"draft_id": draft.id})
+
+
+def _proposal_text(app: App, lang: str, draft: Generation, credits: int) -> str:
+    if draft.photo_file_id:
+        idea = text(lang, "confirm_photo_idea", idea=draft.idea) if draft.idea else text(lang, "confirm_photo_only")
+    else:
+        idea = draft.idea
+    return text(lang, "confirm", idea=idea, model=app.model(draft.model).title, price=draft.price, credits=credits)
+
+
+async def _drop_current_draft(db: asyncpg.Connection, user_id: int, state: FSMContext) -> bool:
+    draft_id = (await state.get_data()).get("draft_id")
+    return draft_id is not None and await db_generations.discard(db, draft_id, user_id) is not None
+
+
+# --- buttons --------------------------------------------------------------------------------------
+
+
+async def on_confirm(
+    callback: CallbackQuery,
+    callback_data: Confirm,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    result = await accept(db, app, callback_data.draft, user["id"])
+    if not isinstance(result, Accepted):
+        await callback.answer(text(lang, result.key, **result.params), show_alert=True)
+        return
+    await state.clear()
+    await db_generations.claim_status_edit(db, result.generation.id, 0, True)
+    await callback.answer()
+    if callback.message is not None:
+        await callback.message.edit_text(status_text(app, lang, result.generation, "queued", position=result.position))
+
+
+async def on_drop(
+    callback: CallbackQuery,
+    callback_data: Drop,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    dropped = await db_generations.discard(db, callback_data.draft, user["id"])
+    await state.clear()
+    await callback.answer()
+    if dropped is not None and callback.message is not None:
+        await callback.message.edit_text(text(lang, "cancelled"))
+
+
+async def on_pick_model(
+    callback: CallbackQuery,
+    callback_data: PickModel,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+) -> None:
+    model = app.settings.video_models.get(callback_data.model)
+    draft = model and await db_generations.set_model(db, callback_data.draft, user["id"], model.id, model.price)
+    if not draft:
+        await callback.answer(text(lang, "draft_gone"), show_alert=True)
+        return
+    await callback.answer(text(lang, "model_changed"))
+    if callback.message is not None:
+        await callback.message.edit_text(
+            _proposal_text(app, lang, draft, user["credits"]),
+            reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
+        )
+
+
+async def on_again(
+    callback: CallbackQuery,
+    callback_data: Again,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    state: FSMContext,
+) -> None:
+    """Regenerate: the same idea (and photo) as a new proposal, priced again."""
+    old = await db_generations.get(db, callback_data.generation)
+    await callback.answer()
+    if old is None or old.user_id != user["id"] or not isinstance(callback.message, Message):
+        return
+    await _drop_current_draft(db, user["id"], state)
+    model = app.settings.video_models.get(old.model) or app.model(app.settings.default_model)
+    draft = await db_generations.create_draft(
+        db, user["id"], old.chat_id, model.id, model.price, old.idea, old.photo_file_id, secrets.token_urlsafe(24)
+    )
+    sent = await callback.message.answer(
+        _proposal_text(app, lang, draft, user["credits"]),
+        reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
+    )
+    await db_generations.set_status_message(db, draft.id, sent.message_id)
+    await state.set_state(Flow.confirming)
+    await state.set_data({"draft_id": draft.id})
+
+
+async def on_resend(
+    callback: CallbackQuery, callback_data: Resend, db: asyncpg.Connection, user: asyncpg.Record, lang: str
+) -> None:
+    generation = await db_generations.get(db, callback_data.generation)
+    await callback.answer()
+    if not isinstance(callback.message, Message):
+        return
+    if generation is None or generation.user_id != user["id"] or not generation.video_file_id:
+        await callback.message.answer(text(lang, "history_gone"))
+        return
+    await callback.message.answer_video(
+        generation.video_file_id, caption=text(lang, "video_caption", idea=generation.idea)
+    )
+
+
+async def on_membership(event: ChatMemberUpdated, db: asyncpg.Connection) -> None:
+    """A private chat's member update says the user blocked (kicked) or unblocked the bot."""
+    if event.chat.type == ChatType.PRIVATE:
+        await db_users.set_blocked(db, event.chat.id, event.new_chat_member.status == "kicked")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f}".rstrip("0").rstrip(".")

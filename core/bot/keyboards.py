@@ -1,0 +1,70 @@
+"""Inline keyboards and the callback data behind their buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from core.bot.texts import text
+from core.catalogue import VideoModel
+from db.generations import Generation
+
+
+class Confirm(CallbackData, prefix="go"):
+    draft: int
+
+
+class Drop(CallbackData, prefix="drop"):
+    draft: int
+
+
+class PickModel(CallbackData, prefix="model"):
+    draft: int
+    model: str
+
+
+class Again(CallbackData, prefix="again"):
+    generation: int
+
+
+class Resend(CallbackData, prefix="send"):
+    generation: int
+
+
+def _button(label: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=label, callback_data=data.pack())
+
+
+def confirm_keyboard(lang: str, draft: Generation, models: Iterable[VideoModel]) -> InlineKeyboardMarkup:
+    others = [
+        _button(text(lang, "button_model", model=m.title, price=m.price), PickModel(draft=draft.id, model=m.id))
+        for m in models
+        if m.id != draft.model
+    ]
+    rows = [[_button(text(lang, "button_confirm", price=draft.price), Confirm(draft=draft.id))]]
+    rows += [others[i : i + 2] for i in range(0, len(others), 2)]
+    rows.append([_button(text(lang, "button_cancel"), Drop(draft=draft.id))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def regenerate_keyboard(lang: str, generation_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(text(lang, "button_regenerate"), Again(generation=generation_id))]]
+    )
+
+
+def history_keyboard(lang: str, rows: Iterable[tuple[int, str, str]]) -> InlineKeyboardMarkup:
+    """rows: (generation id, date label, idea)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(text(lang, "button_history_item", when=when, idea=_short(idea)), Resend(generation=gid))]
+            for gid, when, idea in rows
+        ]
+    )
+
+
+def _short(idea: str, limit: int = 32) -> str:
+    idea = " ".join(idea.split()) or "📷"
+    return idea if len(idea) <= limit else idea[: limit - 1] + "…"

@@ -1,0 +1,53 @@
+"""aiogram's conversation state (FSM) in PostgreSQL, so it survives restarts and is shared by every
+process; inside an update it writes through that update's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
+
+from core.bot.context import current_db
+from db import telegram as db_telegram
+from db.jobs import Executor
+
+
+class PostgresStorage(BaseStorage):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def _db(self) -> Executor:
+        return current_db.get() or self._pool
+
+    @staticmethod
+    def key(key: StorageKey) -> str:
+        parts = (
+            key.bot_id,
+            key.chat_id,
+            key.user_id,
+            key.thread_id or "",
+            key.business_connection_id or "",
+            key.destiny,
+        )
+        return ":".join(str(part) for part in parts)
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        name = state.state if isinstance(state, State) else state
+        await db_telegram.fsm_set_state(self._db(), self.key(key), name)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        state, _ = await db_telegram.fsm_get(self._db(), self.key(key))
+        return state
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await db_telegram.fsm_set_data(self._db(), self.key(key), dict(data))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        _, data = await db_telegram.fsm_get(self._db(), self.key(key))
+        return dict(data)
+
+    async def close(self) -> None:
+        """The pool belongs to the process, not to the storage."""

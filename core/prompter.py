@@ -1,0 +1,62 @@
+"""OpenAI (or any OpenAI-compatible endpoint) turns an idea, and a photo, into a video prompt."""
+
+from __future__ import annotations
+
+import base64
+
+import openai
+
+SYSTEM_PROMPT = """You write prompts for an AI video model that renders one short vertical video (9:16, \
+about 8 seconds, with sound). From the user's idea (and photo, when there is one) write a single \
+detailed prompt in English: the subject and what happens, the setting, camera framing and movement \
+for a vertical frame, lighting and mood, visual style, and the sounds. When there is a photo, the \
+video starts from it: keep its subject and composition and describe how it comes to life. Keep it \
+under 120 words. Answer with the prompt only, no title, no quotes, no commentary."""
+
+
+class PromptError(Exception):
+    """The prompt could not be written; ``retryable`` when waiting may help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def fallback_prompt(idea: str, with_photo: bool) -> str:
+    """The user's own words, framed for a vertical video: used when the prompt writer is down."""
+    idea = idea.strip()
+    if with_photo:
+        subject = f"Bring this photo to life: {idea}" if idea else "Bring this photo to life with natural motion"
+    else:
+        subject = idea
+    return f"{subject}. Vertical 9:16 video, cinematic lighting, smooth camera movement."
+
+
+class Prompter:
+    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
+        self._client = client
+        self._model = model
+
+    async def write(self, idea: str, photo: bytes | None = None, mime: str = "image/jpeg") -> str:
+        content: list[dict] = [{"type": "text", "text": f"Idea: {idea.strip() or '(no words, only the photo)'}"}]
+        if photo is not None:
+            # The photo travels as data, never as a Telegram file URL (that URL holds the bot token).
+            data_url = f"data:{mime};base64,{base64.b64encode(photo).decode()}"
+            content.append({"type": "image_url", "image_url": {"url": data_url}})
+        try:
+            completion = await self._client.chat.completions.create(
+                model=self._model,
+                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}],
+                max_completion_tokens=400,
+            )
+        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
+            raise PromptError(f"{type(error).__name__}: {error}", retryable=True) from error
+        except openai.APIStatusError as error:
+            raise PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False) from error
+        except openai.OpenAIError as error:
+            raise PromptError(f"{type(error).__name__}: {error}", retryable=False) from error
+        choices = completion.choices or []
+        prompt = (choices[0].message.content or "").strip() if choices else ""
+        if not prompt:
+            raise PromptError("OpenAI answered with an empty prompt", retryable=True)
+        return prompt

@@ -1,0 +1,38 @@
+"""Users and credits (sql/users.sql)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from db.jobs import Executor
+from db.sql import queries
+
+
+async def upsert(
+    db: Executor, user_id: int, username: str | None, first_name: str | None, language_code: str | None
+) -> asyncpg.Record:
+    return (await db.fetch(queries.user_upsert, user_id, username, first_name, language_code))[0]
+
+
+async def get(db: Executor, user_id: int) -> asyncpg.Record | None:
+    rows = await db.fetch(queries.user_get, user_id)
+    return rows[0] if rows else None
+
+
+async def lock(db: Executor, user_id: int) -> asyncpg.Record | None:
+    rows = await db.fetch(queries.user_lock, user_id)
+    return rows[0] if rows else None
+
+
+async def set_blocked(db: Executor, user_id: int, blocked: bool) -> bool:
+    return bool(await db.fetch(queries.user_set_blocked, user_id, blocked))
+
+
+async def apply_credits(db: Executor, user_id: int, delta: int, reason: str, reference: str) -> int | None:
+    """The new balance, or None when this (reason, reference) was applied before."""
+    rows = await db.fetch(queries.ledger_apply, user_id, delta, reason, reference)
+    return rows[0]["credits"] if rows else None
+
+
+async def credits_applied(db: Executor, reason: str, reference: str) -> bool:
+    return await db.fetchval(queries.ledger_applied, reason, reference)

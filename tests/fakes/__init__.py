@@ -1,0 +1,1 @@
+"""Fake servers of the services the bot calls, speaking their real wire formats."""

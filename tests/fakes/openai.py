@@ -1,0 +1,84 @@
+"""A fake OpenAI-compatible API: ``POST /v1/chat/completions`` as the openai SDK calls it.
+
+Knobs: ``fail_next(status, times)`` answers OpenAI's error envelope; ``down = True`` answers 503 to
+everything (the SDK retries, then gives up); ``reply`` decides the prompt text. ``requests`` keeps
+every body received, so tests can check what the model was shown (the photo as a data URL).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class OpenAICall:
+    path: str
+    body: dict[str, Any]
+    authorization: str
+
+
+class FakeOpenAI:
+    def __init__(self, api_key: str = "sk-test-openai-key") -> None:
+        self.api_key = api_key
+        self.requests: list[OpenAICall] = []
+        self.down = False
+        self._failures: list[tuple[int, str]] = []
+        self.reply = "A slow dolly shot of the idea, vertical 9:16, golden hour light, soft ambient sound."
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    async def start(self) -> FakeOpenAI:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._completions)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def fail_next(self, status: int, *, times: int = 1, message: str = "The server had an error") -> None:
+        self._failures += [(status, message)] * times
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(OpenAICall(request.path, body, request.headers.get("Authorization", "")))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_api_key")
+        if self.down:
+            return _error(503, "The engine is currently overloaded, please try again later", "overloaded")
+        if self._failures:
+            status, message = self._failures.pop(0)
+            return _error(status, message, "server_error" if status >= 500 else "rate_limit_exceeded")
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "gpt-test"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self.reply, "refusal": None},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80},
+            }
+        )
+
+
+def _error(status: int, message: str, code: str) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}, status=status
+    )
