@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -10,19 +11,36 @@ from db.jobs import Executor
 from db.sql import queries
 
 
-async def claim_update(db: Executor, update_id: int, user_id: int | None, kind: str) -> bool:
-    """True the first time this update is seen (in this transaction's view)."""
-    return bool(await db.fetch(queries.update_claim, update_id, user_id, kind))
+@dataclass(frozen=True, slots=True)
+class UpdateStart:
+    first: bool  # False: this update_id was applied before
+    recent_messages: int  # the user's messages in the last minute, this one included
+    user: asyncpg.Record | None  # id, credits, blocked_at, language_code, created_at
+    fsm_state: str | None
+    fsm_data: dict[str, Any] | None  # None: no FSM row
+
+
+async def begin_update(
+    db: Executor,
+    update_id: int,
+    user_id: int | None,
+    kind: str,
+    username: str | None,
+    first_name: str | None,
+    language_code: str | None,
+    fsm_key: str,
+) -> UpdateStart:
+    row = (
+        await db.fetch(queries.update_begin, update_id, user_id, kind, username, first_name, language_code, fsm_key)
+    )[0]
+    user = row if row["id"] is not None else None
+    return UpdateStart(row["first"], row["recent"], user, row["fsm_state"], row["fsm_data"])
 
 
 async def set_update_outcome(
     db: Executor, update_id: int, user_id: int | None, kind: str, outcome: str, error: str | None = None
 ) -> None:
     await db.execute(queries.update_set_outcome, update_id, user_id, kind, outcome, error)
-
-
-async def recent_messages(db: Executor, user_id: int) -> int:
-    return await db.fetchval(queries.update_count_recent_messages, user_id)
 
 
 async def prune_updates(db: Executor, older_than_s: float, batch: int) -> int:

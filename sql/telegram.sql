@@ -1,13 +1,35 @@
 -- Telegram plumbing: updates already applied, conversation state, and shared rate limits.
 
--- name: update_claim
--- Record an update as applied, in the transaction that applies it. No row: it was applied before
--- (a redelivery), and the caller skips it.
--- $1 update id, $2 user id, $3 kind
-INSERT INTO telegram_updates (update_id, user_id, kind)
-VALUES ($1::bigint, $2::bigint, $3::text)
-ON CONFLICT (update_id) DO NOTHING
-RETURNING update_id;
+-- name: update_begin
+-- The first statement of every update, in its transaction: record the update_id (no row came back
+-- before: it is new), refresh its user, and read what the handlers need: the user's messages in the
+-- last minute (this one included) and the conversation state. A user who writes has unblocked the bot.
+-- $1 update id, $2 user id (NULL: none), $3 kind, $4 username, $5 first name, $6 language code, $7 FSM key
+WITH claimed AS (
+    INSERT INTO telegram_updates (update_id, user_id, kind)
+    VALUES ($1::bigint, $2::bigint, $3::text)
+    ON CONFLICT (update_id) DO NOTHING
+    RETURNING update_id
+), person AS (
+    INSERT INTO users (id, username, first_name, language_code)
+    SELECT $2::bigint, $4::text, $5::text, $6::text
+    WHERE $2::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM claimed)
+    ON CONFLICT (id) DO UPDATE
+    SET username = EXCLUDED.username,
+        first_name = EXCLUDED.first_name,
+        language_code = EXCLUDED.language_code,
+        blocked_at = NULL,
+        seen_at = now()
+    RETURNING id, credits, blocked_at, language_code, created_at
+)
+SELECT EXISTS (SELECT 1 FROM claimed) AS first,
+       1 + (SELECT count(*) FROM telegram_updates  -- the statement's snapshot does not see its own insert
+            WHERE user_id = $2::bigint AND kind = 'message' AND received_at > now() - interval '1 minute') AS recent,
+       person.id, person.credits, person.blocked_at, person.language_code, person.created_at,
+       fsm.state AS fsm_state, fsm.data AS fsm_data
+FROM (SELECT 1) AS one
+LEFT JOIN person ON true
+LEFT JOIN fsm_states AS fsm ON fsm.key = $7::text;
 
 -- name: update_set_outcome
 -- Record how an update ended, also after its transaction was rolled back (a failed handler).
@@ -15,11 +37,6 @@ RETURNING update_id;
 INSERT INTO telegram_updates (update_id, user_id, kind, outcome, error)
 VALUES ($1::bigint, $2::bigint, $3::text, $4::text, $5::text)
 ON CONFLICT (update_id) DO UPDATE SET outcome = EXCLUDED.outcome, error = EXCLUDED.error;
-
--- name: update_count_recent_messages
--- Messages from user $1 in the last minute (this one included).
-SELECT count(*) FROM telegram_updates
-WHERE user_id = $1::bigint AND kind = 'message' AND received_at > now() - interval '1 minute';
 
 -- name: update_prune
 -- Forget updates older than $1 seconds (Telegram redelivers for 24 h at most), $2 at a time.

@@ -26,7 +26,7 @@ from db.pool import connect, create_pool
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import SECRETS, BotHarness, free_port, with_database
+from tests.helpers import SECRETS, BotHarness, BotProcess, free_port, with_database
 
 _names = itertools.count()
 
@@ -34,6 +34,13 @@ _names = itertools.count()
 def pytest_configure(config: pytest.Config) -> None:
     # Tests read logs through structlog.testing.capture_logs, which needs uncached loggers.
     configure_logging("info", "json", cache=False)
+
+
+@pytest.fixture(autouse=True)
+async def no_stray_processes() -> AsyncIterator[None]:
+    """A test that fails half-way must not leave bot.py processes behind."""
+    yield
+    await BotProcess.kill_all()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -104,8 +105,11 @@ async def job_row(db: asyncpg.Pool | asyncpg.Connection, job_id: int) -> asyncpg
 class BotProcess:
     """``python bot.py`` as a child process, its JSON log lines collected as they come."""
 
+    started: ClassVar[list[BotProcess]] = []  # killed after each test, whatever happened in it
+
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
+        BotProcess.started.append(self)
         self.events: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self._changed = asyncio.Condition()
@@ -174,6 +178,11 @@ class BotProcess:
         if self.proc.returncode is None:
             self.proc.kill()
         await self.wait()
+
+    @classmethod
+    async def kill_all(cls) -> None:
+        while cls.started:
+            await cls.started.pop().kill()
 
 
 def bot_env(database_url: str, **overrides: str) -> dict[str, str]:
@@ -282,6 +291,9 @@ def button_data(call: Any) -> list[str]:
     return [button.get("callback_data", "") for row in markup.get("inline_keyboard", []) for button in row]
 
 
+_update_ids = itertools.count(10_000)  # shared: a restarted bot must not see old ids again
+
+
 class BotHarness:
     """The whole bot (web server, Telegram frontend, KIE callbacks, consumers) in this event loop,
     talked to as Telegram does: updates POSTed to the webhook with the secret header."""
@@ -292,7 +304,6 @@ class BotHarness:
         self.telegram = telegram
         self.pool = app.pool
         self._http = http
-        self._update_ids = iter(range(10_000, 10_000_000))
         self.base_url = app.settings.public_base_url
 
     @classmethod
@@ -333,7 +344,7 @@ class BotHarness:
             await pool.close()
 
     def next_update_id(self) -> int:
-        return next(self._update_ids)
+        return next(_update_ids)
 
     async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> int:
         async with self._http.post(f"{self.base_url}{path}", json=body, headers=headers or {}) as response:

@@ -10,7 +10,7 @@ import asyncpg
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
-from core.bot.context import current_db
+from core.bot.context import current_db, fsm_cache
 from db import telegram as db_telegram
 from db.jobs import Executor
 
@@ -37,17 +37,32 @@ class PostgresStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         name = state.state if isinstance(state, State) else state
         await db_telegram.fsm_set_state(self._db(), self.key(key), name)
+        self._remember(self.key(key), state=name)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        state, _ = await db_telegram.fsm_get(self._db(), self.key(key))
+        state, _ = await self._read(self.key(key))
         return state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         await db_telegram.fsm_set_data(self._db(), self.key(key), dict(data))
+        self._remember(self.key(key), data=dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        _, data = await db_telegram.fsm_get(self._db(), self.key(key))
+        _, data = await self._read(self.key(key))
         return dict(data)
+
+    async def _read(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        cache = fsm_cache.get()
+        if cache is not None and key in cache:
+            return cache[key]
+        return await db_telegram.fsm_get(self._db(), key)
+
+    @staticmethod
+    def _remember(key: str, **changes: Any) -> None:
+        cache = fsm_cache.get()
+        if cache is not None and key in cache:
+            state, data = cache[key]
+            cache[key] = (changes.get("state", state), changes.get("data", data))
 
     async def close(self) -> None:
         """The pool belongs to the process, not to the storage."""

@@ -16,10 +16,12 @@ import asyncpg
 import structlog
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Update
 
 from core.bot import texts
-from core.bot.context import current_db
+from core.bot.context import current_db, fsm_cache
+from core.bot.storage import PostgresStorage
 from core.queue.outcomes import describe
 from db import telegram as db_telegram
 
@@ -35,28 +37,25 @@ DB_UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
 )
 
-_USER_KEY = 0x55534552  # "USER": advisory locks that serialise one user's updates across processes
-
 
 @dataclass(frozen=True, slots=True)
 class Origin:
     kind: str
-    user_id: int | None
+    user_id: int | None  # None for updates without a (human) sender
     chat_id: int | None
-    language_code: str | None
+    username: str | None = None
+    first_name: str | None = None
+    language_code: str | None = None
 
 
 def origin(update: Update) -> Origin:
-    kind = update.event_type
     event = update.event
     user = getattr(event, "from_user", None)
     chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
-    return Origin(
-        kind,
-        user.id if user else None,
-        chat.id if chat else None,
-        user.language_code if user else None,
-    )
+    chat_id = chat.id if chat else None
+    if user is None or user.is_bot:
+        return Origin(update.event_type, None, chat_id)
+    return Origin(update.event_type, user.id, chat_id, user.username, user.first_name, user.language_code)
 
 
 class UpdateProcessor:
@@ -93,22 +92,27 @@ class UpdateProcessor:
         return outcome
 
     async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin) -> str:
-        if who.user_id is not None:
-            await conn.execute("SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))", _USER_KEY, str(who.user_id))
-        if not await db_telegram.claim_update(conn, update.update_id, who.user_id, who.kind):
+        fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
+        start = await db_telegram.begin_update(
+            conn, update.update_id, who.user_id, who.kind, who.username, who.first_name, who.language_code, fsm_key
+        )
+        if not start.first:
             return "duplicate"
-        if who.kind == "message" and who.user_id is not None:
-            recent = await db_telegram.recent_messages(conn, who.user_id)
-            if recent > self._messages_per_minute:
-                await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "rate_limited")
-                if recent == self._messages_per_minute + 1:  # say it once, not to every message
-                    await self._say(who, "rate_limited")
-                return "rate_limited"
-        token = current_db.set(conn)
+        if who.kind == "message" and start.recent_messages > self._messages_per_minute:
+            await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "rate_limited")
+            if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
+                await self._say(who, "rate_limited")
+            return "rate_limited"
+        context: dict[str, object] = {"db": conn}
+        if start.user is not None:
+            context |= {"user": start.user, "lang": texts.language(start.user["language_code"])}
+        db_token = current_db.set(conn)
+        fsm_token = fsm_cache.set({fsm_key: (start.fsm_state, start.fsm_data or {})})
         try:
-            await self._dispatcher.feed_update(self._bot, update, db=conn)
+            await self._dispatcher.feed_update(self._bot, update, **context)
         finally:
-            current_db.reset(token)
+            fsm_cache.reset(fsm_token)
+            current_db.reset(db_token)
         return "handled"
 
     async def _apologise(self, who: Origin) -> None:

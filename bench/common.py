@@ -1,0 +1,112 @@
+"""What the bot benchmarks share: a scratch database, the fakes, a real ``bot.py`` process, a table."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from db.embedded import start_embedded  # noqa: E402
+from db.migrate import migrate  # noqa: E402
+from tests.helpers import SECRETS  # noqa: E402
+
+DEFAULT_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def server_dsn(server: str) -> str:
+    return start_embedded(REPO / ".data" / "bench-postgres", keep_data=False) if server == "embedded" else server
+
+
+async def fresh_database(server: str, name: str) -> str:
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+        version = await admin.fetchval("SHOW server_version")
+    finally:
+        await admin.close()
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    print(f"PostgreSQL {version}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Bot:
+    """``python bot.py`` with the given environment; its output goes to a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = {**os.environ, **SECRETS, "LOG_FORMAT": "json", "LOG_LEVEL": "warning", **env}
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self.peak_rss = 0.0
+
+    async def start(self) -> Bot:
+        log = self.log_path.open("wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=REPO
+        )
+        port = int(self.env["PORT"])
+        for _ in range(600):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return self
+            except OSError:
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"bot.py did not start; see {self.log_path}")
+
+    def sample_rss(self) -> float:
+        assert self.proc is not None
+        current = rss_mb(self.proc.pid)
+        self.peak_rss = max(self.peak_rss, current)
+        return current
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await self.proc.wait()
+
+
+def table(title: str, rows: list[tuple[str, Any]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    print(f"  {title}")
+    print(f"  {'-' * width}  {'-' * 40}")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print()
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return pick(0.50), pick(0.95), pick(0.99)

@@ -1,0 +1,147 @@
+"""The Telegram webhook under load: updates/s and latency for /start and /balance.
+
+    python bench/webhook_bench.py [--server DSN|embedded] [--seconds 20] [--rate 500] [--concurrency 64]
+
+A real ``bot.py`` (role all, webhook mode) on a scratch database; the fake Telegram Bot API in a
+separate process (so its work does not share this event loop); this process POSTs updates as
+Telegram does, one user per update so no user waits on another's lock or hits the message limit.
+Two runs: as fast as ``--concurrency`` connections go (throughput), then open-loop at ``--rate``
+updates/s (latency a user would see at that load). Each update is applied in full: its own
+transaction, the dedupe row, the user upsert, the starter credits on /start, and the reply sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.common import DEFAULT_SERVER, Bot, free_port, fresh_database, percentiles, server_dsn, table
+from core.settings import Settings
+from tests.fakes.telegram import FakeTelegram, message_update
+from tests.helpers import SECRETS
+
+
+def _serve_fake_telegram(port_out: multiprocessing.Queue) -> None:
+    async def serve() -> None:
+        fake = await FakeTelegram().start()
+        port_out.put(fake.base_url)
+        while True:
+            await asyncio.sleep(3600)
+
+    asyncio.run(serve())
+
+
+async def run(args: argparse.Namespace) -> None:
+    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook")
+    spawn = multiprocessing.get_context("spawn")
+    urls: multiprocessing.Queue = spawn.Queue()
+    telegram = spawn.Process(target=_serve_fake_telegram, args=(urls,), daemon=True)
+    telegram.start()
+    port = free_port()
+    env = {
+        "DATABASE_URL": url,
+        "TELEGRAM_API_BASE": urls.get(timeout=60),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "KIE_BASE_URL": "http://127.0.0.1:9",
+        "DATABASE_POOL_SIZE": str(args.pool),
+        "USER_MESSAGES_PER_MINUTE": "1000",
+    }
+    secret = Settings.from_env({**SECRETS, **env}).telegram_secret
+    bot = await Bot(env, Path(tempfile.gettempdir()) / "reelsmith-webhook-bench.log").start()
+    webhook = f"http://127.0.0.1:{port}/telegram/webhook"
+    ids = itertools.count(1)
+    users = itertools.count(1_000_000)
+    try:
+        connector = aiohttp.TCPConnector(limit=args.concurrency)
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+        ) as http:
+
+            async def post(command: str) -> float:
+                body = message_update(next(ids), next(users), text=command)
+                started = time.perf_counter()
+                async with http.post(webhook, json=body) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"webhook answered {response.status}")
+                return (time.perf_counter() - started) * 1000
+
+            await asyncio.gather(*(post("/start") for _ in range(200)))  # warm up: connections, caches
+            for command in ("/start", "/balance"):
+                await closed_loop(post, command, args)
+                await open_loop(post, command, args, bot)
+    finally:
+        print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
+        telegram.terminate()
+
+
+async def closed_loop(post, command: str, args: argparse.Namespace) -> None:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + args.seconds
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            latencies.append(await post(command))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(args.concurrency)))
+    elapsed = time.perf_counter() - started
+    p50, p95, p99 = percentiles(latencies)
+    table(
+        f"{command}: as fast as {args.concurrency} connections go",
+        [
+            ("updates/s", f"{len(latencies) / elapsed:,.0f} ({len(latencies):,} in {elapsed:.1f} s)"),
+            ("latency", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"),
+        ],
+    )
+
+
+async def open_loop(post, command: str, args: argparse.Namespace, bot: Bot) -> None:
+    latencies: list[float] = []
+    tasks: list[asyncio.Task] = []
+    interval = 1.0 / args.rate
+    started = time.perf_counter()
+    total = int(args.rate * args.seconds)
+    for n in range(total):
+        await asyncio.sleep(max(0.0, started + n * interval - time.perf_counter()))
+        tasks.append(asyncio.create_task(_timed(post, command, latencies)))
+        if n % args.rate == 0:
+            bot.sample_rss()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    p50, p95, p99 = percentiles(latencies)
+    table(
+        f"{command}: open loop at {args.rate} updates/s offered",
+        [
+            ("updates/s", f"{len(latencies) / elapsed:,.0f} ({len(latencies):,} in {elapsed:.1f} s)"),
+            ("latency", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"),
+            ("bot RSS", f"{bot.sample_rss():.0f} MB"),
+        ],
+    )
+
+
+async def _timed(post, command: str, latencies: list[float]) -> None:
+    latencies.append(await post(command))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default=DEFAULT_SERVER)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pool", type=int, default=20, help="DATABASE_POOL_SIZE of the bot")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

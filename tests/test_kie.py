@@ -1,0 +1,213 @@
+"""KIE's quirks, handled once in core/kie.py: parsing, request shapes, errors; and the client
+against the fake KIE over real HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from core.catalogue import VideoModel, parse_models
+from core.kie import (
+    MARKET_CREATE,
+    VEO_CREATE,
+    ErrorKind,
+    KieClient,
+    KieError,
+    create_request,
+    parse_market_record,
+    parse_result_urls,
+    parse_veo_record,
+    unwrap,
+)
+from core.pipeline.callbacks import signature, signature_valid, task_id_of
+from core.pipeline.steps import poll_delay
+from tests.fakes.kie import FakeKie, Outcome
+
+VEO, KLING, SORA = (
+    VideoModel("veo3_fast", "veo", 60),
+    VideoModel("kling-2.6", "kling", 55),
+    VideoModel("sora-2", "sora", 30),
+)
+
+
+class TestParsing:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            ["https://x/v.mp4"],
+            '["https://x/v.mp4"]',
+            "[https://x/v.mp4]",
+            '{"resultUrls": ["https://x/v.mp4"]}',
+            "https://x/v.mp4",
+        ],
+    )
+    def test_result_urls_in_every_shape(self, value: object) -> None:
+        assert parse_result_urls(value) == ["https://x/v.mp4"]
+
+    def test_no_urls(self) -> None:
+        assert parse_result_urls(None) == [] and parse_result_urls("") == [] and parse_result_urls([]) == []
+
+    def test_veo_record(self) -> None:
+        assert parse_veo_record({"successFlag": 0}).finished is False
+        done = parse_veo_record({"successFlag": 1, "response": {"resultUrls": '["https://x/a.mp4"]'}})
+        assert (done.succeeded, done.video_url) == (True, "https://x/a.mp4")
+        for flag in (2, 3):
+            failed = parse_veo_record({"successFlag": flag, "errorCode": 400, "errorMessage": "flagged"})
+            assert (failed.finished, failed.succeeded, failed.failure().kind) == (True, False, ErrorKind.CONTENT)
+        empty = parse_veo_record({"successFlag": 1, "response": {"resultUrls": []}})
+        assert empty.finished and not empty.succeeded
+
+    def test_market_record(self) -> None:
+        for state in ("waiting", "queuing", "generating"):
+            assert parse_market_record({"state": state}).finished is False
+        done = parse_market_record({"state": "success", "resultJson": '{"resultUrls":["https://x/b.mp4"]}'})
+        assert done.video_url == "https://x/b.mp4"
+        failed = parse_market_record({"state": "fail", "failCode": "422", "failMsg": "prohibited content"})
+        assert (failed.error_code, failed.error) == (422, "prohibited content")
+
+    def test_unwrap_reads_the_body_code_not_the_http_status(self) -> None:
+        assert unwrap(200, {"code": 200, "msg": "success", "data": {"taskId": "t"}}) == {"taskId": "t"}
+        with pytest.raises(KieError) as caught:
+            unwrap(200, {"code": 429, "msg": "Too many requests"})
+        assert (caught.value.code, caught.value.kind) == (429, ErrorKind.RETRYABLE)
+        with pytest.raises(KieError, match="KIE 402: no credits"):
+            unwrap(200, {"code": 402, "message": "no credits"})
+        with pytest.raises(KieError) as caught:
+            unwrap(502, "<html>bad gateway</html>")
+        assert caught.value.kind is ErrorKind.RETRYABLE
+
+    @pytest.mark.parametrize(
+        ("code", "kind"),
+        [
+            (0, ErrorKind.RETRYABLE),
+            (429, ErrorKind.RETRYABLE),
+            (455, ErrorKind.RETRYABLE),
+            (500, ErrorKind.RETRYABLE),
+            (408, ErrorKind.RETRYABLE),
+            (401, ErrorKind.ACCOUNT),
+            (402, ErrorKind.ACCOUNT),
+            (433, ErrorKind.ACCOUNT),
+            (400, ErrorKind.CONTENT),
+            (422, ErrorKind.CONTENT),
+            (404, ErrorKind.FAILED),
+            (501, ErrorKind.FAILED),
+        ],
+    )
+    def test_error_kinds(self, code: int, kind: ErrorKind) -> None:
+        assert KieError(code, "x").kind is kind
+
+
+class TestRequests:
+    def test_veo_is_vertical_with_image_and_callback(self) -> None:
+        path, body = create_request(VEO, "p", "https://kie/u.jpg", "https://bot/cb/tok")
+        assert path == VEO_CREATE
+        assert body == {
+            "prompt": "p",
+            "model": "veo3_fast",
+            "aspect_ratio": "9:16",
+            "enableTranslation": True,
+            "imageUrls": ["https://kie/u.jpg"],
+            "callBackUrl": "https://bot/cb/tok",
+        }
+
+    def test_kling_text_and_image(self) -> None:
+        path, body = create_request(KLING, "p" * 2000, None, None)
+        assert path == MARKET_CREATE
+        assert body == {
+            "model": "kling-2.6/text-to-video",
+            "input": {"prompt": "p" * 1000, "sound": True, "duration": "5", "aspect_ratio": "9:16"},
+        }
+        _, body = create_request(KLING, "p", "https://kie/u.jpg", "https://bot/cb")
+        assert body["model"] == "kling-2.6/image-to-video" and body["input"]["image_urls"] == ["https://kie/u.jpg"]
+        assert body["callBackUrl"] == "https://bot/cb"
+
+    def test_sora_says_portrait(self) -> None:
+        _, body = create_request(SORA, "p", None, None)
+        assert body["model"] == "sora-2-text-to-video" and body["input"]["aspect_ratio"] == "portrait"
+        _, body = create_request(SORA, "p", "https://kie/u.jpg", None)
+        assert body["model"] == "sora-2-image-to-video"
+        assert (body["input"]["image_urls"], body["input"]["upload_method"]) == (["https://kie/u.jpg"], "s3")
+
+    def test_catalogue_parsing(self) -> None:
+        assert parse_models("veo3:veo:250, sora-2:sora:30")["sora-2"] == SORA.__class__("sora-2", "sora", 30)
+        for bad, why in (
+            ("veo3:veo", "id:family:price"),
+            ("veo3:runway:10", "family"),
+            ("veo3:veo:0", "price"),
+            ("Veo 3:veo:1", "the id"),
+            ("a:veo:1,a:veo:2", "twice"),
+            ("", "at least one"),
+        ):
+            with pytest.raises(ValueError, match=why):
+                parse_models(bad)
+
+    def test_polling_pace_follows_kie_advice(self) -> None:
+        assert [poll_delay(s) for s in (0, 29, 30, 119, 120, 600)] == [3, 3, 8, 8, 20, 20]
+
+
+class TestCallbackSignature:
+    def test_valid_within_the_window_only(self) -> None:
+        now = 1_800_000_000
+        good = signature("key", "task-1", now)
+        assert signature_valid("key", "task-1", str(now), good, now + 299)
+        assert not signature_valid("key", "task-1", str(now), good, now + 301)
+        assert not signature_valid("key", "task-2", str(now), good, now)
+        assert not signature_valid("other", "task-1", str(now), good, now)
+        assert not signature_valid("key", "task-1", "yesterday", good, now)
+        assert not signature_valid("key", "", str(now), good, now)
+
+    def test_task_id_in_every_callback_shape(self) -> None:
+        assert task_id_of({"data": {"taskId": "veo_1"}}) == "veo_1"
+        assert task_id_of({"data": {"task_id": "rw_1"}}) == "rw_1"
+        assert task_id_of({"data": None}) == "" and task_id_of([1]) == ""
+
+
+class TestClient:
+    @pytest.fixture
+    async def client(self, fake_kie: FakeKie) -> KieClient:
+        async with aiohttp.ClientSession() as http:
+            yield KieClient(
+                http, api_key=fake_kie.api_key, base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
+            )
+
+    async def test_upload_create_and_read_each_family(self, client: KieClient, fake_kie: FakeKie) -> None:
+        url = await client.upload_photo(b"\xff\xd8jpeg", "g1.jpg")
+        assert fake_kie.uploads[url] == b"\xff\xd8jpeg"
+        for model in (VEO, KLING, SORA):
+            task_id = await client.create(model, "a prompt", url, None)
+            assert (await client.state(model, task_id)).finished is False
+            await fake_kie.finish(task_id)
+            state = await client.state(model, task_id)
+            assert state.succeeded and state.video_url.endswith(f"/videos/{task_id}.mp4")
+        auth = {c.headers.get("Authorization") for c in fake_kie.requests}
+        assert auth == {f"Bearer {fake_kie.api_key}"}
+
+    async def test_failures_become_kie_errors(self, client: KieClient, fake_kie: FakeKie) -> None:
+        fake_kie.fail_next_create(455, "Service unavailable (maintenance)", http_status=200)
+        with pytest.raises(KieError) as caught:
+            await client.create(VEO, "p", None, None)
+        assert (caught.value.code, caught.value.kind) == (455, ErrorKind.RETRYABLE)
+        fake_kie.script(Outcome.failure(422, "Your request was rejected by Flow(x)"))
+        task_id = await client.create(VEO, "p", None, None)
+        await fake_kie.finish(task_id)
+        failure = (await client.state(VEO, task_id)).failure()
+        assert (failure.kind, failure.message) == (ErrorKind.CONTENT, "Your request was rejected by Flow(x)")
+        with pytest.raises(KieError) as caught:
+            await client.state(VEO, "veo_task_missing")
+        assert caught.value.code == 422
+
+    async def test_wrong_key_and_no_server(self, fake_kie: FakeKie) -> None:
+        async with aiohttp.ClientSession() as http:
+            wrong = KieClient(
+                http, api_key="nope", base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
+            )
+            with pytest.raises(KieError) as caught:
+                await wrong.create(VEO, "p", None, None)
+            assert caught.value.kind is ErrorKind.ACCOUNT
+            gone = KieClient(http, api_key="k", base_url="http://127.0.0.1:9", upload_base_url="http://127.0.0.1:9")
+            with pytest.raises(KieError) as caught:
+                await gone.create(VEO, "p", None, None)
+            assert (caught.value.code, caught.value.kind) == (0, ErrorKind.RETRYABLE)
+            assert "nope" not in str(caught.value) and json.dumps(caught.value.message)
