@@ -285,3 +285,43 @@ async def say_after_tap(bot: BotHarness, user_id: int, data: str) -> str:
     before = len(texts_to(bot.telegram, user_id))
     await tap(bot, user_id, data, listing_message_id(bot.telegram, user_id))
     return texts_to(bot.telegram, user_id)[before]
+
+
+class TestPolling:
+    async def test_long_polling_when_there_is_no_public_url(self, make_bot, fake_telegram: FakeTelegram) -> None:
+        """Without PUBLIC_BASE_URL the bot removes any webhook and polls; an update counts as
+        received (offset moved past it) only after it was applied."""
+        async with make_bot(PUBLIC_BASE_URL="") as bot:
+            assert bot.app.settings.webhook_mode is False
+            fake_telegram.push_update(message_update(bot.next_update_id(), ANN, text="/start"))
+            await fake_telegram.wait_for(lambda calls: [c for c in calls if c.method == "sendMessage"])
+            second = bot.next_update_id()
+            fake_telegram.push_update(message_update(second, ANN, text="/balance"))
+            await fake_telegram.wait_for(lambda calls: len([c for c in calls if c.method == "sendMessage"]) == 2)
+            assert texts_to(fake_telegram, ANN)[1] == "💳 You have 100 credits."
+            # The next poll confirms the second update: only now would Telegram forget it.
+            await fake_telegram.wait_for(
+                lambda calls: [
+                    c for c in calls if c.method == "getUpdates" and c.params.get("offset") == str(second + 1)
+                ]
+            )
+        assert fake_telegram.webhook is None
+        assert fake_telegram.calls("deleteWebhook")[0].params.get("drop_pending_updates") in (None, "false")
+        assert fake_telegram.calls("getUpdates")[0].params.get("offset") is None
+
+
+class TestStatusMessage:
+    async def test_an_identical_edit_is_not_an_error(self, bot: BotHarness, fake_kie: FakeKie) -> None:
+        from core.pipeline.progress import show
+        from db import generations as db_generations
+
+        draft = await start_and_confirm(bot, ANN, text="a still life")
+        await bot.wait_for_generation(draft, "rendering")
+        generation = await db_generations.get(bot.pool, draft)
+        before = len(bot.telegram.calls("editMessageText"))
+        await show(bot.app, generation, "prompting", force=True)
+        await show(bot.app, generation, "prompting", force=True)  # Telegram: "message is not modified"
+        assert len(bot.telegram.calls("editMessageText")) == before + 2
+        assert bot.telegram.messages(ANN)[generation.status_message_id]["text"] == "✍️ Writing the prompt…"
+        await show(bot.app, generation, "rendering", elapsed_s=75)  # not forced, and just edited: skipped
+        assert len(bot.telegram.calls("editMessageText")) == before + 2

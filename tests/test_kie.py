@@ -211,3 +211,16 @@ class TestClient:
                 await gone.create(VEO, "p", None, None)
             assert (caught.value.code, caught.value.kind) == (0, ErrorKind.RETRYABLE)
             assert "nope" not in str(caught.value) and json.dumps(caught.value.message)
+
+
+class TestSharedRateLimit:
+    async def test_slots_are_counted_across_connections(self, pool) -> None:
+        """The KIE create limiter lives in the database, so every process shares it."""
+        from db.telegram import take_rate_slot
+
+        async with pool.acquire() as one, pool.acquire() as two:
+            waits = [await take_rate_slot(conn, "kie.create", 3, 10.0) for conn in (one, two, one, two)]
+        assert waits[:3] == [0.0, 0.0, 0.0]
+        assert 9.0 < waits[3] <= 10.0, "the fourth waits for the oldest slot to leave the window"
+        async with pool.acquire() as conn:
+            assert await take_rate_slot(conn, "another.bucket", 3, 10.0) == 0.0

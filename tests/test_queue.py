@@ -319,6 +319,21 @@ class TestConcurrency:
             await wait_until(lambda: finished(pool, *slow_ids))
         assert peak["t.slow"] == 2
 
+    async def test_a_freed_slot_of_a_limited_kind_claims_the_next_job_at_once(
+        self, pool: asyncpg.Pool, settings: Settings
+    ) -> None:
+        """With polling off, only the freed slots can pull the rest of a limited kind's backlog."""
+        ran: list[int] = []
+
+        async def quick(job: Job) -> None:
+            ran.append(job.id)
+
+        registry = registry_of(JobSpec("t.limited", quick, concurrency=2))
+        async with running(dataclasses.replace(settings, queue_poll_interval=3600), pool, registry):
+            ids = await enqueue_many(pool, registry, [NewJob("t.limited") for _ in range(30)])
+            await wait_until(lambda: len(ran) == 30, timeout=10)
+        assert sorted(ran) == sorted(ids)
+
     async def test_two_workers_run_each_job_exactly_once(self, pool: asyncpg.Pool, settings: Settings) -> None:
         runs: Counter[int] = Counter()
         by_worker: Counter[str] = Counter()

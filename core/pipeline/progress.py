@@ -16,9 +16,10 @@ from db.generations import Generation
 
 log = structlog.get_logger("generation")
 
-# Status edits of one generation are at least this far apart (final ones excepted): Telegram
-# answers 429 to a chat edited faster than about once a second.
-EDIT_INTERVAL_S = 5.0
+# Progress edits of one generation (the elapsed render time) are at least this far apart; moves
+# to a new stage always show. Telegram allows about 30 messages a second across all chats, so
+# 500 renders at once must not each tick every few seconds.
+EDIT_INTERVAL_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ class Pipeline:
         registry.add(JobSpec(SUBMIT, guarded(self.submit), timeout=180, max_attempts=5, concurrency=8))
         registry.add(JobSpec(POLL, guarded(self.poll), timeout=60, max_attempts=5, backoff=Backoff(base=2)))
         registry.add(
-            JobSpec(DELIVER, guarded(self.deliver), timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=4)
+            JobSpec(DELIVER, guarded(self.deliver), timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=8)
         )
         registry.add(JobSpec(WATCHDOG, self.watchdog, timeout=60, max_attempts=10, priority=1))
         registry.add(JobSpec(ALERT, self.alert, timeout=60, max_attempts=3))

@@ -62,10 +62,11 @@ class Producer:
             self._wake.set()
 
     def release(self, kind: str) -> None:
-        """A consumer slot is free again."""
+        """A consumer slot is free again. Look for work if the last claim suggested more, or if the
+        slot belongs to a kind held back by its own limit (its queued jobs were not even asked for)."""
         self._busy -= 1
         self._busy_by_kind[kind] -= 1
-        if self._more:
+        if self._more or self._registry[kind].concurrency is not None:
             self._wake.set()
 
     def stop(self) -> None:
@@ -83,9 +84,13 @@ class Producer:
 
     async def claim_once(self, db: db_jobs.Executor | None = None) -> int:
         kinds, caps = self._demand()
-        if not kinds:
-            return 0
         limit = self._slots - self._busy
+        if not kinds:
+            if limit > 0:
+                # Slots are free but every kind is at its own limit: nothing to ask for until one of
+                # their jobs ends (release() wakes us then). Without this the loop would spin.
+                self._more = False
+            return 0
         rows = await db_jobs.claim(db or self._pool, kinds, caps, limit, self._owner, self._lease_s)
         self.claims += 1
         claimed = [_job(row) for row in rows]
