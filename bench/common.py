@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -92,6 +94,44 @@ class Bot:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return await self.proc.wait()
+
+
+@dataclass(frozen=True)
+class FakeServers:
+    """Fake Telegram, KIE and OpenAI servers, in a process of their own so their work does not
+    share the benchmark's event loop."""
+
+    process: multiprocessing.process.BaseProcess
+    telegram: str
+    kie: str
+    kie_upload: str
+    openai: str
+
+    @classmethod
+    def start(cls, *, render_seconds: float = 60.0) -> FakeServers:
+        spawn = multiprocessing.get_context("spawn")
+        urls: multiprocessing.Queue = spawn.Queue()
+        process = spawn.Process(target=_serve_fakes, args=(urls, render_seconds), daemon=True)
+        process.start()
+        return cls(process, *urls.get(timeout=60))
+
+    def stop(self) -> None:
+        self.process.terminate()
+
+
+def _serve_fakes(urls: multiprocessing.Queue, render_seconds: float) -> None:
+    from tests.fakes.kie import FakeKie
+    from tests.fakes.openai import FakeOpenAI
+    from tests.fakes.telegram import FakeTelegram
+
+    async def serve() -> None:
+        telegram, kie, openai = FakeTelegram(), FakeKie(render_seconds=render_seconds), FakeOpenAI()
+        for fake in (telegram, kie, openai):
+            await fake.start()
+        urls.put((telegram.base_url, kie.base_url, kie.upload_base_url, openai.base_url))
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
 def table(title: str, rows: list[tuple[str, Any]]) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import tempfile
 import time
@@ -23,43 +22,25 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench.common import DEFAULT_SERVER, Bot, free_port, fresh_database, percentiles, server_dsn, table
+from bench.common import DEFAULT_SERVER, Bot, FakeServers, free_port, fresh_database, percentiles, server_dsn, table
 from core.settings import Settings
-from tests.fakes.kie import FakeKie
-from tests.fakes.openai import FakeOpenAI
-from tests.fakes.telegram import FakeTelegram, callback_update, message_update
+from tests.fakes.telegram import callback_update, message_update
 from tests.helpers import SECRETS
-
-
-def _serve_fakes(urls: multiprocessing.Queue, render_seconds: float) -> None:
-    async def serve() -> None:
-        telegram, kie, openai = FakeTelegram(), FakeKie(render_seconds=render_seconds), FakeOpenAI()
-        for fake in (telegram, kie, openai):
-            await fake.start()
-        urls.put((telegram.base_url, kie.base_url, kie.upload_base_url, openai.base_url))
-        while True:
-            await asyncio.sleep(3600)
-
-    asyncio.run(serve())
 
 
 async def run(args: argparse.Namespace) -> None:
     url = await fresh_database(server_dsn(args.server), "reelsmith_bench_pipeline")
-    spawn = multiprocessing.get_context("spawn")
-    urls: multiprocessing.Queue = spawn.Queue()
-    fakes = spawn.Process(target=_serve_fakes, args=(urls, args.render), daemon=True)
-    fakes.start()
-    telegram_url, kie_url, upload_url, openai_url = urls.get(timeout=60)
+    fakes = FakeServers.start(render_seconds=args.render)
     port = free_port()
     env = {
         "DATABASE_URL": url,
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "TELEGRAM_API_BASE": telegram_url,
-        "KIE_BASE_URL": kie_url,
-        "KIE_UPLOAD_BASE_URL": upload_url,
-        "OPENAI_BASE_URL": openai_url,
+        "TELEGRAM_API_BASE": fakes.telegram,
+        "KIE_BASE_URL": fakes.kie,
+        "KIE_UPLOAD_BASE_URL": fakes.kie_upload,
+        "OPENAI_BASE_URL": fakes.openai,
         "KIE_CREATES_PER_10S": str(args.creates_per_10s),
         "GENERATION_TIMEOUT": "20m",
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
@@ -84,7 +65,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         exit_code = await bot.stop()
         await pool.close()
-        fakes.terminate()
+        fakes.stop()
     total = [r["total_s"] for r in rows]
     to_kie = [r["to_kie_s"] for r in rows]
     p50, p95, _ = percentiles(total or [0.0])

@@ -35,6 +35,8 @@ from core.settings import Settings
 from db.embedded import start_embedded
 from db.migrate import migrate
 from db.pool import connect, create_pool
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import SECRETS
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DB = "reelsmith_bench"
@@ -74,7 +76,13 @@ async def fresh_database(server: str) -> str:
 
 def settings_for(url: str, consumers: int) -> Settings:
     return Settings.from_env(
-        {"DATABASE_URL": url, "QUEUE_CONSUMERS": str(consumers), "DATABASE_POOL_SIZE": "20", "LOG_LEVEL": "warning"}
+        {
+            **SECRETS,
+            "DATABASE_URL": url,
+            "QUEUE_CONSUMERS": str(consumers),
+            "DATABASE_POOL_SIZE": "20",
+            "LOG_LEVEL": "warning",
+        }
     )
 
 
@@ -214,9 +222,19 @@ async def scenario_latency(server: str, samples: int) -> None:
 
 
 async def scenario_idle(server: str) -> None:
-    """``python bot.py`` idling after start: resident memory."""
+    """``python bot.py`` idling after start (webhook mode, a fake Telegram): resident memory."""
     url = await fresh_database(server)
-    env = {**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json", "PORT": "18089", "HOST": "127.0.0.1"}
+    telegram = await FakeTelegram().start()
+    env = {
+        **os.environ,
+        **SECRETS,
+        "DATABASE_URL": url,
+        "LOG_FORMAT": "json",
+        "PORT": "18089",
+        "HOST": "127.0.0.1",
+        "TELEGRAM_API_BASE": telegram.base_url,
+        "PUBLIC_BASE_URL": "http://127.0.0.1:18089",
+    }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(REPO / "bot.py"), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -227,6 +245,7 @@ async def scenario_idle(server: str) -> None:
     report("idle process (role all)", "RSS after 5 s idle", f"{rss_mb(proc.pid):.0f} MB")
     proc.send_signal(signal.SIGTERM)
     await proc.wait()
+    await telegram.stop()
 
 
 async def scenario_backlog(server: str, backlog: int, measured: int, consumers: int) -> None:

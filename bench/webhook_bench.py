@@ -15,39 +15,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import multiprocessing
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
-from bench.common import DEFAULT_SERVER, Bot, free_port, fresh_database, percentiles, server_dsn, table
+from bench.common import DEFAULT_SERVER, Bot, FakeServers, free_port, fresh_database, percentiles, server_dsn, table
 from core.settings import Settings
-from tests.fakes.telegram import FakeTelegram, message_update
+from tests.fakes.telegram import message_update
 from tests.helpers import SECRETS
-
-
-def _serve_fake_telegram(port_out: multiprocessing.Queue) -> None:
-    async def serve() -> None:
-        fake = await FakeTelegram().start()
-        port_out.put(fake.base_url)
-        while True:
-            await asyncio.sleep(3600)
-
-    asyncio.run(serve())
 
 
 async def run(args: argparse.Namespace) -> None:
     url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook")
-    spawn = multiprocessing.get_context("spawn")
-    urls: multiprocessing.Queue = spawn.Queue()
-    telegram = spawn.Process(target=_serve_fake_telegram, args=(urls,), daemon=True)
-    telegram.start()
+    fakes = FakeServers.start()
     port = free_port()
     env = {
         "DATABASE_URL": url,
-        "TELEGRAM_API_BASE": urls.get(timeout=60),
+        "TELEGRAM_API_BASE": fakes.telegram,
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -81,7 +67,7 @@ async def run(args: argparse.Namespace) -> None:
                 await open_loop(post, command, args, bot)
     finally:
         print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
-        telegram.terminate()
+        fakes.stop()
 
 
 async def closed_loop(post, command: str, args: argparse.Namespace) -> None:

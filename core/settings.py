@@ -242,9 +242,9 @@ class Settings:
         default="20",
     )
     idea_max_length: int = var(
-        "Longest idea (or photo caption) accepted, in characters.",
+        "Longest idea (or photo caption) accepted, in characters (the proposal repeats it within Telegram's 4096).",
         group=PRODUCT,
-        read=integer(minimum=10, maximum=4000),
+        read=integer(minimum=10, maximum=3000),
         default="1000",
     )
     photo_max_size: int = var("Largest photo accepted.", group=PRODUCT, read=size, default="10MB")
@@ -318,10 +318,10 @@ class Settings:
         default="false",
     )
     database_pool_size: int = var(
-        "Most connections this process opens in its pool.",
+        "Most connections this process opens in its pool (each Telegram update in flight holds one).",
         group=DATABASE,
         read=integer(minimum=2, maximum=500),
-        default="10",
+        default="20",
     )
     embedded_pg_dir: Path = var(
         "Where the embedded PostgreSQL keeps its data between runs (used when DATABASE_URL is empty).",

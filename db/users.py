@@ -8,12 +8,6 @@ from db.jobs import Executor
 from db.sql import queries
 
 
-async def upsert(
-    db: Executor, user_id: int, username: str | None, first_name: str | None, language_code: str | None
-) -> asyncpg.Record:
-    return (await db.fetch(queries.user_upsert, user_id, username, first_name, language_code))[0]
-
-
 async def get(db: Executor, user_id: int) -> asyncpg.Record | None:
     rows = await db.fetch(queries.user_get, user_id)
     return rows[0] if rows else None

@@ -1,19 +1,6 @@
 -- Users and credits. Credits change only through ledger_apply, which writes the ledger row and the
 -- balance in one statement; the ledger's UNIQUE (reason, reference) makes each change happen once.
 
--- name: user_upsert
--- Create or refresh a user from a Telegram update; a user who writes to us has unblocked the bot.
--- $1 id, $2 username, $3 first_name, $4 language_code
-INSERT INTO users (id, username, first_name, language_code)
-VALUES ($1::bigint, $2::text, $3::text, $4::text)
-ON CONFLICT (id) DO UPDATE
-SET username = EXCLUDED.username,
-    first_name = EXCLUDED.first_name,
-    language_code = EXCLUDED.language_code,
-    blocked_at = NULL,
-    seen_at = now()
-RETURNING id, credits, blocked_at, language_code, created_at;
-
 -- name: user_get
 -- $1 id
 SELECT id, credits, blocked_at, language_code, created_at FROM users WHERE id = $1::bigint;

@@ -325,3 +325,23 @@ class TestStatusMessage:
         assert bot.telegram.messages(ANN)[generation.status_message_id]["text"] == "✍️ Writing the prompt…"
         await show(bot.app, generation, "rendering", elapsed_s=75)  # not forced, and just edited: skipped
         assert len(bot.telegram.calls("editMessageText")) == before + 2
+
+
+class TestHandlerFailure:
+    async def test_a_failed_handler_leaves_nothing_half_done(
+        self, bot: BotHarness, fake_telegram: FakeTelegram
+    ) -> None:
+        """Telegram refuses the proposal: the draft written before is rolled back, the update is
+        recorded as failed (so it is not redelivered forever) and the user gets an apology."""
+        await say(bot, ANN, "/start")
+        fake_telegram.fail_next("sendMessage", 400, "Bad Request: can't parse entities", chat_id=ANN)
+        update = message_update(bot.next_update_id(), ANN, text="an idea Telegram chokes on")
+        assert await bot.send(update) == 200
+        assert texts_to(fake_telegram, ANN)[-1] == "⚠️ Something went wrong on our side. Please try again."
+        assert await bot.pool.fetchval("SELECT count(*) FROM generations") == 0
+        row = await bot.pool.fetchrow(
+            "SELECT outcome, error FROM telegram_updates WHERE update_id = $1", update["update_id"]
+        )
+        assert row["outcome"] == "failed" and "can't parse entities" in row["error"]
+        assert await bot.send(update) == 200, "a redelivery is not applied again"
+        assert await bot.pool.fetchval("SELECT count(*) FROM generations") == 0

@@ -19,6 +19,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from core.app import App
 from core.bot.keyboards import Again, Confirm, Drop, PickModel, Resend, confirm_keyboard, history_keyboard
 from core.bot.texts import text
+from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, accept
 from core.pipeline.progress import status_text
 from db import generations as db_generations
@@ -166,12 +167,28 @@ async def _propose(
     if len(idea) > app.settings.idea_max_length:
         await message.answer(text(lang, "idea_too_long", length=len(idea), limit=app.settings.idea_max_length))
         return
-    await _drop_current_draft(db, user["id"], state)
     model = app.model(app.settings.default_model)
+    await _offer(message, app, db, user, lang, state, model=model, idea=idea, photo_file_id=photo_file_id)
+
+
+async def _offer(
+    chat: Message,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    state: FSMContext,
+    *,
+    model: VideoModel,
+    idea: str,
+    photo_file_id: str | None,
+) -> None:
+    """A new draft, shown with its price and buttons, replacing the user's open one."""
+    await _drop_current_draft(db, user["id"], state)
     draft = await db_generations.create_draft(
-        db, user["id"], message.chat.id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24)
+        db, user["id"], chat.chat.id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24)
     )
-    sent = await message.answer(
+    sent = await chat.answer(
         _proposal_text(app, lang, draft, user["credits"]),
         reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
     )
@@ -266,18 +283,10 @@ async def on_again(
     await callback.answer()
     if old is None or old.user_id != user["id"] or not isinstance(callback.message, Message):
         return
-    await _drop_current_draft(db, user["id"], state)
     model = app.settings.video_models.get(old.model) or app.model(app.settings.default_model)
-    draft = await db_generations.create_draft(
-        db, user["id"], old.chat_id, model.id, model.price, old.idea, old.photo_file_id, secrets.token_urlsafe(24)
+    await _offer(
+        callback.message, app, db, user, lang, state, model=model, idea=old.idea, photo_file_id=old.photo_file_id
     )
-    sent = await callback.message.answer(
-        _proposal_text(app, lang, draft, user["credits"]),
-        reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
-    )
-    await db_generations.set_status_message(db, draft.id, sent.message_id)
-    await state.set_state(Flow.confirming)
-    await state.set_data({"draft_id": draft.id})
 
 
 async def on_resend(

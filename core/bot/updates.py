@@ -82,7 +82,7 @@ class UpdateProcessor:
                     await db_telegram.set_update_outcome(
                         conn, update.update_id, who.user_id, who.kind, outcome, describe(error)
                     )
-                    await self._apologise(who)
+                    await self._say(who, "error")
             log.info(
                 "telegram.update.applied",
                 kind=who.kind,
@@ -114,9 +114,6 @@ class UpdateProcessor:
             fsm_cache.reset(fsm_token)
             current_db.reset(db_token)
         return "handled"
-
-    async def _apologise(self, who: Origin) -> None:
-        await self._say(who, "error")
 
     async def _say(self, who: Origin, key: str) -> None:
         if who.chat_id is None:
