@@ -36,7 +36,8 @@ class App:
 
 
 def build_bot(settings: Settings, pool: asyncpg.Pool) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    api = TelegramAPIServer.from_base(settings.telegram_api_base, is_local=settings.telegram_api_local)
+    session = AiohttpSession(api=api)
     session.middleware(TelegramResilience(pool))
     return Bot(settings.bot_token, session=session)
 

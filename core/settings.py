@@ -201,6 +201,13 @@ class Settings:
         read=http_url,
         default="https://api.telegram.org",
     )
+    telegram_api_local: bool = var(
+        "true when TELEGRAM_API_BASE is a telegram-bot-api server in --local mode (uploads up to 2000 MB); "
+        "it must share this process's filesystem, since it hands out file paths.",
+        group=TELEGRAM,
+        read=boolean,
+        default="false",
+    )
     public_base_url: str | None = var(
         "Public https:// address of this service. Set: webhook mode (Telegram and KIE call us). "
         "Empty: long polling and KIE status polling, for local runs.",
