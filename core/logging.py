@@ -50,13 +50,21 @@ class SecretScrubber:
         self.secrets = sorted({s for s in [*self.secrets, *secrets] if len(s) >= 4}, key=len, reverse=True)
 
     def __call__(self, _logger: Any, _method: str, line: str) -> str:
+        return self.redact(line)
+
+    def redact(self, text: str) -> str:
         for secret in self.secrets:
-            if secret in line:
-                line = line.replace(secret, "***")
-        return line
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
 
 
 scrubber = SecretScrubber()
+
+
+def redact(text: str) -> str:
+    """``text`` without the configured secrets: for error texts stored in rows, not only in logs."""
+    return scrubber.redact(text)
 
 
 def wants_json(log_format: str, stream: TextIO) -> bool:

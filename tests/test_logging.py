@@ -101,3 +101,26 @@ async def test_job_log_lines_carry_job_kind_and_attempt(pool: asyncpg.Pool, sett
     done = next(e for e in logs if e["event"] == "queue.job.succeeded")
     for event in (step, done):
         assert (event["job_id"], event["kind"], event["attempt"]) == (job_id, "t.chatty", 1)
+
+
+async def test_error_texts_kept_in_rows_are_redacted_too(
+    pool: asyncpg.Pool, settings: Settings, restore_logging
+) -> None:
+    """A secret inside an exception message does not reach jobs.last_error."""
+    configure_logging("info", "json", secrets=["123456:AAE-bot-token-secret"], cache=False)
+
+    async def leaky(_job: Job) -> None:
+        raise RuntimeError("GET https://api.telegram.org/file/bot123456:AAE-bot-token-secret/x.jpg: 502")
+
+    registry = Registry()
+    registry.add(JobSpec("t.leaky", leaky, max_attempts=1))
+    async with running(settings, pool, registry):
+        job_id = await enqueue(pool, registry, "t.leaky")
+        await wait_until(lambda: _failed(pool, job_id))
+    row = await pool.fetchrow("SELECT last_error, errors FROM jobs WHERE id = $1", job_id)
+    assert row["last_error"] == "RuntimeError: GET https://api.telegram.org/file/bot***/x.jpg: 502"
+    assert "AAE-bot-token-secret" not in str(row["errors"])
+
+
+async def _failed(pool: asyncpg.Pool, job_id: int) -> bool:
+    return await pool.fetchval("SELECT state FROM jobs WHERE id = $1", job_id) == "failed"

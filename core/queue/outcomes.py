@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.logging import redact
 from core.queue.jobs import Cancel, Job, JobSpec, Snooze, TransientError
 
 MAX_ERROR_LENGTH = 2000
@@ -63,9 +64,10 @@ class Outcome:
 
 
 def describe(error: BaseException) -> str:
+    """The error as a row keeps it: type and message, secrets redacted, length capped."""
     text = str(error)
     described = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return described[:MAX_ERROR_LENGTH]
+    return redact(described)[:MAX_ERROR_LENGTH]
 
 
 def decide(
