@@ -26,7 +26,3 @@ async def apply_credits(db: Executor, user_id: int, delta: int, reason: str, ref
     """The new balance, or None when this (reason, reference) was applied before."""
     rows = await db.fetch(queries.ledger_apply, user_id, delta, reason, reference)
     return rows[0]["credits"] if rows else None
-
-
-async def credits_applied(db: Executor, reason: str, reference: str) -> bool:
-    return await db.fetchval(queries.ledger_applied, reason, reference)

@@ -33,7 +33,3 @@ SET credits = users.credits + entry.delta
 FROM entry
 WHERE users.id = entry.user_id
 RETURNING users.credits;
-
--- name: ledger_applied
--- $1 reason, $2 reference
-SELECT EXISTS (SELECT 1 FROM ledger WHERE reason = $1::text AND reference = $2::text);

@@ -38,9 +38,6 @@ class Completer:
     def pending(self) -> int:
         return len(self._pending)
 
-    def holds(self, job_id: int) -> bool:
-        return any(outcome.job.id == job_id for outcome in self._pending)
-
     async def run(self) -> None:
         async with self._pool.acquire() as conn:
             while True:

@@ -83,15 +83,6 @@ class Registry:
         self._specs[spec.kind] = spec
         return spec
 
-    def job(self, kind: str, **options: Any) -> Callable[[Handler], Handler]:
-        """Decorator form of ``add``."""
-
-        def register(handler: Handler) -> Handler:
-            self.add(JobSpec(kind, handler, **options))
-            return handler
-
-        return register
-
     def with_limits(self, limits: Mapping[str, int]) -> Registry:
         """A copy with per-kind concurrency limits overridden (QUEUE_CONCURRENCY)."""
         unknown = sorted(set(limits) - set(self._specs))
