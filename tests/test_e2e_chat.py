@@ -328,20 +328,20 @@ class TestStatusMessage:
 
 
 class TestHandlerFailure:
-    async def test_a_failed_handler_leaves_nothing_half_done(
+    async def test_a_refused_reply_gets_an_apology_after_the_commit(
         self, bot: BotHarness, fake_telegram: FakeTelegram
     ) -> None:
-        """Telegram refuses the proposal: the draft written before is rolled back, the update is
-        recorded as failed (so it is not redelivered forever) and the user gets an apology."""
+        """Replies go out after the update committed: Telegram refusing the proposal cannot undo the
+        draft; the user is told something went wrong and the update is applied once."""
         await say(bot, ANN, "/start")
         fake_telegram.fail_next("sendMessage", 400, "Bad Request: can't parse entities", chat_id=ANN)
         update = message_update(bot.next_update_id(), ANN, text="an idea Telegram chokes on")
         assert await bot.send(update) == 200
         assert texts_to(fake_telegram, ANN)[-1] == "⚠️ Something went wrong on our side. Please try again."
-        assert await bot.pool.fetchval("SELECT count(*) FROM generations") == 0
         row = await bot.pool.fetchrow(
             "SELECT outcome, error FROM telegram_updates WHERE update_id = $1", update["update_id"]
         )
-        assert row["outcome"] == "failed" and "can't parse entities" in row["error"]
+        assert row["outcome"] == "handled"
         assert await bot.send(update) == 200, "a redelivery is not applied again"
-        assert await bot.pool.fetchval("SELECT count(*) FROM generations") == 0
+        assert await bot.pool.fetchval("SELECT count(*) FROM generations") == 1
+        assert len(texts_to(fake_telegram, ANN)) == 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 
-from core.bot.keyboards import Confirm
+from core.ui.keyboards import Confirm
 from tests.fakes.kie import FakeKie, Outcome
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram, callback_update, message_update, photo_sizes

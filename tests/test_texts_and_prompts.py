@@ -7,8 +7,8 @@ import re
 import openai
 import pytest
 
-from core.bot.texts import CATALOGUE, EN, language, placeholders, text
 from core.prompter import Prompter, PromptError, fallback_prompt
+from core.ui.texts import CATALOGUE, EN, language, placeholders, text
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import REPO
 

@@ -7,6 +7,8 @@ sender's row, refreshed by the update's first statement) and ``lang`` (their cat
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from aiogram import Router
@@ -14,14 +16,16 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from aiogram.methods import SendMessage, SendVideo, TelegramMethod
+from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 
 from core.app import App
-from core.bot.keyboards import Again, Confirm, Drop, PickModel, Resend, confirm_keyboard, history_keyboard
-from core.bot.texts import text
+from core.bot.outbox import Outbox
 from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, accept
-from core.pipeline.progress import status_text
+from core.ui.keyboards import Again, Confirm, Drop, PickModel, Resend, confirm_keyboard, history_keyboard
+from core.ui.status import status_text
+from core.ui.texts import text
 from db import generations as db_generations
 from db import users as db_users
 from db.generations import Generation
@@ -80,7 +84,9 @@ def build_router() -> Router:
 # --- commands -------------------------------------------------------------------------------------
 
 
-async def on_start(message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str) -> None:
+async def on_start(
+    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
+) -> None:
     starter = app.settings.starter_credits
     granted = starter > 0 and (await db_users.apply_credits(db, user["id"], starter, "starter", str(user["id"])))
     credits = granted if granted is not None and granted is not False else user["credits"]
@@ -95,61 +101,65 @@ async def on_start(message: Message, app: App, db: asyncpg.Connection, user: asy
     ]
     if granted:
         lines.append(text(lang, "welcome_starter", starter=starter))
-    await message.answer("\n\n".join(lines))
+    out.add(message.answer("\n\n".join(lines)))
 
 
-async def on_help(message: Message, lang: str) -> None:
-    await message.answer(text(lang, "help"))
+async def on_help(message: Message, lang: str, out: Outbox) -> None:
+    out.add(message.answer(text(lang, "help")))
 
 
-async def on_balance(message: Message, user: asyncpg.Record, lang: str) -> None:
-    await message.answer(text(lang, "balance", credits=user["credits"]))
+async def on_balance(message: Message, user: asyncpg.Record, lang: str, out: Outbox) -> None:
+    out.add(message.answer(text(lang, "balance", credits=user["credits"])))
 
 
 async def on_cancel(
-    message: Message, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext
+    message: Message, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext, out: Outbox
 ) -> None:
     dropped = await _drop_current_draft(db, user["id"], state)
     await state.clear()
-    await message.answer(text(lang, "cancelled" if dropped else "nothing_to_cancel"))
+    out.add(message.answer(text(lang, "cancelled" if dropped else "nothing_to_cancel")))
 
 
-async def on_history(message: Message, db: asyncpg.Connection, user: asyncpg.Record, lang: str) -> None:
+async def on_history(message: Message, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox) -> None:
     rows = await db_generations.history(db, user["id"], HISTORY_SIZE)
     if not rows:
-        await message.answer(text(lang, "history_empty"))
+        out.add(message.answer(text(lang, "history_empty")))
         return
     items = [(r["id"], r["finished_at"].strftime("%d %b"), r["idea"]) for r in rows]
-    await message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items))
+    out.add(message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items)))
 
 
-async def on_unknown_command(message: Message, lang: str) -> None:
-    await message.answer(text(lang, "unknown_command"))
+async def on_unknown_command(message: Message, lang: str, out: Outbox) -> None:
+    out.add(message.answer(text(lang, "unknown_command")))
 
 
 # --- ideas ----------------------------------------------------------------------------------------
 
 
 async def on_text(
-    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext
+    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext, out: Outbox
 ) -> None:
-    await _propose(message, app, db, user, lang, state, idea=message.text or "", photo_file_id=None)
+    await _propose(message, app, db, user, lang, state, out=out, idea=message.text or "", photo_file_id=None)
 
 
 async def on_photo(
-    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext
+    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext, out: Outbox
 ) -> None:
     photo = message.photo[-1]  # the largest size
     if photo.file_size and photo.file_size > app.settings.photo_max_size:
-        await message.answer(
-            text(lang, "photo_too_big", size_mb=_mb(photo.file_size), limit_mb=_mb(app.settings.photo_max_size))
+        out.add(
+            message.answer(
+                text(lang, "photo_too_big", size_mb=_mb(photo.file_size), limit_mb=_mb(app.settings.photo_max_size))
+            )
         )
         return
-    await _propose(message, app, db, user, lang, state, idea=message.caption or "", photo_file_id=photo.file_id)
+    await _propose(
+        message, app, db, user, lang, state, out=out, idea=message.caption or "", photo_file_id=photo.file_id
+    )
 
 
-async def on_unsupported(message: Message, lang: str) -> None:
-    await message.answer(text(lang, "unsupported"))
+async def on_unsupported(message: Message, lang: str, out: Outbox) -> None:
+    out.add(message.answer(text(lang, "unsupported")))
 
 
 async def _propose(
@@ -162,17 +172,20 @@ async def _propose(
     *,
     idea: str,
     photo_file_id: str | None,
+    out: Outbox,
 ) -> None:
     idea = idea.strip()
     if len(idea) > app.settings.idea_max_length:
-        await message.answer(text(lang, "idea_too_long", length=len(idea), limit=app.settings.idea_max_length))
+        out.add(message.answer(text(lang, "idea_too_long", length=len(idea), limit=app.settings.idea_max_length)))
         return
     model = app.model(app.settings.default_model)
-    await _offer(message, app, db, user, lang, state, model=model, idea=idea, photo_file_id=photo_file_id)
+    await _offer(
+        message.chat.id, app, db, user, lang, state, out=out, model=model, idea=idea, photo_file_id=photo_file_id
+    )
 
 
 async def _offer(
-    chat: Message,
+    chat_id: int,
     app: App,
     db: asyncpg.Connection,
     user: asyncpg.Record,
@@ -182,17 +195,24 @@ async def _offer(
     model: VideoModel,
     idea: str,
     photo_file_id: str | None,
+    out: Outbox,
 ) -> None:
-    """A new draft, shown with its price and buttons, replacing the user's open one."""
+    """A new draft, shown with its price and buttons, replacing the user's open one. The proposal
+    goes out after the commit; its message id is recorded then (a confirm records it too)."""
     await _drop_current_draft(db, user["id"], state)
     draft = await db_generations.create_draft(
-        db, user["id"], chat.chat.id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24)
+        db, user["id"], chat_id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24)
     )
-    sent = await chat.answer(
-        _proposal_text(app, lang, draft, user["credits"]),
+
+    async def remember(sent: Message) -> None:
+        await db_generations.set_status_message(app.pool, draft.id, sent.message_id)
+
+    proposal = SendMessage(
+        chat_id=chat_id,
+        text=_proposal_text(app, lang, draft, user["credits"]),
         reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
     )
-    await db_generations.set_status_message(db, draft.id, sent.message_id)
+    out.add(proposal, then=remember)
     await state.set_state(Flow.confirming)
     await state.set_data({"draft_id": draft.id})
 
@@ -221,16 +241,31 @@ async def on_confirm(
     user: asyncpg.Record,
     lang: str,
     state: FSMContext,
+    out: Outbox,
 ) -> None:
     result = await accept(db, app, callback_data.draft, user["id"])
     if not isinstance(result, Accepted):
-        await callback.answer(text(lang, result.key, **result.params), show_alert=True)
+        out.add(callback.answer(text(lang, result.key, **result.params), show_alert=True))
         return
     await state.clear()
     await db_generations.claim_status_edit(db, result.generation.id, 0, True)
-    await callback.answer()
-    if callback.message is not None:
-        await callback.message.edit_text(status_text(app, lang, result.generation, "queued", position=result.position))
+    out.add(callback.answer())
+    status = status_text(
+        lang,
+        result.generation,
+        "queued",
+        model_title=app.model(result.generation.model).title,
+        position=result.position,
+    )
+    if isinstance(callback.message, Message):
+        await db_generations.set_status_message(db, result.generation.id, callback.message.message_id)
+        out.add(callback.message.edit_text(status))
+        return
+
+    async def remember(sent: Message) -> None:
+        await db_generations.set_status_message(app.pool, result.generation.id, sent.message_id)
+
+    out.add(SendMessage(chat_id=result.generation.chat_id, text=status), then=remember)
 
 
 async def on_drop(
@@ -240,12 +275,13 @@ async def on_drop(
     user: asyncpg.Record,
     lang: str,
     state: FSMContext,
+    out: Outbox,
 ) -> None:
     dropped = await db_generations.discard(db, callback_data.draft, user["id"])
     await state.clear()
-    await callback.answer()
-    if dropped is not None and callback.message is not None:
-        await callback.message.edit_text(text(lang, "cancelled"))
+    out.add(callback.answer())
+    if dropped is not None:
+        out.add(_edit_or_send(callback, text(lang, "cancelled")))
 
 
 async def on_pick_model(
@@ -255,18 +291,22 @@ async def on_pick_model(
     db: asyncpg.Connection,
     user: asyncpg.Record,
     lang: str,
+    out: Outbox,
 ) -> None:
     model = app.settings.video_models.get(callback_data.model)
     draft = model and await db_generations.set_model(db, callback_data.draft, user["id"], model.id, model.price)
     if not draft:
-        await callback.answer(text(lang, "draft_gone"), show_alert=True)
+        out.add(callback.answer(text(lang, "draft_gone"), show_alert=True))
         return
-    await callback.answer(text(lang, "model_changed"))
-    if callback.message is not None:
-        await callback.message.edit_text(
+    out.add(callback.answer(text(lang, "model_changed")))
+    out.add(
+        _edit_or_send(
+            callback,
             _proposal_text(app, lang, draft, user["credits"]),
-            reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
-        )
+            confirm_keyboard(lang, draft, app.settings.video_models.values()),
+        ),
+        then=_remember_status_message(app, draft.id),
+    )
 
 
 async def on_again(
@@ -277,37 +317,55 @@ async def on_again(
     user: asyncpg.Record,
     lang: str,
     state: FSMContext,
+    out: Outbox,
 ) -> None:
     """Regenerate: the same idea (and photo) as a new proposal, priced again."""
     old = await db_generations.get(db, callback_data.generation)
-    await callback.answer()
-    if old is None or old.user_id != user["id"] or not isinstance(callback.message, Message):
+    out.add(callback.answer())
+    if old is None or old.user_id != user["id"]:
         return
     model = app.settings.video_models.get(old.model) or app.model(app.settings.default_model)
     await _offer(
-        callback.message, app, db, user, lang, state, model=model, idea=old.idea, photo_file_id=old.photo_file_id
+        user["id"], app, db, user, lang, state, out=out, model=model, idea=old.idea, photo_file_id=old.photo_file_id
     )
 
 
 async def on_resend(
-    callback: CallbackQuery, callback_data: Resend, db: asyncpg.Connection, user: asyncpg.Record, lang: str
+    callback: CallbackQuery, callback_data: Resend, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
 ) -> None:
     generation = await db_generations.get(db, callback_data.generation)
-    await callback.answer()
-    if not isinstance(callback.message, Message):
-        return
+    out.add(callback.answer())
     if generation is None or generation.user_id != user["id"] or not generation.video_file_id:
-        await callback.message.answer(text(lang, "history_gone"))
+        out.add(SendMessage(chat_id=user["id"], text=text(lang, "history_gone")))
         return
-    await callback.message.answer_video(
-        generation.video_file_id, caption=text(lang, "video_caption", idea=generation.idea)
-    )
+    caption = text(lang, "video_caption", idea=generation.idea)
+    out.add(SendVideo(chat_id=user["id"], video=generation.video_file_id, caption=caption))
 
 
 async def on_membership(event: ChatMemberUpdated, db: asyncpg.Connection) -> None:
     """A private chat's member update says the user blocked (kicked) or unblocked the bot."""
     if event.chat.type == ChatType.PRIVATE:
         await db_users.set_blocked(db, event.chat.id, event.new_chat_member.status == "kicked")
+
+
+def _edit_or_send(
+    callback: CallbackQuery, new_text: str, markup: InlineKeyboardMarkup | None = None
+) -> TelegramMethod[Any]:
+    """Edit the message under the button; one Telegram no longer lets bots edit (older than 48 h,
+    an ``InaccessibleMessage``) is answered with a fresh message instead."""
+    if isinstance(callback.message, Message):
+        return callback.message.edit_text(new_text, reply_markup=markup)
+    return SendMessage(chat_id=callback.from_user.id, text=new_text, reply_markup=markup)
+
+
+def _remember_status_message(app: App, generation_id: int) -> Callable[[Any], Awaitable[None]]:
+    """After a proposal went out as a fresh message, it is the one later edits must target."""
+
+    async def remember(sent: Any) -> None:
+        if isinstance(sent, Message):
+            await db_generations.set_status_message(app.pool, generation_id, sent.message_id)
+
+    return remember
 
 
 def _mb(size: int) -> str:

@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import StorageKey
+from aiogram.methods import SendMessage
 from aiogram.types import Update
 
-from core.bot import texts
 from core.bot.context import current_db, fsm_cache
+from core.bot.outbox import Outbox
 from core.bot.storage import PostgresStorage
 from core.queue.outcomes import describe
+from core.ui import texts
 from db import telegram as db_telegram
 
 log = structlog.get_logger("telegram.update")
@@ -69,11 +70,12 @@ class UpdateProcessor:
         """Apply one update; returns what happened. Raises only when the database is unreachable."""
         started = asyncio.get_running_loop().time()
         who = origin(update)
+        out = Outbox()
         with structlog.contextvars.bound_contextvars(update_id=update.update_id, user_id=who.user_id):
             async with self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():
-                        outcome = await self._apply(conn, update, who)
+                        outcome = await self._apply(conn, update, who, out)
                 except DB_UNAVAILABLE:
                     raise
                 except Exception as error:
@@ -82,7 +84,12 @@ class UpdateProcessor:
                     await db_telegram.set_update_outcome(
                         conn, update.update_id, who.user_id, who.kind, outcome, describe(error)
                     )
-                    await self._say(who, "error")
+                    out.clear()  # nothing half-done goes out
+                    self._say(out, who, "error")
+            # After the commit and with the connection back in the pool: Telegram may be slow.
+            if await out.flush(self._bot) and outcome != "failed":
+                self._say(out, who, "error")  # the reply was refused: the user is owed a word
+                await out.flush(self._bot)
             log.info(
                 "telegram.update.applied",
                 kind=who.kind,
@@ -91,7 +98,7 @@ class UpdateProcessor:
             )
         return outcome
 
-    async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin) -> str:
+    async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
         start = await db_telegram.begin_update(
             conn, update.update_id, who.user_id, who.kind, who.username, who.first_name, who.language_code, fsm_key
@@ -101,9 +108,9 @@ class UpdateProcessor:
         if who.kind == "message" and start.recent_messages > self._messages_per_minute:
             await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "rate_limited")
             if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
-                await self._say(who, "rate_limited")
+                self._say(out, who, "rate_limited")
             return "rate_limited"
-        context: dict[str, object] = {"db": conn}
+        context: dict[str, object] = {"db": conn, "out": out}
         if start.user is not None:
             context |= {"user": start.user, "lang": texts.language(start.user["language_code"])}
         db_token = current_db.set(conn)
@@ -115,10 +122,7 @@ class UpdateProcessor:
             current_db.reset(db_token)
         return "handled"
 
-    async def _say(self, who: Origin, key: str) -> None:
-        if who.chat_id is None:
-            return
-        try:
-            await self._bot.send_message(who.chat_id, texts.text(texts.language(who.language_code), key))
-        except TelegramAPIError as error:
-            log.warning("telegram.reply_failed", key=key, error=str(error))
+    @staticmethod
+    def _say(out: Outbox, who: Origin, key: str) -> None:
+        if who.chat_id is not None:
+            out.add(SendMessage(chat_id=who.chat_id, text=texts.text(texts.language(who.language_code), key)))

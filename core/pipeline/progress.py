@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
 from core.app import App
-from core.bot.texts import language, text
+from core.ui.status import Reason, status_text
+from core.ui.texts import language
 from db import generations as db_generations
 from db import users as db_users
 from db.generations import Generation
@@ -22,54 +22,8 @@ log = structlog.get_logger("generation")
 EDIT_INTERVAL_S = 15.0
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """Why a generation failed: a catalogue key for the user, a detail for both user and operator."""
-
-    key: str
-    detail: str = ""
-
-    def for_operator(self) -> str:
-        return f"{self.key.removeprefix('reason_')}: {self.detail}" if self.detail else self.key.removeprefix("reason_")
-
-
-CONTENT, BUSY, RENDER = "reason_content", "reason_busy", "reason_render"
-TIMEOUT, UNDELIVERABLE, INTERNAL = "reason_timeout", "reason_undeliverable", "reason_internal"
-
-
 def elapsed(since: datetime | None) -> float:
     return (datetime.now(UTC) - since).total_seconds() if since else 0.0
-
-
-def clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def status_text(app: App, lang: str, generation: Generation, stage: str, **params: object) -> str:
-    match stage:
-        case "queued":
-            return text(
-                lang,
-                "status_queued",
-                position=params["position"],
-                model=app.model(generation.model).title,
-                price=generation.price,
-            )
-        case "rendering":
-            return text(lang, "status_rendering", elapsed=clock(float(params.get("elapsed_s", 0))))
-        case "failed":
-            reason = params["reason"]
-            assert isinstance(reason, Reason)
-            return text(
-                lang,
-                "status_failed",
-                reason=text(lang, reason.key, detail=reason.detail or "-"),
-                price=generation.price,
-                credits=params["credits"],
-            )
-        case _:
-            return text(lang, f"status_{stage}")
 
 
 async def show(app: App, generation: Generation, stage: str, *, force: bool = False, **params: object) -> None:
@@ -85,7 +39,7 @@ async def show(app: App, generation: Generation, stage: str, *, force: bool = Fa
     lang = language(user["language_code"])
     try:
         await app.bot.edit_message_text(
-            status_text(app, lang, generation, stage, **params),
+            status_text(lang, generation, stage, model_title=app.model(generation.model).title, **params),
             chat_id=generation.chat_id,
             message_id=generation.status_message_id,
         )

@@ -19,15 +19,16 @@ from aiogram.exceptions import (
 from aiogram.types import FSInputFile
 
 from core.app import App
-from core.bot.keyboards import regenerate_keyboard
-from core.bot.texts import language, text
 from core.kie import ErrorKind, KieError
 from core.pipeline import ALERT, DELIVER, HOUSEKEEPING, POLL, PROMPT, SUBMIT, WATCHDOG
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
-from core.pipeline.progress import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, UNDELIVERABLE, Reason, elapsed, fail, show
+from core.pipeline.progress import elapsed, fail, show
 from core.prompter import PromptError, fallback_prompt
 from core.queue import Backoff, Cancel, Job, JobSpec, Registry, Snooze, TransientError, enqueue
 from core.queue.outcomes import describe
+from core.ui.keyboards import regenerate_keyboard
+from core.ui.status import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, UNDELIVERABLE, Reason
+from core.ui.texts import language, text
 from db import generations as db_generations
 from db import telegram as db_telegram
 from db import users as db_users

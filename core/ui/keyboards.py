@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.bot.texts import text
 from core.catalogue import VideoModel
+from core.ui.texts import text
 from db.generations import Generation
 
 
