@@ -13,6 +13,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from core.bot.limiter import SendLimiter
 from core.bot.session import TelegramResilience
 from core.catalogue import VideoModel
 from core.kie import KieClient
@@ -29,6 +30,7 @@ class App:
     kie: KieClient
     prompter: Prompter
     http: aiohttp.ClientSession  # downloads of videos and photos
+    limiter: SendLimiter  # bot-wide pace for bulk sends (broadcasts), shared by every process
     registry: Registry = field(default_factory=Registry)
 
     def model(self, model_id: str) -> VideoModel:
@@ -56,7 +58,7 @@ async def services(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[App]
         http, api_key=settings.kie_api_key, base_url=settings.kie_base_url, upload_base_url=settings.kie_upload_base_url
     )
     try:
-        yield App(settings, pool, bot, kie, Prompter(openai_client, settings.openai_model), http)
+        yield App(settings, pool, bot, kie, Prompter(openai_client, settings.openai_model), http, SendLimiter(pool))
     finally:
         await bot.session.close()
         await openai_client.close()
