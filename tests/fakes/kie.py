@@ -4,12 +4,15 @@ Two local servers stand in for KIE's two hosts: ``base_url`` for the API (``http
 ``upload_base_url`` for uploads (``https://kieai.redpandaai.co``), so a client that mixes them up gets a 404.
 
 Imitated: Veo 3.1 (``/api/v1/veo/generate``, ``/api/v1/veo/record-info``), the Market jobs API
-(``/api/v1/jobs/createTask``, ``/api/v1/jobs/recordInfo``), credits, base64 and stream uploads, completion
-callbacks (optionally HMAC-signed), and downloads of uploaded files and of result videos.
+(``/api/v1/jobs/createTask``, ``/api/v1/jobs/recordInfo``; ``kling-3.0/video`` input is validated as KIE does),
+credits, base64 and stream uploads, completion callbacks (optionally HMAC-signed), and downloads of uploaded
+files and of result videos.
 
 KIE's quirks, reproduced on purpose:
-- The HTTP status is 200 even for errors; the real status is the body ``code`` (401 bad key, 422 validation,
-  404 unknown model, and whatever ``fail_next_create`` scripts: 429, 455, 402, ...).
+- The HTTP status is 200 even for errors; the real status is the body ``code`` (401 bad key, 402 credits,
+  422 validation, 404 unknown model, 429 over the create limit, and whatever ``fail_next_create`` scripts).
+- Final failures arrive after an accepted create: Veo ``successFlag`` 2 or 3, Market ``state: fail``, and
+  asynchronous moderation (errorCode 400), all scripted with ``Outcome``.
 - ``paramJson``/``param`` and ``resultJson`` are JSON *strings*; Market ``failCode`` is a string, Veo ``errorCode``
   an int. Veo reports ``successFlag`` 0/1/2, Market a ``state`` string; their callbacks differ in shape.
 - ``result_urls_as_string``: Veo ``resultUrls`` arrives as a JSON string (as in KIE's sample code and schema).
@@ -403,20 +406,23 @@ class FakeKie:
             if not request.path.startswith("/api/"):
                 return await handler(request)  # result and upload downloads are public on the real hosts
             if self.outage_mode is not None:
-                return await self._refuse(self.requests[-1], self.outage_mode)
+                return await self._refuse(
+                    self.requests[-1], self.outage_mode, upload=request.path.startswith("/api/file-")
+                )
             if self.key_invalid or request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 return _reply(401, NO_ACCESS, upload=request.path.startswith("/api/file-"))
             return await handler(request)
         finally:
             await self._notify()  # the handler may have created a task
 
-    async def _refuse(self, call: KieCall, mode: OutageMode) -> web.Response:
+    async def _refuse(self, call: KieCall, mode: OutageMode, *, upload: bool) -> web.Response:
         self.refused.append(call)
         turn = len(self.refused) % 2  # alternate the two answers each mode has
         if mode == "http5xx":
             return _outage_page((502, 503)[turn])
         if mode == "envelope":
-            return _reply(*((500, "Server Error"), (455, "Service unavailable"))[turn])
+            code, msg = ((500, "Server Error"), (455, "Service unavailable"))[turn]
+            return _reply(code, msg, upload=upload)
         await self._recovered.wait()
         return _outage_page(504)  # the proxy gave up on it: nothing behind it happened
 
