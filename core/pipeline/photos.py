@@ -8,6 +8,8 @@ Metadata (EXIF, GPS) is not carried over; its orientation is applied to the pixe
 
 Everything Pillow cannot read safely (junk, truncated files, decompression bombs past
 ``Image.MAX_IMAGE_PIXELS``) raises ``PhotoUnreadable``, one exception the caller turns into a clear reply.
+
+It is CPU work (0.2-0.5 s for a 12 MP photo on a busy 2-core machine): call it through ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
