@@ -23,7 +23,8 @@ from core.bot.frontend import TelegramFrontend
 from core.diag import register_diagnostics
 from core.logging import configure_logging, wants_json
 from core.pipeline import HOUSEKEEPING
-from core.pipeline.callbacks import KieCallbacks
+from core.pipeline import health as provider_health
+from core.pipeline.callbacks import ProviderCallbacks
 from core.pipeline.steps import Pipeline
 from core.queue import Registry, enqueue
 from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Role, Runtime
@@ -72,7 +73,8 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
-            web = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            await provider_health.ensure(app)
+            web = [TelegramFrontend(app), ProviderCallbacks(app)] if role is not Role.WORKER else []
             runtime = Runtime(
                 settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
             )
@@ -82,7 +84,11 @@ async def serve(settings: Settings, role: Role) -> int:
 
 
 def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied."""
+    """Every job kind this code can run, with the operator's per-kind limits applied. Raises
+    ValueError for settings only now checkable (limits of unknown kinds, models without a provider)."""
+    problems = app.providers.check(app.settings.video_models)
+    if problems:
+        raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry()))
     return registry.with_limits(app.settings.queue_concurrency)
 

@@ -308,19 +308,26 @@ class BotHarness:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, settings: Settings, telegram: Any) -> AsyncIterator[BotHarness]:
+    async def running(
+        cls, settings: Settings, telegram: Any, *, extra_providers: tuple[Any, ...] = ()
+    ) -> AsyncIterator[BotHarness]:
         import aiohttp
 
         from bot import job_kinds
         from core.app import services
         from core.bot.frontend import TelegramFrontend
-        from core.pipeline.callbacks import KieCallbacks
+        from core.pipeline import health
+        from core.pipeline.callbacks import ProviderCallbacks
         from db.pool import create_pool
 
         pool = await create_pool(settings.database_url or "", max_size=settings.database_pool_size)
         try:
-            async with services(settings, pool) as app, aiohttp.ClientSession() as http:
+            async with (
+                services(settings, pool, extra_providers=extra_providers) as app,
+                aiohttp.ClientSession() as http,
+            ):
                 app.registry = job_kinds(app)
+                await health.ensure(app)
                 runtime = Runtime(
                     settings,
                     pool,
@@ -328,7 +335,7 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.database_url,
                     handle_signals=False,
-                    components=[TelegramFrontend(app), KieCallbacks(app)],
+                    components=[TelegramFrontend(app), ProviderCallbacks(app)],
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())
