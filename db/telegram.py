@@ -43,6 +43,10 @@ async def set_update_outcome(
     await db.execute(queries.update_set_outcome, update_id, user_id, kind, outcome, error)
 
 
+async def skip_update(db: Executor, update_id: int, kind: str, error: str) -> None:
+    await db.execute(queries.update_skip, update_id, kind, error)
+
+
 async def prune_updates(db: Executor, older_than_s: float, batch: int) -> int:
     return await db.fetchval(queries.update_prune, older_than_s, batch)
 

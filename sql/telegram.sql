@@ -33,10 +33,17 @@ LEFT JOIN fsm_states AS fsm ON fsm.key = $7::text;
 
 -- name: update_set_outcome
 -- Record how an update ended, also after its transaction was rolled back (a failed handler).
--- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited), $5 error
+-- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | skipped), $5 error
 INSERT INTO telegram_updates (update_id, user_id, kind, outcome, error)
 VALUES ($1::bigint, $2::bigint, $3::text, $4::text, $5::text)
 ON CONFLICT (update_id) DO UPDATE SET outcome = EXCLUDED.outcome, error = EXCLUDED.error;
+
+-- name: update_skip
+-- Record an update aiogram cannot read as skipped, unless that update_id was seen before.
+-- $1 update id, $2 kind (as Telegram named it), $3 why
+INSERT INTO telegram_updates (update_id, kind, outcome, error)
+VALUES ($1::bigint, $2::text, 'skipped', $3::text)
+ON CONFLICT (update_id) DO NOTHING;
 
 -- name: update_prune
 -- Forget updates older than $1 seconds (Telegram redelivers for 24 h at most), $2 at a time.

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from typing import Any
 
 import structlog
 from aiogram import Dispatcher
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
-from aiogram.types import BotCommand, Update
+from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramServerError
+from aiogram.methods import GetUpdates
+from aiogram.types import BotCommand
 from aiohttp import web
-from pydantic import ValidationError
 
 from core.app import App
 from core.bot.handlers import build_router
 from core.bot.storage import PostgresStorage
-from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor
+from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor, update_id_of
+from core.queue.outcomes import describe
 from core.supervisor import Supervisor
+from core.web import BodyError, clean_object, read_json_object
 
 log = structlog.get_logger("telegram")
 
@@ -35,6 +38,13 @@ COMMANDS = {
     "history": "Your recent videos",
     "cancel": "Drop the current idea",
 }
+
+
+class RawGetUpdates(GetUpdates):
+    """getUpdates answered as plain JSON, so each update is validated on its own: with aiogram's
+    own method one update it cannot read fails the whole batch, and the offset never moves past it."""
+
+    __returning__ = list[Any]  # type: ignore[assignment]
 
 
 class TelegramFrontend:
@@ -83,33 +93,52 @@ class TelegramFrontend:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
             return web.Response(status=401, text="unauthorized")
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.app.bot})
-        except (ValueError, ValidationError):
-            return web.Response(status=400, text="not a Telegram update")
+            body = await read_json_object(request)
+        except BodyError as error:
+            return web.Response(status=400, text=f"not a Telegram update: {error}")
         try:
-            await self.processor.process(update)
+            outcome = await self.processor.process_raw(body)
         except DB_UNAVAILABLE as error:
-            log.error("telegram.update.deferred", update_id=update.update_id, error=str(error) or type(error).__name__)
+            log.error("telegram.update.deferred", update_id=body.get("update_id"), error=describe(error))
             return web.Response(status=503, text="try again later")
+        if outcome is None:
+            return web.Response(status=400, text="not a Telegram update: no update_id")
         return web.Response(status=200)
 
     async def poll(self) -> None:
         offset: int | None = None
         delay = 1.0
         while True:
+            method = RawGetUpdates(offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=self.allowed_updates)
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset,
-                    timeout=POLL_TIMEOUT_S,
-                    allowed_updates=self.allowed_updates,
-                    request_timeout=POLL_TIMEOUT_S + 10,
-                )
-            except (TelegramNetworkError, TelegramServerError) as error:
+                batch = await self.app.bot(method, request_timeout=POLL_TIMEOUT_S + 10)
+            except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as error:
                 log.warning("telegram.polling.unreachable", error=str(error), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 1.0
-            for update in updates:
-                await self.processor.process(update)
-                offset = update.update_id + 1
+            for raw in batch:
+                update_id = update_id_of(raw) if isinstance(raw, dict) else None
+                if update_id is None:  # Telegram never sends one; nothing to record it under
+                    log.error("telegram.polling.not_an_update", body=str(raw)[:200])
+                    continue
+                await self._apply_polled(update_id, raw)
+                offset = update_id + 1
+
+    async def _apply_polled(self, update_id: int, raw: dict[str, Any]) -> None:
+        """Apply one polled update; while the database is away, wait for it (the offset stays)."""
+        delay = 1.0
+        while True:
+            try:
+                try:
+                    body = clean_object(raw)
+                except BodyError as error:
+                    await self.processor.skip(update_id, raw, str(error))
+                    return
+                await self.processor.process_raw(body)
+                return
+            except DB_UNAVAILABLE as error:
+                log.warning("telegram.update.deferred", update_id=update_id, error=describe(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

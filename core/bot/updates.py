@@ -5,12 +5,15 @@ update finds its id taken and is skipped, and a handler's writes commit together
 or not at all. The webhook answers 200 only after the commit, so Telegram redelivers whatever a
 crash interrupted. A handler that raises has its writes rolled back; the update is then recorded
 as failed (so Telegram does not redeliver a poisoned update forever) and the user gets an apology.
+An update aiogram cannot read (a type newer than our aiogram, a field that fails validation) is
+recorded as skipped and acknowledged, so it can never stall the webhook or the polling loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import structlog
@@ -18,6 +21,8 @@ from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import SendMessage
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
+from pydantic import ValidationError
 
 from core.bot.context import current_db, fsm_cache
 from core.bot.outbox import Outbox
@@ -49,6 +54,27 @@ class Origin:
     language_code: str | None = None
 
 
+def update_id_of(raw: dict[str, Any]) -> int | None:
+    """The update_id of a body that claims to be an update; None when it has no usable one."""
+    value = raw.get("update_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+
+def read_update(raw: dict[str, Any], bot: Bot) -> Update | str:
+    """The update, or why aiogram cannot take it (its validation error, an unknown update type)."""
+    try:
+        update = Update.model_validate(raw, context={"bot": bot})
+        update.event_type  # noqa: B018 - raises for a type this aiogram does not know
+    except (ValidationError, UpdateTypeLookupError) as error:
+        return describe(error)
+    return update
+
+
+def raw_kind(raw: dict[str, Any]) -> str:
+    """The update's type as Telegram named it: its one key besides update_id."""
+    return next((str(key)[:64] for key in raw if key != "update_id"), "unknown")
+
+
 def origin(update: Update) -> Origin:
     event = update.event
     user = getattr(event, "from_user", None)
@@ -65,6 +91,24 @@ class UpdateProcessor:
         self._dispatcher = dispatcher
         self._bot = bot
         self._messages_per_minute = messages_per_minute
+
+    async def process_raw(self, raw: dict[str, Any]) -> str | None:
+        """Validate and apply one update as JSON; None when it is no update at all (no update_id).
+        Raises only when the database is unreachable."""
+        update_id = update_id_of(raw)
+        if update_id is None:
+            return None
+        update = read_update(raw, self._bot)
+        if isinstance(update, str):
+            return await self.skip(update_id, raw, update)
+        return await self.process(update)
+
+    async def skip(self, update_id: int, raw: dict[str, Any], reason: str) -> str:
+        """Record an update we cannot apply as skipped, so it is acknowledged and never stalls us."""
+        kind = raw_kind(raw)
+        await db_telegram.skip_update(self._pool, update_id, kind, reason)
+        log.warning("telegram.update.skipped", update_id=update_id, kind=kind, error=reason)
+        return "skipped"
 
     async def process(self, update: Update) -> str:
         """Apply one update; returns what happened. Raises only when the database is unreachable."""

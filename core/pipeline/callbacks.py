@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from core.app import App
+from core.web import BodyError, read_json_object
 from db import generations as db_generations
 from db import jobs as db_jobs
 
@@ -62,13 +63,13 @@ class KieCallbacks:
         return None
 
     async def receive(self, request: web.Request) -> web.Response:
+        try:  # junk gets a 4xx (core/web.py); bad paths never get here
+            body = await read_json_object(request)
+        except BodyError as error:
+            return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
         generation = await db_generations.by_callback_token(self.app.pool, request.match_info["token"])
         if generation is None:
             return web.json_response({"error": "unknown callback"}, status=404)
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "the body is not JSON"}, status=400)
         task_id = task_id_of(body)
         key = self.app.settings.kie_webhook_hmac_key
         headers = request.headers
@@ -86,7 +87,7 @@ class KieCallbacks:
             generation_id=generation.id,
             task_id=task_id,
             status=generation.status,
-            code=body.get("code") if isinstance(body, dict) else None,
+            code=body.get("code"),
             poll_woken=woken,
         )
         return web.json_response({"received": True})
