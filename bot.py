@@ -20,6 +20,7 @@ import structlog
 
 from core.app import App, services
 from core.bot.frontend import TelegramFrontend
+from core.bot.session import job_error
 from core.diag import register_diagnostics
 from core.logging import configure_logging, wants_json
 from core.pipeline import HOUSEKEEPING
@@ -83,7 +84,7 @@ async def serve(settings: Settings, role: Role) -> int:
 
 def job_kinds(app: App) -> Registry:
     """Every job kind this code can run, with the operator's per-kind limits applied."""
-    registry = Pipeline(app).register(register_diagnostics(Registry()))
+    registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     return registry.with_limits(app.settings.queue_concurrency)
 
 

@@ -37,17 +37,18 @@ class App:
         return self.settings.video_models[model_id]
 
 
-def build_bot(settings: Settings, pool: asyncpg.Pool) -> Bot:
+def build_bot(settings: Settings, pool: asyncpg.Pool, limiter: SendLimiter | None = None) -> Bot:
     api = TelegramAPIServer.from_base(settings.telegram_api_base, is_local=settings.telegram_api_local)
     session = AiohttpSession(api=api)
-    session.middleware(TelegramResilience(pool))
+    session.middleware(TelegramResilience(pool, limiter))
     return Bot(settings.bot_token, session=session)
 
 
 @contextlib.asynccontextmanager
 async def services(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[App]:
     http = aiohttp.ClientSession()
-    bot = build_bot(settings, pool)
+    limiter = SendLimiter(pool)
+    bot = build_bot(settings, pool, limiter)
     openai_client = openai.AsyncOpenAI(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,  # None: the SDK's default (it reads no environment here)
@@ -58,8 +59,9 @@ async def services(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[App]
         http, api_key=settings.kie_api_key, base_url=settings.kie_base_url, upload_base_url=settings.kie_upload_base_url
     )
     try:
-        yield App(settings, pool, bot, kie, Prompter(openai_client, settings.openai_model), http, SendLimiter(pool))
+        yield App(settings, pool, bot, kie, Prompter(openai_client, settings.openai_model), http, limiter)
     finally:
+        await limiter.close()
         await bot.session.close()
         await openai_client.close()
         await http.close()

@@ -140,13 +140,13 @@ class Runtime:
     async def _shutdown(self) -> None:
         log.info("runtime.stopping", reason=self.stop_reason, grace_s=self.settings.shutdown_grace)
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace
-        for component in self.components:
-            await component.stop()
         web_stopped = asyncio.create_task(self.web.stop()) if self.web else None
         if self.worker:
             await self.worker.drain(deadline)
         if web_stopped:
             await web_stopped
+        for component in self.components:  # after the web: replies of the last requests go out too
+            await component.stop()
         await self.supervisor.cancel()
         log.info("runtime.stopped", reason=self.stop_reason, exit_code=self.exit_code)
 

@@ -298,8 +298,9 @@ class BotHarness:
     """The whole bot (web server, Telegram frontend, KIE callbacks, consumers) in this event loop,
     talked to as Telegram does: updates POSTed to the webhook with the secret header."""
 
-    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any) -> None:
+    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any, frontend: Any) -> None:
         self.app = app
+        self.frontend = frontend
         self.runtime = runtime
         self.telegram = telegram
         self.pool = app.pool
@@ -328,7 +329,7 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.database_url,
                     handle_signals=False,
-                    components=[TelegramFrontend(app), KieCallbacks(app)],
+                    components=[frontend := TelegramFrontend(app), KieCallbacks(app)],
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())
@@ -336,7 +337,7 @@ class BotHarness:
                 if task.done():
                     raise AssertionError(f"the bot did not start (exit code {task.result()})")
                 try:
-                    yield cls(app, runtime, telegram, http)
+                    yield cls(app, runtime, telegram, http, frontend)
                 finally:
                     runtime.stop("test over")
                     await task
@@ -354,7 +355,13 @@ class BotHarness:
     async def send(self, update: dict[str, Any], *, secret: str | None = None) -> int:
         """Deliver an update to the webhook as Telegram does; the HTTP status it answered."""
         header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.app.settings.telegram_secret}
-        return await self.post("/telegram/webhook", update, header)
+        status = await self.post("/telegram/webhook", update, header)
+        await self.replies_sent()
+        return status
+
+    async def replies_sent(self) -> None:
+        """The webhook answers before the replies go out (in the background): wait for them."""
+        await self.frontend.processor.replies.settled()
 
     async def credits(self, user_id: int) -> int:
         return await self.pool.fetchval("SELECT credits FROM users WHERE id = $1", user_id)

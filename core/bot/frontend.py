@@ -31,6 +31,7 @@ log = structlog.get_logger("telegram")
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_TIMEOUT_S = 25
+REPLIES_GRACE_S = 5.0  # at shutdown, for replies still going out (one may be waiting out a 429)
 COMMANDS = {
     "start": "Start, and get your free credits",
     "help": "How it works",
@@ -88,6 +89,7 @@ class TelegramFrontend:
         # Safe at any point: an update is acknowledged (offset moved) only after it committed.
         if self._supervisor is not None:
             await self._supervisor.cancel("telegram.polling")
+        await self.processor.replies.close(REPLIES_GRACE_S)
 
     async def webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):

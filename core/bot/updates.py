@@ -25,7 +25,7 @@ from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
 from core.bot.context import current_db, fsm_cache
-from core.bot.outbox import Outbox
+from core.bot.outbox import Outbox, ReplySender
 from core.bot.storage import PostgresStorage
 from core.queue.outcomes import describe
 from core.ui import texts
@@ -91,6 +91,7 @@ class UpdateProcessor:
         self._dispatcher = dispatcher
         self._bot = bot
         self._messages_per_minute = messages_per_minute
+        self.replies = ReplySender()
 
     async def process_raw(self, raw: dict[str, Any]) -> str | None:
         """Validate and apply one update as JSON; None when it is no update at all (no update_id).
@@ -130,10 +131,10 @@ class UpdateProcessor:
                     )
                     out.clear()  # nothing half-done goes out
                     self._say(out, who, "error")
-            # After the commit and with the connection back in the pool: Telegram may be slow.
-            if await out.flush(self._bot) and outcome != "failed":
-                self._say(out, who, "error")  # the reply was refused: the user is owed a word
-                await out.flush(self._bot)
+            # After the commit and with the connection back in the pool, in the background: Telegram
+            # may be slow or ask us to wait, and neither must hold the webhook's answer.
+            if out.items:
+                self.replies.spawn(who.chat_id, lambda: self._send(out, who, outcome))
             log.info(
                 "telegram.update.applied",
                 kind=who.kind,
@@ -141,6 +142,11 @@ class UpdateProcessor:
                 duration_ms=round((asyncio.get_running_loop().time() - started) * 1000, 1),
             )
         return outcome
+
+    async def _send(self, out: Outbox, who: Origin, outcome: str) -> None:
+        if await out.flush(self._bot) and outcome != "failed":
+            self._say(out, who, "error")  # the reply was refused: the user is owed a word
+            await out.flush(self._bot)
 
     async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
