@@ -24,7 +24,8 @@ from aiohttp.typedefs import Handler
 
 log = structlog.get_logger("web")
 
-Check = Callable[[], Awaitable[bool]]
+# A readiness check: True when ready; False, or a sentence saying why, when not.
+Check = Callable[[], Awaitable[bool | str]]
 CHECKS = web.AppKey("checks", dict[str, Check])
 CHECK_TIMEOUT_S = 2.0
 MAX_BODY_BYTES = 1024 * 1024  # a Telegram update or a KIE callback is a few kB
@@ -125,13 +126,18 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     checks = request.app[CHECKS]
     results = dict(zip(checks, await asyncio.gather(*(_run(check) for check in checks.values())), strict=True))
-    ready = all(results.values())
-    return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": results}, status=200 if ready else 503
-    )
+    ready = all(result is True for result in results.values())
+    body: dict[str, object] = {
+        "status": "ready" if ready else "unavailable",
+        "checks": {name: result is True for name, result in results.items()},
+    }
+    reasons = {name: result for name, result in results.items() if isinstance(result, str)}
+    if reasons:
+        body["reasons"] = reasons
+    return web.json_response(body, status=200 if ready else 503)
 
 
-async def _run(check: Check) -> bool:
+async def _run(check: Check) -> bool | str:
     try:
         return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
     except Exception as error:

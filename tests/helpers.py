@@ -252,6 +252,13 @@ class DatabaseProxy:
     async def restore(self) -> None:
         await self.start()
 
+    async def stop(self) -> None:
+        """Cut, and wait until every socket of the proxy is closed."""
+        server = self._server
+        await self.cut()
+        if server is not None:
+            await server.wait_closed()
+
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
@@ -309,7 +316,9 @@ class BotHarness:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, settings: Settings, telegram: Any) -> AsyncIterator[BotHarness]:
+    async def running(
+        cls, settings: Settings, telegram: Any, *, wait_for_telegram: bool = True, **runtime_options: Any
+    ) -> AsyncIterator[BotHarness]:
         import aiohttp
 
         from bot import job_kinds
@@ -330,10 +339,14 @@ class BotHarness:
                     listen_dsn=settings.database_url,
                     handle_signals=False,
                     components=[frontend := TelegramFrontend(app), KieCallbacks(app)],
+                    **runtime_options,
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())
                 await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+                if wait_for_telegram and not task.done():  # the webhook is set in the background
+                    set_up = asyncio.ensure_future(frontend.set_up_done.wait())
+                    await asyncio.wait([task, set_up], return_when=asyncio.FIRST_COMPLETED)
                 if task.done():
                     raise AssertionError(f"the bot did not start (exit code {task.result()})")
                 try:

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from core.bot.context import current_db, fsm_cache
 from core.bot.outbox import Outbox, ReplySender
 from core.bot.storage import PostgresStorage
+from core.queue.outage import UNAVAILABLE
 from core.queue.outcomes import describe
 from core.ui import texts
 from db import telegram as db_telegram
@@ -34,14 +35,7 @@ from db import telegram as db_telegram
 log = structlog.get_logger("telegram.update")
 
 # The database is unreachable: nothing was applied, Telegram should redeliver later.
-DB_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
+DB_UNAVAILABLE = UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ handler returned Snooze(s)   -> queued again in s seconds, attempt given back
 handler raised Cancel        -> cancelled, reason kept
 handler raised TransientError-> retry after backoff (or retry_after); failed when out of attempts
 handler raised RetryAfter(s) -> queued again in exactly s seconds, attempt given back (like a snooze)
+handler lost the database    -> retried like a TransientError: the outage policy handles it
 handler raised anything else -> the same, and it counts toward the circuit breaker
 handler ran past its timeout -> the same as anything else
 operator asked it to stop    -> cancelled
@@ -19,6 +20,7 @@ from enum import StrEnum
 
 from core.logging import redact
 from core.queue.jobs import Cancel, Job, JobSpec, RetryAfter, Snooze, TransientError
+from core.queue.outage import JOB_UNAVAILABLE
 
 MAX_ERROR_LENGTH = 2000
 
@@ -89,6 +91,8 @@ def decide(
         return Outcome(job, Verdict.SNOOZED, delay=max(0.0, error.seconds), error=describe(error))
     if isinstance(error, TransientError):
         return failure(job, spec, describe(error), curable=False, retry_after=error.retry_after, rng=rng)
+    if isinstance(error, JOB_UNAVAILABLE):  # the database is away: a restart cures nothing (outage.py)
+        return failure(job, spec, describe(error), curable=False, rng=rng)
     if error is not None:
         return failure(job, spec, describe(error), curable=True, rng=rng)
     if isinstance(result, Snooze):
