@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 
-
 CONNECT_TIMEOUT_S = 10.0
 
 
