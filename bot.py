@@ -52,6 +52,7 @@ async def serve(settings: Settings, role: Role) -> int:
     from core.pipeline.callbacks import KieCallbacks
     from core.queue import enqueue
     from core.runtime import Runtime
+    from db.embedded import stop_embedded
     from db.migrate import migrate
     from db.pool import create_pool
 
@@ -80,7 +81,13 @@ async def serve(settings: Settings, role: Role) -> int:
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
             web = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
             runtime = Runtime(
-                settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
+                settings,
+                pool,
+                app.registry,
+                role=role,
+                listen_dsn=settings.listen_dsn(database_url),
+                components=web,
+                on_forced_exit=None if settings.database_url else stop_embedded,  # no orphan postgres
             )
             return await runtime.run()
     finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import asyncpg
@@ -56,7 +56,9 @@ class Runtime:
         handle_signals: bool = True,
         components: Sequence[Component] = (),
         outage_limit_s: float = OUTAGE_LIMIT_S,
+        on_forced_exit: Callable[[], None] | None = None,
     ) -> None:
+        self._on_forced_exit = on_forced_exit  # blocking clean-up that must happen even then
         self.settings = settings
         self._handle_signals = handle_signals
         self.pool = pool
@@ -152,6 +154,8 @@ class Runtime:
         self._signals += 1
         if self._signals > 1:
             log.critical("runtime.forced_exit", signal=sig.name, note="leased jobs return when leases expire")
+            if self._on_forced_exit is not None:
+                self._on_forced_exit()
             os._exit(128 + sig)
         self.stop(f"{sig.name} received")
 
