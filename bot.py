@@ -27,6 +27,7 @@ from core.settings import Settings, SettingsError, read_environment, redact_dsn
 if TYPE_CHECKING:
     from core.app import App
     from core.queue import Registry
+    from core.runtime import Component
 
 log = structlog.get_logger("bot")
 
@@ -79,7 +80,7 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
-            web = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            web: list[Component] = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
             runtime = Runtime(
                 settings,
                 pool,

@@ -165,6 +165,10 @@ class TelegramFrontend:
             method = RawGetUpdates(offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=self.allowed_updates)
             try:
                 batch = await self.app.bot(method, request_timeout=POLL_TIMEOUT_S + 10)
+            except TelegramRetryAfter as error:
+                log.warning("telegram.polling.rate_limited", retry_after_s=error.retry_after)
+                await asyncio.sleep(error.retry_after)
+                continue
             except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as error:
                 log.warning("telegram.polling.unreachable", error=str(error), retry_in_s=delay)
                 await asyncio.sleep(delay)
