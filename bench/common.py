@@ -61,18 +61,20 @@ def rss_mb(pid: int) -> float:
 
 
 class Bot:
-    """``python bot.py`` with the given environment; its output goes to a log file."""
+    """``python bot.py`` with the given environment; its output goes to a log file. ``repo`` runs
+    another checkout's bot.py (a before/after comparison) with this interpreter."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, repo: Path = REPO) -> None:
         self.env = {**os.environ, **SECRETS, "LOG_FORMAT": "json", "LOG_LEVEL": "warning", **env}
         self.log_path = log_path
+        self.repo = repo
         self.proc: asyncio.subprocess.Process | None = None
         self.peak_rss = 0.0
 
     async def start(self) -> Bot:
         log = self.log_path.open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=REPO
+            sys.executable, str(self.repo / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=self.repo
         )
         port = int(self.env["PORT"])
         for _ in range(600):

@@ -42,10 +42,10 @@ class App:
         return self.providers.for_model(model)
 
 
-def build_bot(settings: Settings, pool: asyncpg.Pool) -> Bot:
+def build_bot(settings: Settings, pool: asyncpg.Pool, limiter: SendLimiter | None = None) -> Bot:
     api = TelegramAPIServer.from_base(settings.telegram_api_base, is_local=settings.telegram_api_local)
     session = AiohttpSession(api=api)
-    session.middleware(TelegramResilience(pool))
+    session.middleware(TelegramResilience(pool, limiter))
     return Bot(settings.bot_token, session=session)
 
 
@@ -55,7 +55,8 @@ async def services(
 ) -> AsyncIterator[App]:
     """The process's services. ``extra_providers`` serve families KIE does not (a test's provider)."""
     http = aiohttp.ClientSession()
-    bot = build_bot(settings, pool)
+    limiter = SendLimiter(pool)
+    bot = build_bot(settings, pool, limiter)
     openai_client = openai.AsyncOpenAI(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,  # None: the SDK's default (it reads no environment here)
@@ -74,10 +75,9 @@ async def services(
     )
     providers = Providers([*extra_providers, kie])
     try:
-        yield App(
-            settings, pool, bot, providers, Prompter(openai_client, settings.openai_model), http, SendLimiter(pool)
-        )
+        yield App(settings, pool, bot, providers, Prompter(openai_client, settings.openai_model), http, limiter)
     finally:
+        await limiter.close()
         await bot.session.close()
         await openai_client.close()
         await http.close()

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+CONNECT_TIMEOUT_S = 10.0
+
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -27,6 +29,9 @@ def _statement_cache_size(transaction_pooler: bool) -> int:
 async def create_pool(dsn: str, *, max_size: int, transaction_pooler: bool = False) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,
+        # A new connection to a database in failover must fail fast (asyncpg waits 60 s by default):
+        # the webhook answers 503 and the loops back off instead of hanging (core/queue/outage.py).
+        timeout=CONNECT_TIMEOUT_S,
         min_size=1,
         max_size=max_size,
         statement_cache_size=_statement_cache_size(transaction_pooler),

@@ -17,12 +17,11 @@ from aiohttp import web
 
 from core.app import App
 from core.pipeline import POLL, job_key
+from core.web import BodyError, read_json_object
 from db import generations as db_generations
 from db import jobs as db_jobs
 
 log = structlog.get_logger("provider.callback")
-
-MAX_BODY = 256 * 1024  # a callback is a few kB; anything larger is not one
 
 
 class ProviderCallbacks:
@@ -45,10 +44,13 @@ class ProviderCallbacks:
         token = request.match_info["token"]
         if provider is None or not token.isascii() or not token.isprintable() or len(token) > 100:
             return web.json_response({"error": "unknown callback"}, status=404)
+        try:  # junk gets a 4xx (core/web.py); bad paths never get here
+            body = await read_json_object(request)
+        except BodyError as error:
+            return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
         generation = await db_generations.by_callback_token(self.app.pool, token)
         if generation is None or generation.provider != provider.name:
             return web.json_response({"error": "unknown callback"}, status=404)
-        body = await read_json(request)
         task_id = provider.callback_task_id(body)
         if not provider.callback_authentic(task_id, request.headers, time.time()):
             log.warning("provider.callback.bad_signature", generation_id=generation.id, task_id=task_id)
@@ -67,13 +69,3 @@ class ProviderCallbacks:
             poll_woken=woken,
         )
         return web.json_response({"received": True})
-
-
-async def read_json(request: web.Request) -> object:
-    """The body as JSON, or a 4xx for anything that is not (any size, encoding or depth)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    try:
-        return await request.json()
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text='{"error": "the body is not JSON"}', content_type="application/json") from None
