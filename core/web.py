@@ -22,6 +22,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from core.queue.outage import UNAVAILABLE
+
 log = structlog.get_logger("web")
 
 # A readiness check: True when ready; False, or a sentence saying why, when not.
@@ -51,6 +53,16 @@ async def reject_bad_paths(request: web.Request, handler: Handler) -> web.Stream
     if not path_ok(request.raw_path):
         return web.json_response({"error": "bad path"}, status=400)
     return await handler(request)
+
+
+@web.middleware
+async def database_away(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any endpoint that finds the database away answers 503 (the caller retries), not 500."""
+    try:
+        return await handler(request)
+    except UNAVAILABLE as error:
+        log.warning("web.database_unavailable", path=request.path, error=str(error) or type(error).__name__)
+        return web.json_response({"error": "the database is unavailable, try again later"}, status=503)
 
 
 def _no_constants(name: str) -> Any:
@@ -146,7 +158,7 @@ async def _run(check: Check) -> bool | str:
 
 
 def build_app(checks: Mapping[str, Check], routes: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:
-    app = web.Application(middlewares=[reject_bad_paths])
+    app = web.Application(middlewares=[reject_bad_paths, database_away])
     app[CHECKS] = dict(checks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
