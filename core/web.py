@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -77,7 +78,18 @@ def parse_json_object(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[st
         raise BodyError("nested too deep") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise BodyError(str(error) if isinstance(error, BodyError) else "not JSON") from None
+    if isinstance(value, dict) and _plain(raw, max_depth):
+        return value  # the common case, checked on the bytes: nothing to walk
     return clean_object(value, max_depth=max_depth)
+
+
+# What only the walk can settle: NUL or surrogate escapes, integers of 19 digits or more.
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{19}")
+
+
+def _plain(raw: bytes, max_depth: int) -> bool:
+    """Certainly clean: fewer brackets than the depth limit, nothing _SUSPECT (in UTF-8 bodies)."""
+    return raw.count(b"{") + raw.count(b"[") <= max_depth and not _SUSPECT.search(raw) and raw[:1] == b"{"
 
 
 def clean_object(root: object, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
