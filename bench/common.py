@@ -86,6 +86,13 @@ class Bot:
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"bot.py did not start; see {self.log_path}")
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the bot process has used: a cost per update that holds on a
+        machine shared with other work, where wall-clock throughput does not."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def sample_rss(self) -> float:
         assert self.proc is not None
         current = rss_mb(self.proc.pid)

@@ -108,17 +108,29 @@ async def run_one(args: argparse.Namespace, repo: Path) -> None:
                         raise RuntimeError(f"webhook answered {response.status}")
                 return (time.perf_counter() - started) * 1000
 
+            async def replies() -> int:
+                """Messages the fake Telegram has received: replies go out after the webhook answered."""
+                async with http.get(f"{fakes.telegram}/_calls") as response:
+                    return (await response.json()).get("sendMessage", 0)
+
+            async def all_replied(expected: int, started: float) -> float:
+                """Seconds from ``started`` until the fake received ``expected`` messages."""
+                while await replies() < expected:
+                    await asyncio.sleep(0.01)
+                return time.perf_counter() - started
+
             await asyncio.gather(*(post("/start") for _ in range(200)))  # warm up: connections, caches
             for command in ("/start", "/balance"):
-                await closed_loop(post, command, args)
-                await open_loop(post, command, args, bot)
+                await closed_loop(post, command, args, bot, all_replied, await replies())
+                await open_loop(post, command, args, bot, all_replied, await replies())
     finally:
         print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
         fakes.stop()
 
 
-async def closed_loop(post, command: str, args: argparse.Namespace) -> None:
+async def closed_loop(post, command: str, args: argparse.Namespace, bot: Bot, all_replied, replies_before: int) -> None:
     latencies: list[float] = []
+    cpu_before = bot.cpu_seconds()
     deadline = time.perf_counter() + args.seconds
 
     async def client() -> None:
@@ -128,17 +140,21 @@ async def closed_loop(post, command: str, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(args.concurrency)))
     elapsed = time.perf_counter() - started
+    replied = await all_replied(replies_before + len(latencies), started)
+    cpu_ms = (bot.cpu_seconds() - cpu_before) * 1000 / len(latencies)
     p50, p95, p99 = percentiles(latencies)
     table(
         f"{command}: as fast as {args.concurrency} connections go",
         [
             ("updates/s", f"{len(latencies) / elapsed:,.0f} ({len(latencies):,} in {elapsed:.1f} s)"),
+            ("bot CPU", f"{cpu_ms:.2f} ms per update, reply included (at most {1000 / cpu_ms:,.0f}/s on one core)"),
+            ("replied/s", f"{len(latencies) / replied:,.0f} (every reply received by Telegram in {replied:.1f} s)"),
             ("latency", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"),
         ],
     )
 
 
-async def open_loop(post, command: str, args: argparse.Namespace, bot: Bot) -> None:
+async def open_loop(post, command: str, args: argparse.Namespace, bot: Bot, all_replied, replies_before: int) -> None:
     latencies: list[float] = []
     tasks: list[asyncio.Task] = []
     interval = 1.0 / args.rate
@@ -151,11 +167,13 @@ async def open_loop(post, command: str, args: argparse.Namespace, bot: Bot) -> N
             bot.sample_rss()
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
+    replied = await all_replied(replies_before + len(latencies), started)
     p50, p95, p99 = percentiles(latencies)
     table(
         f"{command}: open loop at {args.rate} updates/s offered",
         [
             ("updates/s", f"{len(latencies) / elapsed:,.0f} ({len(latencies):,} in {elapsed:.1f} s)"),
+            ("replied/s", f"{len(latencies) / replied:,.0f} (every reply received by Telegram in {replied:.1f} s)"),
             ("latency", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"),
             ("bot RSS", f"{bot.sample_rss():.0f} MB"),
         ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -21,6 +22,8 @@ from urllib.parse import unquote_to_bytes
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from core.queue.outage import UNAVAILABLE
 
 log = structlog.get_logger("web")
 
@@ -53,6 +56,16 @@ async def reject_bad_paths(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
+@web.middleware
+async def database_away(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any endpoint that finds the database away answers 503 (the caller retries), not 500."""
+    try:
+        return await handler(request)
+    except UNAVAILABLE as error:
+        log.warning("web.database_unavailable", path=request.path, error=str(error) or type(error).__name__)
+        return web.json_response({"error": "the database is unavailable, try again later"}, status=503)
+
+
 def _no_constants(name: str) -> Any:
     raise BodyError(f"{name} is not JSON")
 
@@ -65,7 +78,18 @@ def parse_json_object(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[st
         raise BodyError("nested too deep") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise BodyError(str(error) if isinstance(error, BodyError) else "not JSON") from None
+    if isinstance(value, dict) and _plain(raw, max_depth):
+        return value  # the common case, checked on the bytes: nothing to walk
     return clean_object(value, max_depth=max_depth)
+
+
+# What only the walk can settle: NUL or surrogate escapes, integers of 19 digits or more.
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{19}")
+
+
+def _plain(raw: bytes, max_depth: int) -> bool:
+    """Certainly clean: fewer brackets than the depth limit, nothing _SUSPECT (in UTF-8 bodies)."""
+    return raw.count(b"{") + raw.count(b"[") <= max_depth and not _SUSPECT.search(raw) and raw[:1] == b"{"
 
 
 def clean_object(root: object, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
@@ -146,7 +170,7 @@ async def _run(check: Check) -> bool | str:
 
 
 def build_app(checks: Mapping[str, Check], routes: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:
-    app = web.Application(middlewares=[reject_bad_paths])
+    app = web.Application(middlewares=[reject_bad_paths, database_away])
     app[CHECKS] = dict(checks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

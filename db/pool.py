@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import asyncpg
 
 CONNECT_TIMEOUT_S = 10.0
+
+# While the database is away asyncpg logs a full traceback each time it fails to refill the pool;
+# the outage is reported once by core/queue/outage.py instead.
+logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 def _dumps(value: Any) -> str:

@@ -43,6 +43,7 @@ async def test_the_bot_rides_out_a_database_outage(
         assert await bot.post("/telegram/webhook", balance, secret) == 503, "Telegram will redeliver it"
         (task_id,) = list(fake_kie.tasks)
         await fake_kie.finish(task_id)  # rendered while the database is away
+        assert await fake_kie.send_callback(task_id) == 503, "KIE retries its callback; the poll finds it anyway"
         async with bot._http.get(f"{bot.base_url}/readyz") as response:
             assert response.status == 503
             assert (await response.json())["checks"]["database"] is False
