@@ -1,6 +1,8 @@
 """Reelsmith: one process serving Telegram and KIE webhooks and running the job queue.
 
-    python bot.py [--role all|web|worker]
+    python bot.py [--role all|web|worker]     (or `reelsmith`, once installed)
+    python bot.py check                        preflight: settings, database, Telegram, webhook, KIE, OpenAI
+    python bot.py migrate                      apply the migrations and exit
 
 Reading order: settings → logging → database (embedded when DATABASE_URL is unset) → migrations →
 services (Telegram bot, KIE, OpenAI) → job kinds → runtime (web server, Telegram frontend, KIE
@@ -25,15 +27,18 @@ from core.logging import configure_logging, wants_json
 from core.pipeline import HOUSEKEEPING
 from core.pipeline.callbacks import KieCallbacks
 from core.pipeline.steps import Pipeline
+from core.preflight import log_checks, print_checks
 from core.queue import Registry, enqueue
 from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Role, Runtime
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
 from db.embedded import start_embedded
 from db.migrate import migrate
-from db.pool import create_pool
+from db.pool import connect, create_pool
 
 log = structlog.get_logger("bot")
 
+# The start's preflight waits this long, so the web process has set the webhook it then reads.
+PREFLIGHT_DELAY = 5.0
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
@@ -46,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         _report_bad_settings(error, environ.get("LOG_FORMAT", "auto"))
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secrets())
+    if args.command == "check":
+        return asyncio.run(check(settings))
+    if args.command == "migrate":
+        return asyncio.run(migrate_only(settings))
     return asyncio.run(serve(settings, Role(args.role)))
 
 
@@ -61,10 +70,13 @@ async def serve(settings: Settings, role: Role) -> int:
     except DB_ERRORS as error:
         log.critical("db.unreachable", error=str(error))
         return EXIT_START_FAILED
+    preflight: asyncio.Task[None] | None = None
     try:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
         log.info("db.migrations.applied", applied=[m.path.name for m in applied])
+        # Logged, never waited for: a provider being down must not keep the bot from serving the rest.
+        preflight = asyncio.create_task(log_checks(settings, database_url, delay=PREFLIGHT_DELAY))
         async with services(settings, pool) as app:
             try:
                 app.registry = job_kinds(app)
@@ -78,7 +90,35 @@ async def serve(settings: Settings, role: Role) -> int:
             )
             return await runtime.run()
     finally:
+        if preflight is not None:
+            preflight.cancel()
         await pool.close()
+
+
+async def check(settings: Settings) -> int:
+    """``check``: exit 0 only when every check passed; it reads and changes nothing."""
+    try:
+        database_url = settings.database_url or await _embedded_database(settings)
+    except DB_ERRORS as error:
+        print(f"❌ Database: the embedded PostgreSQL did not start: {error}")
+        return EXIT_START_FAILED
+    return 0 if await print_checks(settings, database_url) else 1
+
+
+async def migrate_only(settings: Settings) -> int:
+    """``migrate``: apply what is missing (under the same lock as a start) and exit."""
+    try:
+        database_url = settings.database_url or await _embedded_database(settings)
+        conn = await connect(database_url, transaction_pooler=settings.database_transaction_pooler)
+    except DB_ERRORS as error:
+        log.critical("db.unreachable", error=str(error))
+        return EXIT_START_FAILED
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    log.info("db.migrations.applied", applied=[m.path.name for m in applied])
+    return 0
 
 
 def job_kinds(app: App) -> Registry:
@@ -109,6 +149,14 @@ def _report_bad_settings(error: SettingsError, log_format: str) -> None:
 
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Reelsmith: idea in, vertical video out.")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "check", "migrate"],
+        default="run",
+        help="run: serve (default); check: test settings and every service, exit 0 if all pass; "
+        "migrate: apply the database migrations and exit",
+    )
     parser.add_argument(
         "--role",
         choices=[r.value for r in Role],

@@ -296,6 +296,13 @@ class Settings:
         default="",
         secret=True,
     )
+    kie_min_balance: int = var(
+        "KIE credits the preflight (python bot.py check, and the same checks logged at start) requires on the "
+        "account; below it the KIE check fails, before users' generations do.",
+        group=KIE,
+        read=integer(minimum=0),
+        default="100",
+    )
     kie_creates_per_10s: int = var(
         "New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20).",
         group=KIE,
@@ -309,6 +316,14 @@ class Settings:
         read=optional(postgres_dsn),
         default="",
         secret=True,
+    )
+    allow_embedded_database: bool = var(
+        "true lets webhook mode (PUBLIC_BASE_URL set) run without DATABASE_URL, on the embedded PostgreSQL. "
+        "Off, that start is refused: on a platform its data sits on an ephemeral disk and every balance "
+        "is lost at the next deploy.",
+        group=DATABASE,
+        read=boolean,
+        default="false",
     )
     database_direct_url: str | None = var(
         "Direct (non-pooled) URL for LISTEN, when DATABASE_URL goes through a transaction pooler. "
@@ -504,6 +519,16 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     models, default = values.get("video_models"), values.get("default_model")
     if models and default and default not in models:
         problems.append(f"DEFAULT_MODEL={default!r} is not one of VIDEO_MODELS ({', '.join(models)}).")
+    if (
+        values.get("public_base_url")
+        and not values.get("database_url")
+        and values.get("allow_embedded_database") is False
+    ):
+        problems.append(
+            "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded "
+            "PostgreSQL would keep every balance on the platform's disk, lost at the next deploy. Set "
+            "DATABASE_URL to a managed PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
+        )
     return problems
 
 

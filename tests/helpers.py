@@ -190,6 +190,9 @@ def bot_env(database_url: str, **overrides: str) -> dict[str, str]:
     return {
         **SECRETS,
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+        "KIE_BASE_URL": "http://127.0.0.1:9",
+        "KIE_UPLOAD_BASE_URL": "http://127.0.0.1:9",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "DATABASE_URL": database_url,
         "QUEUE_LEASE": "2s",
         "QUEUE_POLL_INTERVAL": "200ms",

@@ -173,3 +173,12 @@ async def test_web_role_serves_health_without_consumers(database_url: str, fake_
     finally:
         web.signal(signal.SIGTERM)
         assert await web.wait() == 0
+
+
+async def test_webhook_mode_without_database_url_refuses_to_start(tmp_path) -> None:
+    """Exit 78 before anything starts: no embedded PostgreSQL on a platform's ephemeral disk."""
+    process = await BotProcess.start({**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com"}, cwd=tmp_path)
+    assert await process.wait(timeout=30) == EXIT_CONFIG
+    event = await process.wait_for_event("settings.invalid")
+    assert "ALLOW_EMBEDDED_DATABASE=true" in event["problems"][0]
+    assert not (tmp_path / ".data").exists(), "the embedded database never started"
