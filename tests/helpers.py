@@ -320,7 +320,12 @@ class BotHarness:
         from core.pipeline.callbacks import KieCallbacks
         from db.pool import create_pool
 
-        pool = await create_pool(settings.database_url or "", max_size=settings.database_pool_size)
+        database_url = settings.database_url or ""
+        pool = await create_pool(
+            database_url,
+            max_size=settings.database_pool_size,
+            transaction_pooler=settings.database_transaction_pooler,
+        )
         try:
             async with services(settings, pool) as app, aiohttp.ClientSession() as http:
                 app.registry = job_kinds(app)
@@ -329,7 +334,7 @@ class BotHarness:
                     pool,
                     app.registry,
                     role=Role.ALL,
-                    listen_dsn=settings.database_url,
+                    listen_dsn=settings.listen_dsn(database_url),
                     handle_signals=False,
                     components=[TelegramFrontend(app), KieCallbacks(app)],
                 )

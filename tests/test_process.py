@@ -29,7 +29,12 @@ async def _has(pool: asyncpg.Pool, where: str, expected: int) -> bool:
 
 async def test_two_processes_run_every_job_exactly_once(pool: asyncpg.Pool, database_url: str) -> None:
     """8 consumers in 2 processes drain 5,000 jobs: each claimed once, by one of them, never twice."""
-    workers = [await BotProcess.start(bot_env(database_url, QUEUE_CONSUMERS="4"), "--role", "worker") for _ in range(2)]
+    await two_workers_run_every_job_exactly_once(pool, bot_env(database_url, QUEUE_CONSUMERS="4"))
+
+
+async def two_workers_run_every_job_exactly_once(pool: asyncpg.Pool, env: dict[str, str]) -> list[BotProcess]:
+    """The body of the test above; tests/test_pgbouncer.py runs it again behind a transaction pooler."""
+    workers = [await BotProcess.start(env, "--role", "worker") for _ in range(2)]
     try:
         for worker in workers:
             await worker.wait_for_event("runtime.started")
@@ -47,6 +52,7 @@ async def test_two_processes_run_every_job_exactly_once(pool: asyncpg.Pool, data
            FROM jobs WHERE kind = 'diag.noop'"""
     )
     assert dict(summary) == {"jobs": 5000, "once": 5000, "workers": 2}
+    return workers
 
 
 async def test_killed_worker_job_is_finished_by_another(pool: asyncpg.Pool, database_url: str) -> None:
