@@ -29,7 +29,7 @@ from core.pipeline.callbacks import KieCallbacks
 from core.pipeline.steps import Pipeline
 from core.preflight import log_checks, print_checks
 from core.queue import Registry, enqueue
-from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Role, Runtime
+from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Component, Role, Runtime
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
 from db.embedded import start_embedded
 from db.migrate import migrate
@@ -84,7 +84,7 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
-            web = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            web: list[Component] = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
             runtime = Runtime(
                 settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
             )

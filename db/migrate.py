@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 
-import asyncpg
-
+from db.pool import Conn
 from db.sql import MIGRATIONS_DIR, queries, sql_files
 
 # Any constant works; this one spells "Reel" so it is recognisable in pg_locks.
@@ -36,7 +35,7 @@ def discover(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
+async def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[Migration]:
     """Apply what is missing, all or nothing; return what this call applied."""
     pending = discover() if migrations is None else migrations
     applied: list[Migration] = []
@@ -53,7 +52,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     return applied
 
 
-async def applied_versions(conn: asyncpg.Connection) -> set[int] | None:
+async def applied_versions(conn: Conn) -> set[int] | None:
     """The versions applied so far, or None when no migration ever ran here; reads only."""
     if not await conn.fetchval(queries.migration_table_exists):
         return None

@@ -6,6 +6,10 @@ import json
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection of our own (connect) or one borrowed from the pool (pool.acquire()): both run statements alike.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 
 def _dumps(value: Any) -> str:

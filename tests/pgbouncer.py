@@ -27,8 +27,9 @@ def find_binary() -> str | None:
     return next((found for name in CANDIDATES if (found := shutil.which(name))), None)
 
 
-def config(server_dsn: str, port: int, auth_file: Path) -> str:
-    """pgbouncer.ini: every database name of the server, transaction pooling, trust auth (tests only)."""
+def config(server_dsn: str, port: int, directory: Path, *, daemon: bool = False) -> str:
+    """pgbouncer.ini: every database name of the server, transaction pooling, trust auth (tests only).
+    Its users file is ``directory``/users.txt; a daemon also keeps its log and pid file there."""
     parts = urlsplit(server_dsn)
     host = parts.hostname or parse_qs(parts.query).get("host", ["127.0.0.1"])[0]
     server_port = parts.port or int(parse_qs(parts.query).get("port", ["5432"])[0])
@@ -40,12 +41,28 @@ listen_addr = 127.0.0.1
 listen_port = {port}
 unix_socket_dir =
 auth_type = trust
-auth_file = {auth_file}
+auth_file = {directory / "users.txt"}
 pool_mode = transaction
 max_client_conn = 1000
 default_pool_size = 40
 ignore_startup_parameters = extra_float_digits
-"""
+""" + (f"logfile = {directory / 'pgbouncer.log'}\npidfile = {directory / 'pgbouncer.pid'}\n" if daemon else "")
+
+
+def prepare(directory: Path, server_dsn: str, port: int, *, daemon: bool = False) -> list[str]:
+    """Write the config and users file into ``directory``; return the command line that runs pgbouncer."""
+    user = urlsplit(server_dsn).username or "postgres"
+    (directory / "pgbouncer.ini").write_text(config(server_dsn, port, directory, daemon=daemon))
+    (directory / "users.txt").write_text(f'"{user}" ""\n')
+    command = ["-d", "pgbouncer.ini"] if daemon else ["pgbouncer.ini"]
+    if os.geteuid() == 0:
+        # PgBouncer refuses to run as root (CI is root): it drops to an unprivileged user itself, who
+        # then writes its log and pid file here.
+        user_entry = _unprivileged_user()
+        command[:0] = ["-u", user_entry.pw_name]
+        os.chown(directory, user_entry.pw_uid, user_entry.pw_gid)
+        directory.chmod(0o755)
+    return command
 
 
 class PgBouncer:
@@ -66,13 +83,7 @@ class PgBouncer:
         user = urlsplit(server_dsn).username or "postgres"
         directory = Path(tempfile.mkdtemp(prefix="reelsmith-pgbouncer-"))
         port = free_port()
-        (directory / "pgbouncer.ini").write_text(config(server_dsn, port, directory / "users.txt"))
-        (directory / "users.txt").write_text(f'"{user}" ""\n')
-        command = [binary, "pgbouncer.ini"]
-        if os.geteuid() == 0:
-            # PgBouncer refuses to run as root (CI is root): it drops to an unprivileged user itself.
-            command[1:1] = ["-u", _unprivileged_user()]
-            directory.chmod(0o755)
+        command = [binary, *prepare(directory, server_dsn, port)]
         with (directory / "pgbouncer.log").open("wb") as log:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
         bouncer = cls(proc, port, user, directory)
@@ -99,11 +110,17 @@ class PgBouncer:
         shutil.rmtree(self._directory, ignore_errors=True)
 
 
-def _unprivileged_user() -> str:
+def _unprivileged_user() -> pwd.struct_passwd:
     for name in ("postgres", "nobody"):
         try:
-            pwd.getpwnam(name)
-            return name
+            return pwd.getpwnam(name)
         except KeyError:
             continue
     raise RuntimeError("no unprivileged user to run pgbouncer as")
+
+
+if __name__ == "__main__":
+    # .ci/run: python -m tests.pgbouncer DIR SERVER_DSN PORT prints the arguments that start a daemon.
+    import sys
+
+    print(" ".join(prepare(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), daemon=True)))

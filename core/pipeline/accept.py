@@ -49,6 +49,7 @@ async def accept(db: asyncpg.Connection, app: App, draft_id: int, user_id: int) 
     generation = await db_generations.confirm(db, draft.id, app.settings.generation_timeout)
     if credits is None or generation is None:
         raise RuntimeError(f"generation {draft.id}: draft confirmed twice in one transaction")
+    assert generation.deadline_at is not None, "confirming sets the deadline"
     payload = {"generation_id": generation.id}
     await enqueue_many(
         db,

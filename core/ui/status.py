@@ -33,7 +33,9 @@ def status_text(lang: str, generation: Generation, stage: str, *, model_title: s
         case "queued":
             return text(lang, "status_queued", position=params["position"], model=model_title, price=generation.price)
         case "rendering":
-            return text(lang, "status_rendering", elapsed=clock(float(params.get("elapsed_s", 0))))
+            elapsed = params.get("elapsed_s", 0)
+            assert isinstance(elapsed, int | float)
+            return text(lang, "status_rendering", elapsed=clock(float(elapsed)))
         case "failed":
             reason = params["reason"]
             assert isinstance(reason, Reason)
