@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import shlex
 from dataclasses import fields
 from pathlib import PurePosixPath
@@ -106,6 +107,12 @@ def test_systemd_units() -> None:
         assert service["Service"]["RestartPreventExitStatus"] == "78", "bad settings: no restart loop"
         assert float(service["Service"]["TimeoutStopSec"]) > Settings.from_env(SECRETS).shutdown_grace
     assert shlex.split(worker["Service"]["ExecStart"])[1] == "PORT=%i", "each worker instance has its own port"
+
+
+def test_deployment_guide_names_only_settings_that_exist() -> None:
+    named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", (REPO / "DEPLOYMENT.md").read_text()))
+    assert len(named) > 10
+    assert named - SETTINGS == set()
 
 
 @pytest.mark.parametrize(
