@@ -27,12 +27,17 @@ def find_binary() -> str | None:
     return next((found for name in CANDIDATES if (found := shutil.which(name))), None)
 
 
+def server_address(server_dsn: str) -> tuple[str, int]:
+    """Host (or unix socket directory, as the embedded server has) and port of the server."""
+    parts = urlsplit(server_dsn)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["127.0.0.1"])[0]
+    return host, parts.port or int(parse_qs(parts.query).get("port", ["5432"])[0])
+
+
 def config(server_dsn: str, port: int, directory: Path, *, daemon: bool = False) -> str:
     """pgbouncer.ini: every database name of the server, transaction pooling, trust auth (tests only).
     Its users file is ``directory``/users.txt; a daemon also keeps its log and pid file there."""
-    parts = urlsplit(server_dsn)
-    host = parts.hostname or parse_qs(parts.query).get("host", ["127.0.0.1"])[0]
-    server_port = parts.port or int(parse_qs(parts.query).get("port", ["5432"])[0])
+    host, server_port = server_address(server_dsn)
     return f"""[databases]
 * = host={host} port={server_port}
 
@@ -58,7 +63,7 @@ def prepare(directory: Path, server_dsn: str, port: int, *, daemon: bool = False
     if os.geteuid() == 0:
         # PgBouncer refuses to run as root (CI is root): it drops to an unprivileged user itself, who
         # then writes its log and pid file here.
-        user_entry = _unprivileged_user()
+        user_entry = _unprivileged_user(server_address(server_dsn)[0])
         command[:0] = ["-u", user_entry.pw_name]
         os.chown(directory, user_entry.pw_uid, user_entry.pw_gid)
         directory.chmod(0o755)
@@ -110,7 +115,13 @@ class PgBouncer:
         shutil.rmtree(self._directory, ignore_errors=True)
 
 
-def _unprivileged_user() -> pwd.struct_passwd:
+def _unprivileged_user(server_host: str) -> pwd.struct_passwd:
+    if server_host.startswith("/"):
+        # A unix socket in a private directory (the embedded server's data directory, owned by the
+        # user it runs as when started by root): only that user may connect through it.
+        owner = Path(server_host).stat().st_uid
+        if owner != 0:
+            return pwd.getpwuid(owner)
     for name in ("postgres", "nobody"):
         try:
             return pwd.getpwnam(name)
