@@ -81,9 +81,10 @@ class TestHappyPath:
         )
         assert button_data(video) == [f"again:{draft}"]
         assert done["video_file_id"] and done["prompt_source"] == "openai"
-        # One status message, finished.
-        status = fake_telegram.messages(ANN)[done["status_message_id"]]
-        assert status["text"].startswith("✅ Done")
+        # One status message, finished: edited once the row is done, so waited for like failed_and_refunded does.
+        await fake_telegram.wait_for(
+            lambda _: fake_telegram.messages(ANN)[done["status_message_id"]].get("text", "").startswith("✅ Done")
+        )
         # Money: starter +100, generation -60, nothing else; the ledger explains the balance.
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60)]
         assert await bot.credits(ANN) == 40
