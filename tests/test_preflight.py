@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from core.preflight import Check, print_checks, run_checks
+from core.preflight import Check, judge_migrations, print_checks, run_checks
 from core.settings import Settings
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI
@@ -68,6 +68,15 @@ async def test_database_unreachable_or_not_migrated(env: dict[str, str], empty_d
     empty = (await checks(env, DATABASE_URL=empty_database_url))["Database"]
     assert not empty.ok and "not applied" in empty.detail
     assert "reelsmith migrate" in empty.hint
+
+
+def test_migrations_judged_against_this_code() -> None:
+    assert judge_migrations("15.4", {1, 2}, {1, 2}).ok
+    fresh = judge_migrations("15.4", None, {1, 2})
+    assert not fresh.ok and "2 migration(s) not applied: [1, 2]" in fresh.detail
+    ahead = judge_migrations("15.4", {1, 2, 3}, {1, 2})
+    assert not ahead.ok and "[3] are newer than this code" in ahead.detail
+    assert "deploy that release" in ahead.hint
 
 
 async def test_telegram_refuses_a_wrong_token(env: dict[str, str]) -> None:
