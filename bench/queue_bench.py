@@ -236,6 +236,8 @@ async def scenario_idle(server: str) -> None:
         "PORT": "18089",
         "HOST": "127.0.0.1",
         "TELEGRAM_API_BASE": telegram.base_url,
+        "KIE_BASE_URL": "http://127.0.0.1:9",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "PUBLIC_BASE_URL": "http://127.0.0.1:18089",
     }
     proc = await asyncio.create_subprocess_exec(

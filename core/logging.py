@@ -91,8 +91,11 @@ def configure_logging(
         tail: list[Any] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         tail = [_add_marker, structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+    # The scrubber runs after the renderer, on the rendered line: structlog's Processor type (an event
+    # dict in) cannot say that, hence the list of Any.
+    chain: list[Any] = [*shared, *tail, scrubber]
     structlog.configure(
-        processors=[*shared, *tail, scrubber],
+        processors=chain,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.WriteLoggerFactory(stream),
         cache_logger_on_first_use=cache,
@@ -103,10 +106,11 @@ def configure_logging(
 def _route_stdlib_logging(level: str, shared: list[Any], tail: list[Any], stream: TextIO) -> None:
     """aiohttp, aiogram and asyncpg log through the standard library; give them the same format."""
     handler = logging.StreamHandler(stream)
+    chain: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, scrubber]  # see above
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, scrubber],
+            processors=chain,
         )
     )
     root = logging.getLogger()

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
@@ -285,7 +285,7 @@ class Settings:
         read=duration(minimum=1),
         default="2h",
     )
-    photo_fit: str = var(
+    photo_fit: Literal["crop", "pad"] = var(
         "How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad.",
         group=PRODUCT,
         read=choice("crop", "pad"),
@@ -326,7 +326,9 @@ class Settings:
         default="30s",
     )
     kie_min_balance: float = var(
-        "Tell the admins (at most hourly) when the KIE credit balance falls under this; at 0 new videos wait.",
+        "KIE credits the account should keep: under it the admins are told (at most hourly), the preflight "
+        "(python bot.py check, and the same checks logged at start) fails, and after an account problem KIE "
+        "counts as back only once topped up to it. At 0 new videos wait.",
         group=KIE,
         read=integer(minimum=0),
         default="1000",
@@ -351,6 +353,14 @@ class Settings:
         read=optional(postgres_dsn),
         default="",
         secret=True,
+    )
+    allow_embedded_database: bool = var(
+        "true lets webhook mode (PUBLIC_BASE_URL set) run without DATABASE_URL, on the embedded PostgreSQL. "
+        "Off, that start is refused: on a platform its data sits on an ephemeral disk and every balance "
+        "is lost at the next deploy.",
+        group=DATABASE,
+        read=boolean,
+        default="false",
     )
     database_direct_url: str | None = var(
         "Direct (non-pooled) URL for LISTEN, when DATABASE_URL goes through a transaction pooler. "
@@ -546,6 +556,16 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     models, default = values.get("video_models"), values.get("default_model")
     if models and default and default not in models:
         problems.append(f"DEFAULT_MODEL={default!r} is not one of VIDEO_MODELS ({', '.join(models)}).")
+    if (
+        values.get("public_base_url")
+        and not values.get("database_url")
+        and values.get("allow_embedded_database") is False
+    ):
+        problems.append(
+            "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded "
+            "PostgreSQL would keep every balance on the platform's disk, lost at the next deploy. Set "
+            "DATABASE_URL to a managed PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
+        )
     return problems
 
 

@@ -7,6 +7,10 @@ import logging
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection of our own (connect) or one borrowed from the pool (pool.acquire()): both run statements alike.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 CONNECT_TIMEOUT_S = 10.0
 

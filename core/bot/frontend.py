@@ -54,7 +54,7 @@ class RawGetUpdates(GetUpdates):
     """getUpdates answered as plain JSON, so each update is validated on its own: with aiogram's
     own method one update it cannot read fails the whole batch, and the offset never moves past it."""
 
-    __returning__ = list[Any]  # type: ignore[assignment]
+    __returning__ = list[Any]
 
 
 class TelegramFrontend:

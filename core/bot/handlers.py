@@ -106,7 +106,7 @@ async def on_start(
         text(
             lang,
             "welcome",
-            name=message.from_user.first_name,
+            name=message.from_user.first_name if message.from_user else "",
             credits=credits,
             min_price=min(m.price for m in app.settings.video_models.values()),
         )
@@ -157,6 +157,7 @@ async def on_text(
 async def on_photo(
     message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext, out: Outbox
 ) -> None:
+    assert message.photo, "registered only for messages with a photo (has_photo)"
     photo = message.photo[-1]  # the largest size
     if photo.file_size and photo.file_size > app.settings.photo_max_size:
         out.add(

@@ -31,6 +31,7 @@ from core.queue.outage import UNAVAILABLE
 from core.queue.outcomes import describe
 from core.ui import texts
 from db import telegram as db_telegram
+from db.pool import Conn
 
 log = structlog.get_logger("telegram.update")
 
@@ -142,7 +143,7 @@ class UpdateProcessor:
             self._say(out, who, "error")  # the reply was refused: the user is owed a word
             await out.flush(self._bot)
 
-    async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:
+    async def _apply(self, conn: Conn, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
         start = await db_telegram.begin_update(
             conn, update.update_id, who.user_id, who.kind, who.username, who.first_name, who.language_code, fsm_key

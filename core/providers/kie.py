@@ -211,7 +211,7 @@ def signature_valid(key: str, task_id: str, timestamp: str | None, given: str | 
 
 class KieProvider:
     name = "kie"
-    families = ("veo", "kling", "kling3", "sora")
+    families: tuple[str, ...] = ("veo", "kling", "kling3", "sora")
 
     def __init__(
         self,

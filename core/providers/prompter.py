@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import openai
+from openai.types.chat import ChatCompletionContentPartParam
 
 SYSTEM_PROMPT = """You write prompts for an AI video model that renders one short vertical video (9:16, \
 about 8 seconds, with sound). From the user's idea (and photo, when there is one) write a single \
@@ -38,7 +39,9 @@ class Prompter:
         self._model = model
 
     async def write(self, idea: str, photo: bytes | None = None, mime: str = "image/jpeg") -> str:
-        content: list[dict] = [{"type": "text", "text": f"Idea: {idea.strip() or '(no words, only the photo)'}"}]
+        content: list[ChatCompletionContentPartParam] = [
+            {"type": "text", "text": f"Idea: {idea.strip() or '(no words, only the photo)'}"}
+        ]
         if photo is not None:
             # The photo travels as data, never as a Telegram file URL (that URL holds the bot token).
             data_url = f"data:{mime};base64,{base64.b64encode(photo).decode()}"
