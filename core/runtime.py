@@ -22,11 +22,13 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from core import metrics
+from core.metrics import Fleet
 from core.queue.jobs import Registry
 from core.queue.worker import Worker
 from core.settings import Settings
 from core.supervisor import CircuitBreaker, Supervisor
-from core.web import WebServer, build_app
+from core.web import WebServer, build_app, metrics_route
 
 log = structlog.get_logger("runtime")
 
@@ -77,18 +79,19 @@ class Runtime:
         if role in (Role.ALL, Role.WORKER):
             breaker = CircuitBreaker(settings.breaker_threshold, self._tripped)
             self.worker = Worker(pool, registry, settings, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
-        self.web: WebServer | None = None
         self.components: Sequence[Component] = components if role in (Role.ALL, Role.WEB) else ()
-        if role in (Role.ALL, Role.WEB):
-            checks = {"database": self._database_ok, "accepting": self._accepting}
-            if self.worker:
-                checks["consumers"] = self._consumers_ok
-            self.web = WebServer(
-                build_app(checks, [component.add_routes for component in self.components]),
-                host=settings.host,
-                port=settings.port,
-                shutdown_timeout=settings.shutdown_grace,
-            )
+        # Every role serves HTTP: a worker-only process still answers /healthz, /readyz and /metrics.
+        checks = {"database": self._database_ok, "accepting": self._accepting}
+        if self.worker:
+            checks["consumers"] = self._consumers_ok
+        routes = [component.add_routes for component in self.components]
+        metrics.enable(settings.metrics_enabled)
+        self.fleet = Fleet(pool, cache_s=settings.metrics_cache)
+        if settings.metrics_enabled:
+            routes.append(metrics_route(self.fleet, settings.metrics_token))
+        self.web = WebServer(
+            build_app(checks, routes), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace
+        )
         self.exit_code = EXIT_OK
         self.stop_reason = ""
         self.started = asyncio.Event()
@@ -124,8 +127,7 @@ class Runtime:
     async def _start(self) -> None:
         if self.worker:
             self.worker.start(self.supervisor)
-        if self.web:
-            await self.web.start()
+        await self.web.start()
         for component in self.components:
             await component.start(self.supervisor)
         log.info(
@@ -142,11 +144,10 @@ class Runtime:
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace
         for component in self.components:
             await component.stop()
-        web_stopped = asyncio.create_task(self.web.stop()) if self.web else None
+        web_stopped = asyncio.create_task(self.web.stop())
         if self.worker:
             await self.worker.drain(deadline)
-        if web_stopped:
-            await web_stopped
+        await web_stopped
         await self.supervisor.cancel()
         log.info("runtime.stopped", reason=self.stop_reason, exit_code=self.exit_code)
 

@@ -7,10 +7,14 @@ do its work: the database answers and, in a worker, the consumers run (readiness
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from core.metrics import Fleet
 
 log = structlog.get_logger("web")
 
@@ -38,6 +42,21 @@ async def _run(check: Check) -> bool:
     except Exception as error:
         log.warning("web.readyz.check_failed", error=str(error) or type(error).__name__)
         return False
+
+
+def metrics_route(fleet: Fleet, token: str | None) -> Callable[[web.Application], None]:
+    """GET /metrics in Prometheus text format; with METRICS_TOKEN, only for ``Authorization: Bearer``."""
+    expected = f"Bearer {token}".encode()
+
+    async def metrics(request: web.Request) -> web.Response:
+        if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+            return web.Response(status=401, text="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        return web.Response(body=await fleet.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def add(app: web.Application) -> None:
+        app.router.add_get("/metrics", metrics)
+
+    return add
 
 
 def build_app(checks: Mapping[str, Check], routes: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:

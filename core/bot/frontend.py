@@ -17,6 +17,7 @@ from aiogram.types import BotCommand, Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from core import metrics
 from core.app import App
 from core.bot.handlers import build_router
 from core.bot.storage import PostgresStorage
@@ -79,6 +80,7 @@ class TelegramFrontend:
         if self._supervisor is not None:
             await self._supervisor.cancel("telegram.polling")
 
+    @metrics.timed_webhook
     async def webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
             return web.Response(status=401, text="unauthorized")

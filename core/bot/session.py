@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from core import metrics
 from core.bot.context import current_db
 from db import users as db_users
 
@@ -34,6 +35,7 @@ class TelegramResilience(BaseRequestMiddleware):
             # weakly: without a reference held here each call builds the model anew (measured: a
             # tenth of the webhook's CPU).
             self._response_types[type(method)] = Response[method.__returning__]  # type: ignore[name-defined]
+        make_request = metrics.counting_telegram_errors(make_request)
         for attempt in itertools.count(1):
             try:
                 return await make_request(bot, method)

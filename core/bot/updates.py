@@ -19,6 +19,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import SendMessage
 from aiogram.types import Update
 
+from core import metrics
 from core.bot.context import current_db, fsm_cache
 from core.bot.outbox import Outbox
 from core.bot.storage import PostgresStorage
@@ -96,6 +97,7 @@ class UpdateProcessor:
                 outcome=outcome,
                 duration_ms=round((asyncio.get_running_loop().time() - started) * 1000, 1),
             )
+            metrics.update_applied(who.kind, outcome)
         return outcome
 
     async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:

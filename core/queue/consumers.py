@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import structlog
 
+from core import metrics
 from core.queue import outcomes
 from core.queue.jobs import Job, Registry
 from core.queue.outcomes import Outcome, Verdict
@@ -117,6 +118,7 @@ class Consumers:
         match run.interrupt:
             case Interrupt.LEASE_LOST:
                 log.warning("queue.job.lease_lost", duration_s=round(elapsed, 3))
+                metrics.job_finished(job.kind, "lease_lost")
                 return None
             case Interrupt.SHUTDOWN:
                 return self._logged(outcomes.released(job), elapsed)
@@ -143,6 +145,7 @@ class Consumers:
 
     def _logged(self, outcome: Outcome, elapsed: float, error: BaseException | None = None) -> Outcome:
         fields = {"duration_s": round(elapsed, 3)}
+        metrics.job_finished(outcome.job.kind, outcome.verdict)
         match outcome.verdict:
             case Verdict.SUCCEEDED:
                 log.info("queue.job.succeeded", **fields)
