@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from core import errors
 from core.app import App, services
 from core.bot.frontend import TelegramFrontend
 from core.diag import register_diagnostics
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         _report_bad_settings(error, environ.get("LOG_FORMAT", "auto"))
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secrets())
+    errors.init(settings.sentry_dsn, environment=settings.sentry_environment)
     return asyncio.run(serve(settings, Role(args.role)))
 
 
@@ -57,6 +59,7 @@ async def serve(settings: Settings, role: Role) -> int:
             database_url,
             max_size=settings.database_pool_size,
             transaction_pooler=settings.database_transaction_pooler,
+            log_sql=settings.log_sql,
         )
     except DB_ERRORS as error:
         log.critical("db.unreachable", error=str(error))
@@ -82,9 +85,10 @@ async def serve(settings: Settings, role: Role) -> int:
 
 
 def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied."""
+    """Every job kind this code can run, with the operator's per-kind limits applied; a job's log lines
+    carry the generation and the user its payload names."""
     registry = Pipeline(app).register(register_diagnostics(Registry()))
-    return registry.with_limits(app.settings.queue_concurrency)
+    return registry.with_limits(app.settings.queue_concurrency).with_log_fields("generation_id", "user_id")
 
 
 async def _embedded_database(settings: Settings) -> str:

@@ -22,7 +22,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from core import metrics
+from core import errors, metrics
 from core.metrics import Fleet
 from core.queue.jobs import Registry
 from core.queue.worker import Worker
@@ -150,6 +150,7 @@ class Runtime:
         await web_stopped
         await self.supervisor.cancel()
         log.info("runtime.stopped", reason=self.stop_reason, exit_code=self.exit_code)
+        await asyncio.to_thread(errors.flush)  # reports still queued go out before the process exits
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

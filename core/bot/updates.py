@@ -19,7 +19,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import SendMessage
 from aiogram.types import Update
 
-from core import metrics
+from core import errors, metrics
 from core.bot.context import current_db, fsm_cache
 from core.bot.outbox import Outbox
 from core.bot.storage import PostgresStorage
@@ -82,6 +82,7 @@ class UpdateProcessor:
                 except Exception as error:
                     outcome = "failed"
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
+                    errors.report(error, update_type=who.kind)
                     await db_telegram.set_update_outcome(
                         conn, update.update_id, who.user_id, who.kind, outcome, describe(error)
                     )
