@@ -30,6 +30,10 @@ from db import metrics as db_metrics
 
 log = structlog.get_logger("metrics")
 
+# Queued jobs are counted exactly up to this many per kind; past it, the planner's estimate is used,
+# so a scrape stays fast under a backlog of millions (bench/metrics_bench.py).
+QUEUE_COUNT_CAP = 10_000
+
 REGISTRY = CollectorRegistry(auto_describe=False)
 ProcessCollector(registry=REGISTRY)  # resident memory, CPU seconds, open files of this process
 _enabled = True
@@ -197,12 +201,17 @@ def fleet_families(readings: dict[str, list[Any]], now: float) -> list[Metric]:
     for row in readings.get("credits", []):
         credits.add_metric([row["reason"], "in"], row["added"])
         credits.add_metric([row["reason"], "out"], row["taken"])
-    depth = GaugeMetricFamily("reelsmith_queue_jobs", "Unfinished jobs by kind and state.", labels=["kind", "state"])
+    depth = GaugeMetricFamily(
+        "reelsmith_queue_jobs",
+        f"Unfinished jobs by kind and state; queued ones exact up to {QUEUE_COUNT_CAP:,} per kind, estimated past it.",
+        labels=["kind", "state"],
+    )
     oldest = GaugeMetricFamily(
         "reelsmith_queue_oldest_due_seconds", "Age of the oldest job that could run now, by kind.", labels=["kind"]
     )
+    queued = queued_counts([row for row in readings.get("queue", []) if row["state"] == "queued"], QUEUE_COUNT_CAP)
     for row in readings.get("queue", []):
-        depth.add_metric([row["kind"], row["state"]], row["n"])
+        depth.add_metric([row["kind"], row["state"]], queued[row["kind"]] if row["state"] == "queued" else row["n"])
         if row["state"] == "queued":
             oldest.add_metric([row["kind"]], max(0.0, row["oldest_due_s"] or 0.0))
     families: list[Metric] = [generations, credits, depth, oldest]
@@ -223,6 +232,18 @@ def fleet_families(readings: dict[str, list[Any]], now: float) -> list[Metric]:
     scraped.add_metric([], now)
     families.append(scraped)
     return families
+
+
+def queued_counts(rows: list[Any], cap: int) -> dict[str, float]:
+    """Queued jobs per kind: exact below ``cap``; kinds at the cap share what the planner's estimate
+    of the whole queue leaves over the exact ones (never less than the cap)."""
+    exact = {row["kind"]: float(row["n"]) for row in rows if row["n"] < cap}
+    capped = [row["kind"] for row in rows if row["n"] >= cap]
+    if not capped:
+        return exact
+    estimate = max((row["queued_estimate"] or 0.0) for row in rows)
+    each = max(float(cap), (estimate - sum(exact.values())) / len(capped))
+    return exact | dict.fromkeys(capped, float(round(each)))
 
 
 class Fleet(Collector):
@@ -266,7 +287,7 @@ async def read_fleet(pool: asyncpg.Pool) -> dict[str, list[Any]]:
         readings: dict[str, list[Any]] = {
             "generations": await db_metrics.generations(conn),
             "credits": await db_metrics.credits(conn),
-            "queue": await db_metrics.queue_depth(conn),
+            "queue": await db_metrics.queue_depth(conn, QUEUE_COUNT_CAP),
         }
         present = await db_metrics.tables_present(conn)
         # Tables other parts of the system add: read when they exist, skipped before.

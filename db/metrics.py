@@ -18,8 +18,8 @@ async def credits(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(queries.metrics_credits)
 
 
-async def queue_depth(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(queries.metrics_queue_depth)
+async def queue_depth(conn: asyncpg.Connection, cap: int) -> list[asyncpg.Record]:
+    return await conn.fetch(queries.metrics_queue_depth, cap)
 
 
 async def tables_present(conn: asyncpg.Connection) -> set[str]:

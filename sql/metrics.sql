@@ -14,14 +14,43 @@ FROM ledger
 GROUP BY reason;
 
 -- name: metrics_queue_depth
--- Unfinished jobs by kind and state, and for queued ones the age of the oldest that could run now.
--- Each half walks a partial index (jobs_claim, jobs_running) that holds unfinished rows only, so
--- the cost follows the backlog, never the history of finished jobs.
-SELECT kind, 'queued' AS state, count(*)::bigint AS n,
-       extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8 AS oldest_due_s
-FROM jobs WHERE state = 'queued' GROUP BY kind
+-- Queued jobs by kind, counted exactly up to $1 per kind, and the age of the oldest job that could
+-- run now; then running jobs by kind. A backlog of millions must not make a scrape slow, so the
+-- queued side never walks more than $1 entries of jobs_claim per kind: the distinct (kind,
+-- priority) pairs are found by skipping through the index (one probe each), the oldest run_at of
+-- each pair is its first entry. queued_estimate is the planner's count of the whole index
+-- (kept by VACUUM), for kinds past the cap.
+-- $1 cap
+WITH RECURSIVE pairs AS (
+    (SELECT kind, priority FROM jobs WHERE state = 'queued' ORDER BY kind, priority DESC LIMIT 1)
+    UNION ALL
+    SELECT next.kind, next.priority
+    FROM pairs, LATERAL (
+        SELECT * FROM (
+            (SELECT j.kind, j.priority FROM jobs j
+             WHERE j.state = 'queued' AND j.kind = pairs.kind AND j.priority < pairs.priority
+             ORDER BY j.kind, j.priority DESC LIMIT 1)
+            UNION ALL
+            (SELECT j.kind, j.priority FROM jobs j
+             WHERE j.state = 'queued' AND j.kind > pairs.kind
+             ORDER BY j.kind, j.priority DESC LIMIT 1)
+        ) candidates LIMIT 1
+    ) next
+), queued AS (
+    SELECT pairs.kind,
+           min((SELECT j.run_at FROM jobs j
+                WHERE j.state = 'queued' AND j.kind = pairs.kind AND j.priority = pairs.priority
+                ORDER BY j.run_at LIMIT 1)) AS oldest_run_at
+    FROM pairs
+    GROUP BY pairs.kind
+)
+SELECT queued.kind, 'queued' AS state,
+       (SELECT count(*) FROM (SELECT 1 FROM jobs j WHERE j.state = 'queued' AND j.kind = queued.kind LIMIT $1::int) c)::bigint AS n,
+       greatest(0, extract(epoch FROM now() - queued.oldest_run_at))::float8 AS oldest_due_s,
+       (SELECT reltuples FROM pg_class WHERE oid = 'jobs_claim'::regclass)::float8 AS queued_estimate
+FROM queued
 UNION ALL
-SELECT kind, 'running', count(*)::bigint, NULL::float8
+SELECT kind, 'running', count(*)::bigint, NULL::float8, NULL::float8
 FROM jobs WHERE state = 'running' GROUP BY kind;
 
 -- name: metrics_tables_present

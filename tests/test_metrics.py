@@ -11,7 +11,8 @@ import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import metrics
-from core.metrics import Fleet, fleet_families
+from core.metrics import Fleet, fleet_families, queued_counts
+from db import metrics as db_metrics
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram, message_update
 from tests.helpers import BotProcess, bot_env, wait_until
@@ -154,9 +155,9 @@ class TestFleet:
     def test_oldest_due_age_and_running_jobs(self) -> None:
         readings = {
             "queue": [
-                {"kind": "a", "state": "queued", "n": 3, "oldest_due_s": 12.5},
-                {"kind": "a", "state": "running", "n": 1, "oldest_due_s": None},
-                {"kind": "b", "state": "queued", "n": 2, "oldest_due_s": None},  # all scheduled later
+                {"kind": "a", "state": "queued", "n": 3, "oldest_due_s": 12.5, "queued_estimate": 0},
+                {"kind": "a", "state": "running", "n": 1, "oldest_due_s": None, "queued_estimate": None},
+                {"kind": "b", "state": "queued", "n": 2, "oldest_due_s": 0, "queued_estimate": 0},
             ]
         }
         samples = {
@@ -165,6 +166,33 @@ class TestFleet:
         assert value(samples, "reelsmith_queue_oldest_due_seconds", kind="a") == 12.5
         assert value(samples, "reelsmith_queue_oldest_due_seconds", kind="b") == 0
         assert value(samples, "reelsmith_queue_jobs", kind="a", state="running") == 1
+
+    def test_past_the_cap_the_planner_estimate_is_shared(self) -> None:
+        rows = [
+            {"kind": "small", "n": 40, "queued_estimate": 1_000_000.0},
+            {"kind": "big", "n": 100, "queued_estimate": 1_000_000.0},
+            {"kind": "huge", "n": 100, "queued_estimate": 1_000_000.0},
+        ]
+        assert queued_counts(rows, 100) == {"small": 40, "big": 499_980, "huge": 499_980}
+        stale = [{**row, "queued_estimate": -1.0} for row in rows]  # never analysed: at least the cap
+        assert queued_counts(stale, 100) == {"small": 40, "big": 100, "huge": 100}
+
+    async def test_a_backlog_past_the_cap_and_the_oldest_due_job(self, pool: asyncpg.Pool) -> None:
+        await pool.execute(
+            "INSERT INTO jobs (kind, priority, run_at) SELECT 'bulk', n % 3, now() - n * interval '1 second'"
+            " FROM generate_series(1, 30) n;"
+            "INSERT INTO jobs (kind, run_at) VALUES ('later', now() + interval '1 hour');"
+            "INSERT INTO jobs (kind, state, lease_owner, lease_expires_at) VALUES ('bulk', 'running', 'w', now());"
+            "ANALYZE jobs"
+        )
+        async with pool.acquire() as conn:
+            rows = {(r["kind"], r["state"]): r for r in await db_metrics.queue_depth(conn, 10)}
+        assert rows["bulk", "queued"]["n"] == 10, "counted up to the cap"
+        assert 30 <= rows["bulk", "queued"]["oldest_due_s"] < 60, "the oldest is 30 s old, whatever its priority"
+        assert rows["later", "queued"]["n"] == 1 and rows["later", "queued"]["oldest_due_s"] == 0
+        assert rows["bulk", "running"]["n"] == 1
+        samples = parse((await Fleet(pool, cache_s=0).exposition()).decode())
+        assert value(samples, "reelsmith_queue_jobs", kind="bulk", state="queued") >= 10
 
 
 class TestTelegramCodes:
