@@ -1,6 +1,6 @@
 """Archiving a big video: how much memory the upload takes, and how fast it goes.
 
-    python bench/archive_bench.py [--megabytes 200]
+    python -m bench.archive_bench [--megabytes 200]
 
 A file of ``--megabytes`` random bytes is streamed by ``archive_video`` (core/pipeline/archive.py)
 to an S3-compatible server (moto in server mode, in a process of its own so the copy it keeps in

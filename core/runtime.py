@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -84,7 +84,7 @@ class Runtime:
         checks = {"database": self._database_ok, "accepting": self._accepting}
         if self.worker:
             checks["consumers"] = self._consumers_ok
-        routes = [component.add_routes for component in self.components]
+        routes: list[Callable[[web.Application], None]] = [component.add_routes for component in self.components]
         metrics.enable(settings.metrics_enabled)
         self.fleet = Fleet(pool, cache_s=settings.metrics_cache)
         if settings.metrics_enabled:

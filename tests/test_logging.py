@@ -201,3 +201,20 @@ class TestLogSql:
         from db.pool import rows_of
 
         assert (rows_of("UPDATE 3"), rows_of("INSERT 0 1"), rows_of("CREATE TABLE")) == (3, 1, None)
+
+
+async def test_one_filter_on_the_generation_tells_its_story(make_bot, fake_kie, fake_telegram) -> None:
+    """Confirm to delivery: every queue line of the generation's jobs carries its generation_id."""
+    from tests.test_e2e_generation import render, start_and_confirm, videos_sent
+
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with make_bot() as bot:
+            draft = await start_and_confirm(bot, 701, text="a paper boat in a gutter river after rain")
+            await render(fake_kie)
+            await videos_sent(fake_telegram, 701)
+            await bot.wait_for_generation(draft, "done")
+    generation_jobs = [e for e in logs if e["event"].startswith("queue.job.") and e["kind"].startswith("generation.")]
+    assert {e["kind"] for e in generation_jobs} >= {"generation.prompt", "generation.submit", "generation.deliver"}
+    assert all(e.get("generation_id") == draft for e in generation_jobs)
+    story = [e["event"] for e in logs if e.get("generation_id") == draft]
+    assert story.index("generation.prompt.written") < story.index("generation.delivered")
