@@ -8,14 +8,18 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import metrics
 from core.metrics import Fleet, fleet_families, queued_counts
+from core.prompter import Prompter, PromptError
 from db import metrics as db_metrics
 from tests.fakes.kie import FakeKie
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram, message_update
-from tests.helpers import BotProcess, bot_env, wait_until
+from tests.helpers import SECRETS, BotProcess, bot_env, wait_until
 from tests.test_e2e_generation import render, start_and_confirm, videos_sent
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -204,3 +208,24 @@ class TestTelegramCodes:
         assert metrics.telegram_code(TelegramForbiddenError(method, "blocked")) == "403"
         assert metrics.telegram_code(TelegramRetryAfter(method, "slow down", 3)) == "429"
         assert metrics.telegram_code(ValueError("odd")) == "ValueError"
+
+
+async def test_openai_errors_are_counted_by_code(fake_openai: FakeOpenAI) -> None:
+    client = openai.AsyncOpenAI(api_key=SECRETS["OPENAI_API_KEY"], base_url=fake_openai.base_url, max_retries=0)
+    metrics.enable(True)
+
+    def count(code: str) -> float:
+        return metrics.REGISTRY.get_sample_value("reelsmith_openai_errors_total", {"code": code}) or 0.0
+
+    before = count("500"), count("400")
+    fake_openai.fail_next(500)
+    fake_openai.fail_next(400, message="bad request")
+    try:
+        for retryable in (True, False):
+            with pytest.raises(PromptError) as raised:
+                await Prompter(client, "gpt-test").write("an idea")
+            assert raised.value.retryable is retryable
+        assert await Prompter(client, "gpt-test").write("an idea") == fake_openai.reply
+    finally:
+        await client.close()
+    assert (count("500"), count("400")) == (before[0] + 1, before[1] + 1)
