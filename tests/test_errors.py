@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -22,7 +23,7 @@ from core.queue import Registry, enqueue
 from core.settings import Settings
 from tests.fakes.sentry import FakeSentry, parse_envelope
 from tests.fakes.telegram import FakeTelegram, message_update
-from tests.helpers import SECRETS, running
+from tests.helpers import SECRETS, BotProcess, bot_env, running
 
 LEAK = f"kie key {SECRETS['KIE_API_KEY']} and bot token {SECRETS['BOT_TOKEN']}"
 
@@ -117,3 +118,24 @@ def test_envelope_parser_reads_items_with_and_without_length() -> None:
 def test_without_a_dsn_nothing_is_set_up() -> None:
     assert errors.init(None, environment="test") is False
     errors.report(RuntimeError("nowhere to go"))  # a no-op, not an error
+
+
+async def test_a_worker_process_reports_with_sentry_dsn_set(database_url: str, pool: asyncpg.Pool) -> None:
+    """bot.py sets reporting up from SENTRY_DSN; the report leaves before the process exits."""
+    fake = await FakeSentry().start()
+    try:
+        worker = await BotProcess.start(bot_env(database_url, SENTRY_DSN=fake.dsn), "--role", "worker")
+        await worker.wait_for_event("runtime.started")
+        await pool.execute(
+            "INSERT INTO jobs (kind, payload, max_attempts) VALUES ('diag.fail', $1, 1)", {"error": LEAK}
+        )
+        await fake.wait_for(lambda events: events, timeout=30)
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait() == 0
+        (event,) = fake.events
+        assert event["tags"]["kind"] == "diag.fail"
+        assert event["environment"] == "production"
+        no_secrets_in(fake)
+        assert fake.dsn.split("@")[0].split("//")[1] in fake.auth[0], "the DSN's public key authenticates"
+    finally:
+        await fake.stop()
