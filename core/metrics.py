@@ -297,10 +297,14 @@ async def read_fleet(pool: asyncpg.Pool) -> dict[str, list[Any]]:
                     async with conn.transaction():  # a savepoint: a failing read spoils nothing else
                         readings[key] = await read(conn)
                 except asyncpg.PostgresError as error:
-                    log.warning("metrics.source_failed", source=key, table=table, error=str(error))
+                    # Once per process: a table of an unexpected shape would otherwise warn every scrape.
+                    say = log.debug if key in _failed_sources else log.warning
+                    _failed_sources.add(key)
+                    say("metrics.source_failed", source=key, error=str(error))
         return readings
 
 
+_failed_sources: set[str] = set()
 _OPTIONAL: Iterable[tuple[str, str, Callable[[asyncpg.Connection], Awaitable[list[Any]]]]] = (
     ("stars", "payments", db_metrics.stars_revenue),
     ("providers", "provider_health", db_metrics.provider_health),
