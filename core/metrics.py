@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import asyncpg
 import structlog
@@ -142,20 +142,21 @@ def observe_delivery(seconds: float) -> None:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-M = TypeVar("M")
+C = TypeVar("C", bound=Callable[..., Awaitable[Any]])
 
 
-def counting_telegram_errors(call: Callable[[Any, M], Awaitable[R]]) -> Callable[[Any, M], Awaitable[R]]:
+def counting_telegram_errors(call: C) -> C:
     """Wraps a Bot API call (aiogram's ``make_request(bot, method)``): its failures are counted by code."""
 
-    async def counted(bot: Any, method: M) -> R:
+    @wraps(call)
+    async def counted(bot: Any, method: Any) -> Any:
         try:
             return await call(bot, method)
         except Exception as error:
             telegram_error(getattr(method, "__api_method__", type(method).__name__), error)
             raise
 
-    return counted
+    return cast(C, counted)
 
 
 def timed_webhook(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
