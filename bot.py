@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         _report_bad_settings(error, environ.get("LOG_FORMAT", "auto"))
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secrets())
+    from core import errors
+
+    errors.init(settings.sentry_dsn, environment=settings.sentry_environment)
     if args.command == "check":
         return asyncio.run(check(settings))
     if args.command == "migrate":
@@ -73,6 +76,7 @@ async def serve(settings: Settings, role: Role) -> int:
             database_url,
             max_size=settings.database_pool_size,
             transaction_pooler=settings.database_transaction_pooler,
+            log_sql=settings.log_sql,
         )
     except _db_errors() as error:
         log.critical("db.unreachable", error=str(error))
@@ -141,8 +145,9 @@ async def migrate_only(settings: Settings) -> int:
 
 
 def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied. Raises
-    ValueError for settings only now checkable (limits of unknown kinds, models without a provider)."""
+    """Every job kind this code can run, with the operator's per-kind limits applied; a job's log lines
+    carry the generation and the user its payload names. Raises ValueError for settings only now
+    checkable (limits of unknown kinds, models without a provider)."""
     from core.bot.session import job_error
     from core.diag import register_diagnostics
     from core.pipeline.steps import Pipeline
@@ -152,7 +157,7 @@ def job_kinds(app: App) -> Registry:
     if problems:
         raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
-    return registry.with_limits(app.settings.queue_concurrency)
+    return registry.with_limits(app.settings.queue_concurrency).with_log_fields("generation_id", "user_id")
 
 
 def _db_errors() -> tuple[type[BaseException], ...]:

@@ -1,8 +1,9 @@
 """structlog set-up: JSON lines for machines, readable lines with markers for people.
 
-Event names are dotted (``queue.job.succeeded``) and the data goes in fields. On console lines a
-marker leads the event: 💥 critical, ❌ error, ⚠️ warning, and on info lines 🚀 for things
-starting and ✅ for things done, chosen by the event name's last word. Every rendered line passes
+Event names are dotted (``queue.job.succeeded``) and the data goes in fields. A marker says what
+kind of line it is: 💥 critical, ❌ error, ⚠️ warning, and on info lines 🚀 for things starting
+and ✅ for things done, chosen by the event name's last word. On console lines it leads the event;
+on JSON lines it is the ``marker`` field, so the event name stays exact for filters. Every rendered line passes
 through a scrubber that replaces the configured secrets, whatever field or traceback they hit.
 """
 
@@ -35,6 +36,14 @@ def _add_marker(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[s
     mark = marker(event_dict.get("level", method), str(event_dict.get("event", "")))
     if mark:
         event_dict["event"] = f"{mark} {event_dict['event']}"
+    return event_dict
+
+
+def _add_marker_field(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """JSON lines keep the marker in a field of its own: the event name stays exact for filters."""
+    mark = marker(event_dict.get("level", method), str(event_dict.get("event", "")))
+    if mark:
+        event_dict["marker"] = mark
     return event_dict
 
 
@@ -88,7 +97,11 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if as_json:
-        tail: list[Any] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        tail: list[Any] = [
+            _add_marker_field,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ]
     else:
         tail = [_add_marker, structlog.dev.ConsoleRenderer(colors=stream.isatty())]
     # The scrubber runs after the renderer, on the rendered line: structlog's Processor type (an event

@@ -189,6 +189,7 @@ def var(help: str, *, group: str, read: Reader = text, default: str | None = Non
 
 TELEGRAM, PRODUCT, OPENAI, KIE = "Telegram", "Product", "OpenAI", "KIE.ai"
 DATABASE, QUEUE, RUNTIME, LOGGING = "Database", "Queue", "Runtime", "Logging"
+METRICS, STORAGE = "Metrics and error reports", "Storage (archive of photos and videos)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -480,6 +481,67 @@ class Settings:
         default="auto",
     )
 
+    log_sql: bool = var(
+        "true: log every SQL statement by its name (sql/*.sql) with its duration and row count, never its "
+        "parameters. Verbose: for finding a slow or chatty statement.",
+        group=LOGGING,
+        read=boolean,
+        default="false",
+    )
+    # Metrics and error reports
+    metrics_enabled: bool = var(
+        "Serve Prometheus metrics at GET /metrics (every role, workers included) and count them.",
+        group=METRICS,
+        read=boolean,
+        default="true",
+    )
+    metrics_token: str | None = var(
+        "Set: /metrics answers only requests with Authorization: Bearer <this token>.",
+        group=METRICS,
+        read=optional(text),
+        default="",
+        secret=True,
+    )
+    metrics_cache: float = var(
+        "How long numbers read from the database for /metrics (generations, credits, queue depth) are reused.",
+        group=METRICS,
+        read=duration(),
+        default="5s",
+    )
+    sentry_dsn: str | None = var(
+        "Sentry DSN. Set: job failures and handler exceptions are reported there, secrets scrubbed.",
+        group=METRICS,
+        read=optional(http_url),
+        default="",
+        secret=True,
+    )
+    sentry_environment: str = var(
+        "The environment name Sentry files reports under.", group=METRICS, default="production"
+    )
+    # Storage
+    storage_url: str | None = var(
+        "S3-compatible endpoint (Supabase Storage .../storage/v1/s3, Cloudflare R2, AWS S3, MinIO). Set: the "
+        "input photo and the final video are archived, and large videos are linked from there.",
+        group=STORAGE,
+        read=optional(http_url),
+        default="",
+    )
+    storage_access_key: str | None = var(
+        "Access key id for STORAGE_URL.", group=STORAGE, read=optional(text), default="", secret=True
+    )
+    storage_secret_key: str | None = var(
+        "Secret access key for STORAGE_URL.", group=STORAGE, read=optional(text), default="", secret=True
+    )
+    storage_region: str = var("Region for request signing.", group=STORAGE, default="us-east-1")
+    storage_inputs_bucket: str = var("Bucket for users' photos.", group=STORAGE, default="inputs")
+    storage_outputs_bucket: str = var("Bucket for finished videos.", group=STORAGE, default="outputs")
+    storage_link_ttl: float = var(
+        "How long a link to an archived video stays valid (S3 allows at most 7 days); renewed on request.",
+        group=STORAGE,
+        read=duration(minimum=60),
+        default="7d",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
@@ -566,6 +628,10 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
             "PostgreSQL would keep every balance on the platform's disk, lost at the next deploy. Set "
             "DATABASE_URL to a managed PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
         )
+    if values.get("storage_url") and not (values.get("storage_access_key") and values.get("storage_secret_key")):
+        problems.append("STORAGE_URL is set: STORAGE_ACCESS_KEY and STORAGE_SECRET_KEY are needed too.")
+    if values.get("storage_link_ttl", 0) > 7 * 86400:
+        problems.append("STORAGE_LINK_TTL may be at most 7d (the longest a presigned S3 link can live).")
     return problems
 
 

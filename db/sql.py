@@ -41,6 +41,7 @@ class Queries:
 
     def __init__(self, statements: dict[str, str]) -> None:
         self._statements = statements
+        self._names = {body: name for name, body in statements.items()}
 
     def __getattr__(self, name: str) -> str:
         try:
@@ -50,6 +51,10 @@ class Queries:
 
     def names(self) -> list[str]:
         return sorted(self._statements)
+
+    def name_of(self, statement: str) -> str | None:
+        """The name of a statement's exact text (as db/ passes it to asyncpg); None for any other text."""
+        return self._names.get(statement)
 
 
 def sql_files(directory: Traversable) -> list[Traversable]:

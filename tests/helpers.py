@@ -71,11 +71,14 @@ async def running(
     *,
     role: Role = Role.WORKER,
     listen: bool = True,
+    fresh_port: bool = False,
     **options: Any,
 ) -> AsyncIterator[Runtime]:
-    """A runtime running in this event loop; stopped (and drained) when the block ends."""
+    """A runtime running in this event loop; stopped (and drained) when the block ends.
+
+    Every role serves HTTP on ``settings.port``; ``fresh_port`` picks another, for a second runtime."""
     runtime = Runtime(
-        settings,
+        dataclasses.replace(settings, port=free_port()) if fresh_port else settings,
         pool,
         registry,
         role=role,

@@ -25,6 +25,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import BotCommand
 from aiohttp import web
 
+from core import metrics
 from core.app import App
 from core.bot.handlers import build_router
 from core.bot.storage import PostgresStorage
@@ -142,6 +143,7 @@ class TelegramFrontend:
             )
         await self.processor.replies.close(REPLIES_GRACE_S)
 
+    @metrics.timed_webhook
     async def webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
             return web.Response(status=401, text="unauthorized")

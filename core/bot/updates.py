@@ -24,6 +24,7 @@ from aiogram.types import Update
 from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
+from core import errors, metrics
 from core.bot.context import current_db, fsm_cache
 from core.bot.outbox import Outbox, ReplySender
 from core.bot.storage import PostgresStorage
@@ -121,6 +122,7 @@ class UpdateProcessor:
                 except Exception as error:
                     outcome = "failed"
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
+                    errors.report(error, update_type=who.kind)
                     await db_telegram.set_update_outcome(
                         conn, update.update_id, who.user_id, who.kind, outcome, describe(error)
                     )
@@ -136,6 +138,7 @@ class UpdateProcessor:
                 outcome=outcome,
                 duration_ms=round((asyncio.get_running_loop().time() - started) * 1000, 1),
             )
+            metrics.update_applied(who.kind, outcome)
         return outcome
 
     async def _send(self, out: Outbox, who: Origin, outcome: str) -> None:

@@ -7,6 +7,8 @@ import base64
 import openai
 from openai.types.chat import ChatCompletionContentPartParam
 
+from core import metrics
+
 SYSTEM_PROMPT = """You write prompts for an AI video model that renders one short vertical video (9:16, \
 about 8 seconds, with sound). From the user's idea (and photo, when there is one) write a single \
 detailed prompt in English: the subject and what happens, the setting, camera framing and movement \
@@ -52,14 +54,22 @@ class Prompter:
                 messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}],
                 max_completion_tokens=400,
             )
-        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
-            raise PromptError(f"{type(error).__name__}: {error}", retryable=True) from error
-        except openai.APIStatusError as error:
-            raise PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False) from error
         except openai.OpenAIError as error:
-            raise PromptError(f"{type(error).__name__}: {error}", retryable=False) from error
+            metrics.openai_error(getattr(error, "status_code", None) or type(error).__name__)
+            raise prompt_error(error) from error
         choices = completion.choices or []
         prompt = (choices[0].message.content or "").strip() if choices else ""
         if not prompt:
             raise PromptError("OpenAI answered with an empty prompt", retryable=True)
         return prompt
+
+
+def prompt_error(error: openai.OpenAIError) -> PromptError:
+    """What a failed request means for the prompt: worth retrying or not."""
+    match error:
+        case openai.APIConnectionError() | openai.RateLimitError() | openai.InternalServerError():
+            return PromptError(f"{type(error).__name__}: {error}", retryable=True)
+        case openai.APIStatusError():
+            return PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False)
+        case _:
+            return PromptError(f"{type(error).__name__}: {error}", retryable=False)
