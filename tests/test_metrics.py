@@ -10,7 +10,7 @@ import aiohttp
 import asyncpg
 import openai
 import pytest
-from core.prompter import Prompter, PromptError
+from core.providers.prompter import Prompter, PromptError
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import metrics
