@@ -134,8 +134,7 @@ class TestFleet:
         await pool.execute(
             "CREATE TABLE payments (total_amount integer NOT NULL, refunded_at timestamptz);"
             "INSERT INTO payments VALUES (50, NULL), (100, NULL), (250, now());"
-            "CREATE TABLE provider_health (provider text PRIMARY KEY, available boolean NOT NULL);"
-            "INSERT INTO provider_health VALUES ('kie', false);"
+            "INSERT INTO provider_health (provider, available) VALUES ('kie', false);"
         )
         samples = parse((await fleet.exposition()).decode())
         assert value(samples, "reelsmith_stars_revenue") == 150
