@@ -50,7 +50,8 @@ async def serve(settings: Settings, role: Role) -> int:
     from core.app import services
     from core.bot.frontend import TelegramFrontend
     from core.pipeline import HOUSEKEEPING
-    from core.pipeline.callbacks import KieCallbacks
+    from core.pipeline import health as provider_health
+    from core.pipeline.callbacks import ProviderCallbacks
     from core.queue import enqueue
     from core.runtime import Runtime
     from db.embedded import stop_embedded
@@ -80,7 +81,8 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
-            web: list[Component] = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            await provider_health.ensure(app)
+            web: list[Component] = [TelegramFrontend(app), ProviderCallbacks(app)] if role is not Role.WORKER else []
             runtime = Runtime(
                 settings,
                 pool,
@@ -96,12 +98,16 @@ async def serve(settings: Settings, role: Role) -> int:
 
 
 def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied."""
+    """Every job kind this code can run, with the operator's per-kind limits applied. Raises
+    ValueError for settings only now checkable (limits of unknown kinds, models without a provider)."""
     from core.bot.session import job_error
     from core.diag import register_diagnostics
     from core.pipeline.steps import Pipeline
     from core.queue import Registry
 
+    problems = app.providers.check(app.settings.video_models)
+    if problems:
+        raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     return registry.with_limits(app.settings.queue_concurrency)
 

@@ -317,20 +317,31 @@ class BotHarness:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, settings: Settings, telegram: Any, *, wait_for_telegram: bool = True, **runtime_options: Any
+        cls,
+        settings: Settings,
+        telegram: Any,
+        *,
+        extra_providers: tuple[Any, ...] = (),
+        wait_for_telegram: bool = True,
+        **runtime_options: Any,
     ) -> AsyncIterator[BotHarness]:
         import aiohttp
 
         from bot import job_kinds
         from core.app import services
         from core.bot.frontend import TelegramFrontend
-        from core.pipeline.callbacks import KieCallbacks
+        from core.pipeline import health
+        from core.pipeline.callbacks import ProviderCallbacks
         from db.pool import create_pool
 
         pool = await create_pool(settings.database_url or "", max_size=settings.database_pool_size)
         try:
-            async with services(settings, pool) as app, aiohttp.ClientSession() as http:
+            async with (
+                services(settings, pool, extra_providers=extra_providers) as app,
+                aiohttp.ClientSession() as http,
+            ):
                 app.registry = job_kinds(app)
+                await health.ensure(app)
                 runtime = Runtime(
                     settings,
                     pool,
@@ -338,8 +349,7 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.database_url,
                     handle_signals=False,
-                    components=[frontend := TelegramFrontend(app), KieCallbacks(app)],
-                    **runtime_options,
+                    components=[frontend := TelegramFrontend(app), ProviderCallbacks(app)],
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())

@@ -7,7 +7,7 @@ import re
 import openai
 import pytest
 
-from core.prompter import Prompter, PromptError, fallback_prompt
+from core.providers.prompter import Prompter, PromptError, fallback_prompt
 from core.ui.texts import CATALOGUE, EN, language, placeholders, text
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import REPO
@@ -19,7 +19,7 @@ class TestCatalogue:
         called = set(re.findall(r"""\btext\(\s*[\w"']+,\s*["']([a-z_]+)["']""", code))
         quoted = set(re.findall(r"""["']([a-z_]+)["']""", code))
         # Status keys are built from the stage: text(lang, f"status_{stage}").
-        stages = {f"status_{stage}" for stage in ("prompting", "uploading", "done")}
+        stages = {f"status_{stage}" for stage in ("prompting", "uploading", "done", "done_late", "never_arrived")}
         assert called - set(EN) == set(), "keys used but not in the catalogue"
         assert set(EN) - quoted - stages == set(), "keys in the catalogue nobody uses"
 

@@ -44,19 +44,42 @@ EN: dict[str, str] = {
     "already_started": "This video is already on its way.",
     "draft_gone": "This proposal is no longer open. Send your idea again.",
     "model_changed": "Model changed.",
-    "status_queued": "⏳ Queued, position {position}.\nModel: {model} · {price} credits",
+    "status_queued": "⏳ In line: number {position}, starting in {eta}.\nModel: {model} · {price} credits",
+    "status_waiting": (
+        "⏸ The video service is down right now, so your video is waiting in line. It starts as soon as the "
+        "service is back; until then you can cancel for a full refund.\nModel: {model} · {price} credits"
+    ),
     "status_prompting": "✍️ Writing the prompt…",
     "status_rendering": "🎬 Rendering… {elapsed}",
     "status_uploading": "📤 Uploading your video…",
     "status_done": "✅ Done! Your video is below.",
+    "status_done_late": "✅ Done, and free: it arrived late. Your video is below.",
+    "status_overdue": (
+        "⏰ This is taking longer than it should, so your {price} credits are back (you have {credits}). If the "
+        "video still arrives within {minutes} minutes, I will send it to you for free."
+    ),
+    "status_never_arrived": "❌ The video never arrived. Your credits were refunded earlier.",
+    "status_cancelled": "✖️ Cancelled.\n💳 {price} credits refunded. You have {credits}.",
+    "button_cancel_generation": "✖️ Cancel and refund",
+    "cancel_too_late": "It has already started rendering and can no longer be cancelled.",
+    "proposal_provider_down": (
+        "⚠️ The video service is down right now. If you confirm, your video waits in line and starts as soon "
+        "as it is back; you can cancel for a full refund until then."
+    ),
+    "service_unavailable": "The video service is unavailable right now, so nothing was charged. Please try later.",
+    "eta_soon": "under a minute",
+    "eta_minutes": "about {minutes} min",
     "status_failed": "❌ {reason}\n💳 {price} credits refunded. You have {credits}.",
-    "reason_content": "The video service turned this idea down ({detail}). Please try describing it differently.",
+    "reason_content": "The video service's content rules turned this idea down. Please try describing it differently.",
+    "reason_photo": "I could not read that photo. Please send it again, as a photo (not a file).",
     "reason_busy": "The video service is not available right now. Please try again later.",
-    "reason_render": "The video could not be rendered ({detail}).",
+    "reason_render": "The video service could not render this one.",
     "reason_timeout": "The video took too long to render.",
+    "reason_waited": "The video service stayed down for too long.",
     "reason_undeliverable": "The video could not be delivered.",
     "reason_internal": "Something went wrong on our side.",
     "video_caption": "🎬 {idea}",
+    "video_free_note": "🎁 It arrived late, so it is free.",
     "video_link": "🎬 Your video is too large for Telegram to accept from a bot. Download it here (the link "
     "expires after a while):\n{url}",
     "history_empty": "No videos yet. Send me an idea!",
@@ -64,7 +87,16 @@ EN: dict[str, str] = {
     "history_gone": "That video is no longer available.",
     "rate_limited": "⏳ You are sending messages too fast. Wait a minute, then try again.",
     "error": "⚠️ Something went wrong on our side. Please try again.",
-    "admin_alert": "💥 KIE account problem (code {code}): {message}. Users are refunded and told the service is busy.",
+    "admin_account_problem": (
+        "💥 {provider} account problem ({code}): {message}. New videos are refused (nothing charged); those "
+        "already paid wait in line. Fix the account; the bot notices by itself when it works again."
+    ),
+    "admin_provider_down": (
+        "💥 {provider} is down: {reason}. New videos wait in line (users may cancel for a refund); a probe "
+        "asks it again with backoff."
+    ),
+    "admin_provider_up": "✅ {provider} is back after {duration}. Waiting videos are starting.",
+    "admin_low_balance": "⚠️ {provider} balance is {balance}, under {minimum}. Top it up before it runs out.",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": EN}
