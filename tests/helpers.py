@@ -350,6 +350,7 @@ class BotHarness:
                     listen_dsn=settings.database_url,
                     handle_signals=False,
                     components=[frontend := TelegramFrontend(app), ProviderCallbacks(app)],
+                    **runtime_options,
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())
