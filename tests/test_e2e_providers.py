@@ -217,6 +217,7 @@ class TestVerdictsAndDeadlines:
             await render(fake_kie)  # the first renders at once
             line = await status_says(bot, 702, second, "In line")
             assert re.search(r"number [12], starting in under a minute", line), line
+            await fake_kie.wait_for(lambda fake: len(fake.tasks) == 2, timeout=40)  # a slot frees after 10 s
             await render(fake_kie, 2)
             for user_id, draft in ((701, first), (702, second)):
                 await bot.wait_for_generation(draft, "done")

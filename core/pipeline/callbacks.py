@@ -40,14 +40,14 @@ class ProviderCallbacks:
         return None
 
     async def receive(self, request: web.Request) -> web.Response:
-        try:  # junk gets a 4xx (core/web.py: the body reader; the path guard ran before)
-            body = await read_json_object(request)
-        except BodyError as error:
-            return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
         provider = self.app.providers.named(request.match_info["provider"])
         token = request.match_info["token"]
         if provider is None or not token.isascii() or not token.isprintable() or len(token) > 100:
             return web.json_response({"error": "unknown callback"}, status=404)
+        try:  # junk gets a 4xx (core/web.py); bad paths never get here
+            body = await read_json_object(request)
+        except BodyError as error:
+            return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
         generation = await db_generations.by_callback_token(self.app.pool, token)
         if generation is None or generation.provider != provider.name:
             return web.json_response({"error": "unknown callback"}, status=404)

@@ -11,7 +11,8 @@ current state of the messages the bot sent to each chat (``messages()``, edits a
 of updates for ``getUpdates`` long polling (``push_update()``).
 
 Knobs: ``upload_limit`` (bigger uploads answer 413), ``fail_next()`` (inject an error for the next calls of a
-method), ``block()`` (the user blocked the bot: 403 for that chat), ``add_file()`` (a downloadable file, e.g. a
+method), ``block()`` (the user blocked the bot: 403 for that chat), ``webhook_last_error`` (a failed delivery
+that getWebhookInfo reports), ``add_file()`` (a downloadable file, e.g. a
 user's photo). Methods it does not implement answer 404 like the real API does for unknown methods.
 
 Simplifications: every chat is a private chat; ``parse_mode`` is not rendered (text is stored and measured as
@@ -103,6 +104,7 @@ class FakeTelegram:
         self.base_url = ""
         self.requests: list[Call] = []
         self.webhook: dict[str, Any] | None = None
+        self.webhook_last_error: tuple[int, str] | None = None  # (unix time, message) in getWebhookInfo
         self._changed = asyncio.Condition()
         self._chats: dict[int, dict[int, dict[str, Any]]] = {}
         self._next_message_id: dict[int, itertools.count[int]] = {}
@@ -313,6 +315,8 @@ class FakeTelegram:
         }
         if self.webhook:
             info.update({k: self.webhook[k] for k in ("max_connections", "allowed_updates") if self.webhook[k]})
+        if self.webhook_last_error:
+            info["last_error_date"], info["last_error_message"] = self.webhook_last_error
         return info
 
     async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
