@@ -114,7 +114,8 @@ class Registry:
     def with_log_fields(self, *names: str) -> Registry:
         """A copy in which every kind's log lines carry these payload fields when its payload has them."""
         return Registry(
-            {k: replace(s, log_fields=tuple(dict.fromkeys([*s.log_fields, *names]))) for k, s in self._specs.items()}
+            {k: replace(s, log_fields=tuple(dict.fromkeys([*s.log_fields, *names]))) for k, s in self._specs.items()},
+            classify=self.classify,
         )
 
     def __getitem__(self, kind: str) -> JobSpec:
