@@ -10,11 +10,11 @@ import aiohttp
 import asyncpg
 import openai
 import pytest
-from core.prompter import Prompter, PromptError
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import metrics
 from core.metrics import Fleet, fleet_families, queued_counts
+from core.providers.prompter import Prompter, PromptError
 from db import metrics as db_metrics
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI
@@ -134,8 +134,9 @@ class TestFleet:
         await pool.execute(
             "CREATE TABLE payments (total_amount integer NOT NULL, refunded_at timestamptz);"
             "INSERT INTO payments VALUES (50, NULL), (100, NULL), (250, now());"
-            "CREATE TABLE provider_health (provider text PRIMARY KEY, available boolean NOT NULL);"
-            "INSERT INTO provider_health VALUES ('kie', false);"
+            # provider_health exists since migration 0003: only its row is new here.
+            "INSERT INTO provider_health (provider, available) VALUES ('kie', false)"
+            " ON CONFLICT (provider) DO UPDATE SET available = false;"
         )
         samples = parse((await fleet.exposition()).decode())
         assert value(samples, "reelsmith_stars_revenue") == 150
