@@ -134,7 +134,9 @@ class TestFleet:
         await pool.execute(
             "CREATE TABLE payments (total_amount integer NOT NULL, refunded_at timestamptz);"
             "INSERT INTO payments VALUES (50, NULL), (100, NULL), (250, now());"
-            "INSERT INTO provider_health (provider, available) VALUES ('kie', false);"
+            # provider_health exists since migration 0003: only its row is new here.
+            "INSERT INTO provider_health (provider, available) VALUES ('kie', false)"
+            " ON CONFLICT (provider) DO UPDATE SET available = false;"
         )
         samples = parse((await fleet.exposition()).decode())
         assert value(samples, "reelsmith_stars_revenue") == 150
