@@ -19,7 +19,10 @@ import asyncpg
 import structlog
 
 from core.app import App, services
+from core.bot.broadcast import BroadcastJobs
 from core.bot.frontend import TelegramFrontend
+from core.bot.menus import CommandMenus
+from core.bot.payments import RefundJob
 from core.diag import register_diagnostics
 from core.logging import configure_logging, wants_json
 from core.pipeline import HOUSEKEEPING
@@ -72,7 +75,7 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
-            web = [TelegramFrontend(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            web = [TelegramFrontend(app), CommandMenus(app), KieCallbacks(app)] if role is not Role.WORKER else []
             runtime = Runtime(
                 settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
             )
@@ -84,6 +87,7 @@ async def serve(settings: Settings, role: Role) -> int:
 def job_kinds(app: App) -> Registry:
     """Every job kind this code can run, with the operator's per-kind limits applied."""
     registry = Pipeline(app).register(register_diagnostics(Registry()))
+    registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
     return registry.with_limits(app.settings.queue_concurrency)
 
 

@@ -314,6 +314,7 @@ class BotHarness:
         from bot import job_kinds
         from core.app import services
         from core.bot.frontend import TelegramFrontend
+        from core.bot.menus import CommandMenus
         from core.pipeline.callbacks import KieCallbacks
         from db.pool import create_pool
 
@@ -328,7 +329,7 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.database_url,
                     handle_signals=False,
-                    components=[TelegramFrontend(app), KieCallbacks(app)],
+                    components=[TelegramFrontend(app), CommandMenus(app), KieCallbacks(app)],
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())

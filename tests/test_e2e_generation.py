@@ -127,8 +127,9 @@ class TestFailures:
         await render(fake_kie)
         result = await failed_and_refunded(bot, draft)
         assert result["row"]["error"] == "render: generation failed upstream"
-        assert "could not be rendered (generation failed upstream)" in result["status"]
-        assert "60 credits refunded. You have 100." in result["status"]
+        assert "could not render this one" in result["status"]
+        assert "upstream" not in result["status"], "provider texts never reach users raw"
+        assert "60 credits refunded. You have 100 credits." in result["status"]
         assert bot.telegram.calls("sendVideo") == []
 
     async def test_content_rejection_at_create_refunds_and_asks_for_another_idea(
@@ -146,7 +147,8 @@ class TestFailures:
         draft = await start_and_confirm(bot, ANN, text="a risky idea")
         await render(fake_kie)
         result = await failed_and_refunded(bot, draft)
-        assert "turned this idea down (prompt flagged as unsafe)" in result["status"]
+        assert "turned this idea down. Please try describing it differently." in result["status"]
+        assert "flagged" not in result["status"], "provider texts never reach users raw"
 
     async def test_deadline_fails_and_refunds(self, make_bot, fake_kie: FakeKie) -> None:
         async with make_bot(GENERATION_TIMEOUT="2s") as bot:

@@ -5,6 +5,10 @@ update finds its id taken and is skipped, and a handler's writes commit together
 or not at all. The webhook answers 200 only after the commit, so Telegram redelivers whatever a
 crash interrupted. A handler that raises has its writes rolled back; the update is then recorded
 as failed (so Telegram does not redeliver a poisoned update forever) and the user gets an apology.
+
+Payments are the exception: a Stars payment is money already taken, so it is never dropped. It
+skips the per-user message rate limit and the ban, and when its handler fails the error goes up
+(the webhook answers 500, polling restarts) with nothing recorded, so Telegram delivers it again.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from core.bot.storage import PostgresStorage
 from core.queue.outcomes import describe
 from core.ui import texts
 from db import telegram as db_telegram
+from db import users as db_users
 
 log = structlog.get_logger("telegram.update")
 
@@ -49,14 +54,23 @@ class Origin:
     language_code: str | None = None
 
 
+PAYMENT = "payment"  # a message carrying successful_payment or refunded_payment
+# What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
+BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
+
+
 def origin(update: Update) -> Origin:
     event = update.event
     user = getattr(event, "from_user", None)
     chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
     chat_id = chat.id if chat else None
+    kind = update.event_type
+    message = update.message
+    if message is not None and (message.successful_payment or message.refunded_payment):
+        kind = PAYMENT
     if user is None or user.is_bot:
-        return Origin(update.event_type, None, chat_id)
-    return Origin(update.event_type, user.id, chat_id, user.username, user.first_name, user.language_code)
+        return Origin(kind, None, chat_id)
+    return Origin(kind, user.id, chat_id, user.username, user.first_name, user.language_code)
 
 
 class UpdateProcessor:
@@ -79,6 +93,10 @@ class UpdateProcessor:
                 except DB_UNAVAILABLE:
                     raise
                 except Exception as error:
+                    if who.kind == PAYMENT:
+                        log.error("telegram.payment.failed", error=describe(error), exc_info=error)
+                        raise  # nothing recorded: Telegram redelivers it
+
                     outcome = "failed"
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
                     await db_telegram.set_update_outcome(
@@ -101,7 +119,15 @@ class UpdateProcessor:
     async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
         start = await db_telegram.begin_update(
-            conn, update.update_id, who.user_id, who.kind, who.username, who.first_name, who.language_code, fsm_key
+            conn,
+            update.update_id,
+            who.user_id,
+            who.kind,
+            who.username,
+            who.first_name,
+            who.language_code,
+            fsm_key,
+            texts.language(who.language_code),
         )
         if not start.first:
             return "duplicate"
@@ -110,9 +136,16 @@ class UpdateProcessor:
             if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
                 self._say(out, who, "rate_limited")
             return "rate_limited"
+        if start.user is not None and start.user["banned_at"] is not None and who.kind not in BAN_EXEMPT:
+            await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "banned")
+            if await db_users.take_ban_notice(conn, start.user["id"]):  # one polite reply a day, nothing else
+                out.add(
+                    SendMessage(chat_id=start.user["id"], text=texts.text(texts.user_language(start.user), "banned"))
+                )
+            return "banned"
         context: dict[str, object] = {"db": conn, "out": out}
         if start.user is not None:
-            context |= {"user": start.user, "lang": texts.language(start.user["language_code"])}
+            context |= {"user": start.user, "lang": texts.user_language(start.user)}
         db_token = current_db.set(conn)
         fsm_token = fsm_cache.set({fsm_key: (start.fsm_state, start.fsm_data or {})})
         try:

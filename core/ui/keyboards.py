@@ -8,6 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.catalogue import VideoModel
+from core.stars import Package
 from core.ui.texts import text
 from db.generations import Generation
 
@@ -68,3 +69,34 @@ def history_keyboard(lang: str, rows: Iterable[tuple[int, str, str]]) -> InlineK
 def _short(idea: str, limit: int = 32) -> str:
     idea = " ".join(idea.split()) or "📷"
     return idea if len(idea) <= limit else idea[: limit - 1] + "…"
+
+
+class BuyPackage(CallbackData, prefix="buy"):
+    credits: int
+    stars: int
+
+
+class SetLanguage(CallbackData, prefix="lang"):
+    language: str
+
+
+def packages_keyboard(lang: str, packages: Iterable[Package]) -> InlineKeyboardMarkup:
+    """One button per package; a tap sends its invoice."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(
+                    text(lang, "button_package", credits=p.credits, stars=p.stars),
+                    BuyPackage(credits=p.credits, stars=p.stars),
+                )
+            ]
+            for p in packages
+        ]
+    )
+
+
+def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
+    """Each language named in itself."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(text(code, "language_name"), SetLanguage(language=code))] for code in languages]
+    )
