@@ -185,9 +185,9 @@ class TestBroadcast:
         # The pace as the fake saw it. The shared limiter hands out a second's 25 slots as they free
         # up, so slots come in bursts, and the few ms between a slot and its request's arrival vary:
         # one 1 s window can see a couple more than 25 (Telegram's own limit is about 30/s), while
-        # over 5 s the pace is exactly the limiter's.
-        times = [c.at for c in fake_telegram.calls("copyMessage")]
-        assert max_in_window(times, 5.0) <= 5 * 25 + 1
+        # the sustained pace is the limiter's.
+        times = sorted(c.at for c in fake_telegram.calls("copyMessage"))
+        assert (len(times) - 1) / (times[-1] - times[0]) <= 25
         assert max_in_window(times, 1.0) <= 30
 
 
