@@ -29,7 +29,7 @@ from core.pipeline import HOUSEKEEPING
 from core.pipeline.callbacks import KieCallbacks
 from core.pipeline.steps import Pipeline
 from core.queue import Registry, enqueue
-from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Role, Runtime
+from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Component, Role, Runtime
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
 from db.embedded import start_embedded
 from db.migrate import migrate
@@ -75,7 +75,9 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
-            web = [TelegramFrontend(app), CommandMenus(app), KieCallbacks(app)] if role is not Role.WORKER else []
+            web: list[Component] = []
+            if role is not Role.WORKER:
+                web = [TelegramFrontend(app), CommandMenus(app), KieCallbacks(app)]
             runtime = Runtime(
                 settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
             )

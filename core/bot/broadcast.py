@@ -88,7 +88,7 @@ async def on_broadcast(
     async def remember(sent: Message) -> None:
         await db_broadcasts.set_status_message(app.pool, broadcast_id, sent.message_id)
 
-    out.add(message.answer(status_text(lang, broadcast_id, "running", counts)), then=remember)  # type: ignore[arg-type]
+    out.add(message.answer(status_text(lang, broadcast_id, "running", counts)), then=remember)
 
 
 async def on_broadcast_cancel(message: Message, db: asyncpg.Connection, lang: str, out: Outbox) -> None:

@@ -16,9 +16,10 @@ from db import users as db_users
 
 log = structlog.get_logger("telegram")
 
-USER_COMMANDS = ("start", "help", "balance", "buy", "history", "cancel", "language", "paysupport", "terms")
-ADMIN_COMMANDS = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund", "broadcast")
-ADMIN_COMMANDS += ("broadcast_cancel",)
+USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "history", "cancel", "language")
+USER_COMMANDS += ("paysupport", "terms")
+ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
+ADMIN_COMMANDS += ("broadcast", "broadcast_cancel")
 
 
 def commands(lang: str, *, admin: bool = False) -> list[BotCommand]:

@@ -122,8 +122,9 @@ def keys(lang: str) -> dict[str, str | tuple[str, ...]]:
     for message in catalog:
         if not message.id:
             continue
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
-        entries[key] = tuple(message.string) if isinstance(message.string, tuple) else message.string
+        key = str(message.id[0]) if isinstance(message.id, tuple | list) else str(message.id)
+        string = message.string
+        entries[key] = tuple(string) if isinstance(string, tuple | list) else str(string or "")
     return entries
 
 
