@@ -14,6 +14,7 @@ skips the per-user message rate limit and the ban, and when its handler fails th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -55,6 +56,8 @@ class Origin:
 
 
 PAYMENT = "payment"  # a message carrying successful_payment or refunded_payment
+MONEY = frozenset({PAYMENT, "pre_checkout_query"})
+RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
 # What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
 BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
 
@@ -79,6 +82,12 @@ class UpdateProcessor:
         self._dispatcher = dispatcher
         self._bot = bot
         self._messages_per_minute = messages_per_minute
+        # Ordinary updates queue here for their connection; a few are always left to money updates,
+        # so a pre-checkout (10 s deadline) or a payment never waits behind a flood of messages.
+        self._ordinary = asyncio.Semaphore(max(1, pool.get_max_size() - RESERVED_FOR_MONEY))
+
+    def _gate(self, who: Origin) -> contextlib.AbstractAsyncContextManager[object]:
+        return contextlib.nullcontext() if who.kind in MONEY else self._ordinary
 
     async def process(self, update: Update) -> str:
         """Apply one update; returns what happened. Raises only when the database is unreachable."""
@@ -86,7 +95,7 @@ class UpdateProcessor:
         who = origin(update)
         out = Outbox()
         with structlog.contextvars.bound_contextvars(update_id=update.update_id, user_id=who.user_id):
-            async with self._pool.acquire() as conn:
+            async with self._gate(who), self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():
                         outcome = await self._apply(conn, update, who, out)
@@ -96,7 +105,6 @@ class UpdateProcessor:
                     if who.kind == PAYMENT:
                         log.error("telegram.payment.failed", error=describe(error), exc_info=error)
                         raise  # nothing recorded: Telegram redelivers it
-
                     outcome = "failed"
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
                     await db_telegram.set_update_outcome(
