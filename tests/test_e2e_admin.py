@@ -58,6 +58,7 @@ class TestAdminOnly:
             assert [c["command"] for c in english] == [c["command"] for c in russian]
             assert "buy" in [c["command"] for c in english]
             assert "stats" not in [c["command"] for c in english]
+            assert menus[(default, "")] == english, "other languages read the English menu"
             assert (
                 next(c for c in russian if c["command"] == "buy")["description"] == "Купить кредиты за Telegram Stars"
             )

@@ -45,7 +45,7 @@ class TestCatalogue:
             entries = keys(lang)
             for template in (t for t in entries.values() if isinstance(t, str)):
                 for _, spec in placeholders(template):
-                    if spec and spec not in ("date", "datetime", "number"):
+                    if spec and spec not in ("day", "date", "datetime", "number"):
                         assert f"unit_{spec}" in entries, f"{lang}: {{x:{spec}}} has no unit_{spec}"
 
     def test_russian_plural_forms(self) -> None:
@@ -69,6 +69,8 @@ class TestCatalogue:
         when = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
         assert "мар" in text("ru", "admin_stats", **_stats_params(when))
         assert "Mar" in text("en", "admin_stats", **_stats_params(when))
+        assert text("ru", "button_history_item", when=when, idea="кот") == "▶️ 8 мар. · кот"
+        assert text("en", "button_history_item", when=when, idea="cat") == "▶️ 8 Mar · cat"
 
     def test_language_choice_and_formatting(self) -> None:
         assert language("en-GB") == "en" and language(None) == "en" and language("xx") == "en"

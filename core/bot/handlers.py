@@ -153,7 +153,7 @@ async def on_history(message: Message, db: asyncpg.Connection, user: asyncpg.Rec
     if not rows:
         out.add(message.answer(text(lang, "history_empty")))
         return
-    items = [(r["id"], r["finished_at"].strftime("%d %b"), r["idea"]) for r in rows]
+    items = [(r["id"], r["finished_at"], r["idea"]) for r in rows]
     out.add(message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items)))
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from core.app import App
 from core.supervisor import Supervisor
-from core.ui.texts import LANGUAGES, text, user_language
+from core.ui.texts import DEFAULT_LANGUAGE, LANGUAGES, text, user_language
 from db import users as db_users
 
 log = structlog.get_logger("telegram")
@@ -36,7 +36,7 @@ def chat_menu(app: App, chat_id: int, lang: str) -> SetMyCommands:
 
 
 class CommandMenus:
-    """A web component: sets the menus at start (the frontend sets the language-less default)."""
+    """A web component: sets the menus at start, after the frontend."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -45,7 +45,10 @@ class CommandMenus:
         """No routes."""
 
     async def start(self, supervisor: Supervisor) -> None:
-        menus = [
+        # Without language_code: every other language reads the English menu (this replaces the
+        # frontend's shorter one).
+        menus = [SetMyCommands(commands=commands(DEFAULT_LANGUAGE), scope=BotCommandScopeDefault())]
+        menus += [
             SetMyCommands(commands=commands(lang), scope=BotCommandScopeDefault(), language_code=lang)
             for lang in LANGUAGES
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -56,8 +57,8 @@ def regenerate_keyboard(lang: str, generation_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def history_keyboard(lang: str, rows: Iterable[tuple[int, str, str]]) -> InlineKeyboardMarkup:
-    """rows: (generation id, date label, idea)."""
+def history_keyboard(lang: str, rows: Iterable[tuple[int, datetime, str]]) -> InlineKeyboardMarkup:
+    """rows: (generation id, when it was made, idea)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [_button(text(lang, "button_history_item", when=when, idea=_short(idea)), Resend(generation=gid))]

@@ -8,7 +8,7 @@ when a key is missing, or its placeholders differ, in either language.
 ``text(lang, key, **params)`` fills a template. Inside templates, a format spec chooses how a value
 reads in that language: ``{n:credits}`` is the number with its noun in the right plural form ("1
 credit", "5 кредитов": the ``unit_credits`` entry, gettext plural rules from Babel's CLDR data),
-``{d:date}`` and ``{d:datetime}`` localized dates, ``{x:number}`` a grouped number ("12 345").
+``{d:day}``, ``{d:date}`` and ``{d:datetime}`` localized dates, ``{x:number}`` a grouped number ("12 345").
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ class _Formatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if format_spec == "date" and isinstance(value, date):
             return format_date(value, "d MMM y", locale=self.lang)
+        if format_spec == "day" and isinstance(value, date):
+            return format_date(value, "d MMM", locale=self.lang)
         if format_spec == "datetime" and isinstance(value, datetime):
             return format_datetime(value, "d MMM y, HH:mm", tzinfo=value.tzinfo, locale=self.lang)
         if format_spec == "number":
