@@ -200,3 +200,25 @@ def max_in_window(times: list[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+class TestBroadcastCancel:
+    async def test_cancel_stops_the_senders(self, make_bot, fake_telegram: FakeTelegram) -> None:
+        async with make_bot(ADMIN_IDS=str(ADMIN)) as bot:
+            await bot.pool.execute("INSERT INTO users (id) SELECT generate_series(200000, 200299)")
+            await command(bot, ADMIN, "/start")
+            await command(bot, ADMIN, "/broadcast", reply_to_message_id=9)
+            await fake_telegram.wait_for(lambda calls: len(fake_telegram.calls("copyMessage")) >= 5)
+            assert "cancelled" in await command(bot, ADMIN, "/broadcast_cancel")
+            await wait_until(
+                lambda: bot.pool.fetchval(
+                    "SELECT count(*) = 0 FROM jobs WHERE kind LIKE 'broadcast.%' AND state IN ('queued', 'running')"
+                )
+            )
+            sent = len(fake_telegram.calls("copyMessage"))
+            assert sent < 301
+            assert await bot.pool.fetchval("SELECT state FROM broadcasts") == "cancelled"
+            assert await bot.pool.fetchval("SELECT count(*) FROM broadcast_recipients WHERE state = 'sent'") == sent
+            assert "No broadcast is running" in await command(bot, ADMIN, "/broadcast_cancel")
+            # A new one may start once the last is over.
+            assert "of 301" in await command(bot, ADMIN, "/broadcast", reply_to_message_id=10)
