@@ -222,3 +222,33 @@ class TestBroadcastCancel:
             assert "No broadcast is running" in await command(bot, ADMIN, "/broadcast_cancel")
             # A new one may start once the last is over.
             assert "of 301" in await command(bot, ADMIN, "/broadcast", reply_to_message_id=10)
+
+    async def test_after_a_crash_mid_send_nobody_is_sent_twice(self, make_bot, fake_telegram: FakeTelegram) -> None:
+        """What a killed process leaves: one recipient sent, one claimed ('sending') and maybe sent.
+        The broadcast carries on for the others and sends neither again."""
+        from core.bot.broadcast import SEND, STATUS
+        from core.queue import NewJob, enqueue_many
+
+        users = list(range(300_000, 300_020))
+        async with make_bot(ADMIN_IDS=str(ADMIN)) as bot:
+            await bot.pool.execute("INSERT INTO users (id) SELECT unnest($1::bigint[])", users)
+            broadcast_id = await bot.pool.fetchval(
+                "INSERT INTO broadcasts (admin_id, from_chat_id, message_id) VALUES ($1, $1, 5) RETURNING id", ADMIN
+            )
+            await bot.pool.execute(
+                "INSERT INTO broadcast_recipients (broadcast_id, user_id, state, updated_at)"
+                " SELECT $1, u, CASE u WHEN $2 THEN 'sent' WHEN $3 THEN 'sending' ELSE 'pending' END,"
+                " now() - interval '10 minutes' FROM unnest($4::bigint[]) AS u",
+                broadcast_id,
+                users[0],
+                users[1],
+                users,
+            )
+            payload = {"broadcast_id": broadcast_id}
+            jobs = [NewJob(SEND, {**payload, "sender": n}) for n in range(2)] + [NewJob(STATUS, payload)]
+            await enqueue_many(bot.pool, bot.app.registry, jobs)
+            await wait_until(lambda: bot.pool.fetchval("SELECT state = 'done' FROM broadcasts"))
+            states = dict(await bot.pool.fetch("SELECT user_id, state FROM broadcast_recipients"))
+        copied = sorted(c.chat_id for c in fake_telegram.calls("copyMessage"))
+        assert copied == users[2:]
+        assert (states[users[0]], states[users[1]]) == ("sent", "failed")
