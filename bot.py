@@ -4,7 +4,7 @@
 
 Reading order: settings → logging → database (embedded when DATABASE_URL is unset) → migrations →
 services (Telegram bot, KIE, OpenAI) → job kinds → runtime (web server, Telegram frontend, KIE
-callbacks, supervised consumers) → graceful stop. Exit codes: core/runtime.py.
+callbacks, supervised consumers) → graceful stop. Exit codes: core/exits.py.
 """
 
 from __future__ import annotations
@@ -14,30 +14,22 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
 import structlog
 
-from core.app import App, services
-from core.bot.broadcast import BroadcastJobs
-from core.bot.frontend import TelegramFrontend
-from core.bot.menus import CommandMenus
-from core.bot.payments import RefundJob
-from core.diag import register_diagnostics
+# Only what reading the settings needs: aiogram, openai and asyncpg take seconds to import, and a
+# bad setting must be reported within a second. The rest is imported by serve() below.
+from core.exits import EXIT_CONFIG, EXIT_START_FAILED, Role
 from core.logging import configure_logging, wants_json
-from core.pipeline import HOUSEKEEPING
-from core.pipeline.callbacks import KieCallbacks
-from core.pipeline.steps import Pipeline
-from core.queue import Registry, enqueue
-from core.runtime import EXIT_CONFIG, EXIT_START_FAILED, Component, Role, Runtime
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
-from db.embedded import start_embedded
-from db.migrate import migrate
-from db.pool import create_pool
+
+if TYPE_CHECKING:
+    from core.app import App
+    from core.queue import Registry
+    from core.runtime import Component
 
 log = structlog.get_logger("bot")
-
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +45,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def serve(settings: Settings, role: Role) -> int:
+    import asyncpg
+
+    from core.app import services
+    from core.bot.frontend import TelegramFrontend
+    from core.bot.menus import CommandMenus
+    from core.pipeline import HOUSEKEEPING
+    from core.pipeline import health as provider_health
+    from core.pipeline.callbacks import ProviderCallbacks
+    from core.queue import enqueue
+    from core.runtime import Runtime
+    from db.embedded import stop_embedded
+    from db.migrate import migrate
+    from db.pool import create_pool
+
     log.info("runtime.boot", role=str(role), settings=settings.summary())
+    db_errors = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
     try:
         database_url = settings.database_url or await _embedded_database(settings)
         pool = await create_pool(
@@ -61,7 +68,7 @@ async def serve(settings: Settings, role: Role) -> int:
             max_size=settings.database_pool_size,
             transaction_pooler=settings.database_transaction_pooler,
         )
-    except DB_ERRORS as error:
+    except db_errors as error:
         log.critical("db.unreachable", error=str(error))
         return EXIT_START_FAILED
     try:
@@ -75,11 +82,18 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
+            await provider_health.ensure(app)
             web: list[Component] = []
             if role is not Role.WORKER:
-                web = [TelegramFrontend(app), CommandMenus(app), KieCallbacks(app)]
+                web = [TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)]
             runtime = Runtime(
-                settings, pool, app.registry, role=role, listen_dsn=settings.listen_dsn(database_url), components=web
+                settings,
+                pool,
+                app.registry,
+                role=role,
+                listen_dsn=settings.listen_dsn(database_url),
+                components=web,
+                on_forced_exit=None if settings.database_url else stop_embedded,  # no orphan postgres
             )
             return await runtime.run()
     finally:
@@ -87,13 +101,26 @@ async def serve(settings: Settings, role: Role) -> int:
 
 
 def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied."""
-    registry = Pipeline(app).register(register_diagnostics(Registry()))
+    """Every job kind this code can run, with the operator's per-kind limits applied. Raises
+    ValueError for settings only now checkable (limits of unknown kinds, models without a provider)."""
+    from core.bot.broadcast import BroadcastJobs
+    from core.bot.payments import RefundJob
+    from core.bot.session import job_error
+    from core.diag import register_diagnostics
+    from core.pipeline.steps import Pipeline
+    from core.queue import Registry
+
+    problems = app.providers.check(app.settings.video_models)
+    if problems:
+        raise ValueError("; ".join(problems))
+    registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
     return registry.with_limits(app.settings.queue_concurrency)
 
 
 async def _embedded_database(settings: Settings) -> str:
+    from db.embedded import start_embedded
+
     dsn = await asyncio.to_thread(start_embedded, settings.embedded_pg_dir)
     log.warning(
         "db.embedded.started",

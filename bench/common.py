@@ -61,18 +61,20 @@ def rss_mb(pid: int) -> float:
 
 
 class Bot:
-    """``python bot.py`` with the given environment; its output goes to a log file."""
+    """``python bot.py`` with the given environment; its output goes to a log file. ``repo`` runs
+    another checkout's bot.py (a before/after comparison) with this interpreter."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, repo: Path = REPO) -> None:
         self.env = {**os.environ, **SECRETS, "LOG_FORMAT": "json", "LOG_LEVEL": "warning", **env}
         self.log_path = log_path
+        self.repo = repo
         self.proc: asyncio.subprocess.Process | None = None
         self.peak_rss = 0.0
 
     async def start(self) -> Bot:
         log = self.log_path.open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=REPO
+            sys.executable, str(self.repo / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=self.repo
         )
         port = int(self.env["PORT"])
         for _ in range(600):
@@ -83,6 +85,13 @@ class Bot:
             except OSError:
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"bot.py did not start; see {self.log_path}")
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the bot process has used: a cost per update that holds on a
+        machine shared with other work, where wall-clock throughput does not."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def sample_rss(self) -> float:
         assert self.proc is not None

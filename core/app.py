@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -16,8 +16,10 @@ from aiogram.client.telegram import TelegramAPIServer
 from core.bot.limiter import SendLimiter
 from core.bot.session import TelegramResilience
 from core.catalogue import VideoModel
-from core.kie import KieClient
-from core.prompter import Prompter
+from core.providers import Providers
+from core.providers.base import VideoProvider
+from core.providers.kie import KieProvider
+from core.providers.prompter import Prompter
 from core.queue import Registry
 from core.settings import Settings
 
@@ -27,7 +29,7 @@ class App:
     settings: Settings
     pool: asyncpg.Pool
     bot: Bot
-    kie: KieClient
+    providers: Providers
     prompter: Prompter
     http: aiohttp.ClientSession  # downloads of videos and photos
     limiter: SendLimiter  # bot-wide pace for bulk sends (broadcasts), shared by every process
@@ -36,30 +38,46 @@ class App:
     def model(self, model_id: str) -> VideoModel:
         return self.settings.video_models[model_id]
 
+    def provider(self, model: VideoModel) -> VideoProvider:
+        return self.providers.for_model(model)
 
-def build_bot(settings: Settings, pool: asyncpg.Pool) -> Bot:
+
+def build_bot(settings: Settings, pool: asyncpg.Pool, limiter: SendLimiter | None = None) -> Bot:
     api = TelegramAPIServer.from_base(settings.telegram_api_base, is_local=settings.telegram_api_local)
     session = AiohttpSession(api=api)
-    session.middleware(TelegramResilience(pool))
+    session.middleware(TelegramResilience(pool, limiter))
     return Bot(settings.bot_token, session=session)
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[App]:
+async def services(
+    settings: Settings, pool: asyncpg.Pool, *, extra_providers: Iterable[VideoProvider] = ()
+) -> AsyncIterator[App]:
+    """The process's services. ``extra_providers`` serve families KIE does not (a test's provider)."""
     http = aiohttp.ClientSession()
-    bot = build_bot(settings, pool)
+    limiter = SendLimiter(pool)
+    bot = build_bot(settings, pool, limiter)
     openai_client = openai.AsyncOpenAI(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,  # None: the SDK's default (it reads no environment here)
         timeout=settings.openai_timeout,
         max_retries=1,
     )
-    kie = KieClient(
-        http, api_key=settings.kie_api_key, base_url=settings.kie_base_url, upload_base_url=settings.kie_upload_base_url
+    kie = KieProvider(
+        http,
+        api_key=settings.kie_api_key,
+        base_url=settings.kie_base_url,
+        upload_base_url=settings.kie_upload_base_url,
+        hmac_key=settings.kie_webhook_hmac_key,
+        creates_per_10s=settings.kie_creates_per_10s,
+        min_balance=settings.kie_min_balance,
+        timeout_s=settings.kie_timeout,
     )
+    providers = Providers([*extra_providers, kie])
     try:
-        yield App(settings, pool, bot, kie, Prompter(openai_client, settings.openai_model), http, SendLimiter(pool))
+        yield App(settings, pool, bot, providers, Prompter(openai_client, settings.openai_model), http, limiter)
     finally:
+        await limiter.close()
         await bot.session.close()
         await openai_client.close()
         await http.close()

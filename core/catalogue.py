@@ -1,9 +1,9 @@
 """The video models users can choose, with their prices in credits (VIDEO_MODELS).
 
 Written as ``id:family:price`` entries separated by commas, e.g.
-``veo3_fast:veo:60,veo3:veo:250,kling-2.6:kling:55,sora-2:sora:30``. The family decides the KIE
-API and the request shape (core/kie.py): ``veo`` (Veo 3.1, its own endpoints), ``kling`` and
-``sora`` (the Market jobs API).
+``veo3_fast:veo:60,veo3:veo:250,kling-2.6:kling:55,sora-2:sora:30``. The family names the provider
+that renders the model and the shape of its requests: KIE (core/providers/kie.py) serves ``veo``,
+``kling``, ``kling3`` and ``sora``. That every family has a provider is checked at start.
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-FAMILIES = ("veo", "kling", "sora")
-_TITLES = {"veo3_fast": "Veo 3.1 Fast", "veo3": "Veo 3.1 Quality", "veo3_lite": "Veo 3.1 Lite"}
+_TITLES = {
+    "veo3_fast": "Veo 3.1 Fast",
+    "veo3": "Veo 3.1 Quality",
+    "veo3_lite": "Veo 3.1 Lite",
+    "kling-3.0-std": "Kling 3.0",
+    "kling-3.0-pro": "Kling 3.0 Pro",
+}
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -36,8 +41,8 @@ def parse_models(raw: str) -> dict[str, VideoModel]:
         model_id, family, price = parts
         if not _ID.match(model_id):
             raise ValueError(f"{entry!r}: the id may hold lowercase letters, digits, '.', '_' and '-'")
-        if family not in FAMILIES:
-            raise ValueError(f"{entry!r}: the family must be one of {', '.join(FAMILIES)}")
+        if not _ID.match(family):
+            raise ValueError(f"{entry!r}: the family is a lowercase name such as veo, kling, kling3 or sora")
         if not price.isdigit() or int(price) < 1:
             raise ValueError(f"{entry!r}: the price must be a whole number of credits, at least 1")
         if model_id in models:

@@ -14,41 +14,33 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Sequence
-from enum import StrEnum
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import asyncpg
 import structlog
 from aiohttp import web
 
+from core.exits import EXIT_BREAKER, EXIT_CONFIG, EXIT_OK, EXIT_START_FAILED, EXIT_SUPERVISOR, Role
 from core.queue.jobs import Registry
+from core.queue.outage import OUTAGE_LIMIT_S, Outage
 from core.queue.worker import Worker
 from core.settings import Settings
-from core.supervisor import CircuitBreaker, Supervisor
-from core.web import WebServer, build_app
+from core.supervisor import CircuitBreaker, Fatal, Supervisor
+from core.web import Check, WebServer, build_app
 
 log = structlog.get_logger("runtime")
 
-EXIT_OK = 0
-EXIT_START_FAILED = 1
-EXIT_SUPERVISOR = 70
-EXIT_BREAKER = 75
-EXIT_CONFIG = 78
+__all__ = ["EXIT_BREAKER", "EXIT_CONFIG", "EXIT_OK", "EXIT_START_FAILED", "EXIT_SUPERVISOR", "Role", "Runtime"]
 
 
 class Component(Protocol):
-    """A part of the web side (the Telegram frontend, the KIE callback): routes, start, stop."""
+    """A part of the web side (the Telegram frontend, the KIE callback): routes, start, stop. One
+    may also have ``checks() -> dict[str, Check]``, added to /readyz."""
 
     def add_routes(self, web_app: web.Application) -> None: ...
     async def start(self, supervisor: Supervisor) -> None: ...
     async def stop(self) -> None: ...
-
-
-class Role(StrEnum):
-    ALL = "all"
-    WEB = "web"
-    WORKER = "worker"
 
 
 class Runtime:
@@ -63,15 +55,20 @@ class Runtime:
         owner: str | None = None,
         handle_signals: bool = True,
         components: Sequence[Component] = (),
+        outage_limit_s: float = OUTAGE_LIMIT_S,
+        on_forced_exit: Callable[[], None] | None = None,
     ) -> None:
+        self._on_forced_exit = on_forced_exit  # blocking clean-up that must happen even then
         self.settings = settings
         self._handle_signals = handle_signals
         self.pool = pool
         self.role = role
+        self.outage = Outage(self._database_ok, on_too_long=self._database_gone, limit_s=outage_limit_s)
         self.supervisor = Supervisor(
             max_restarts=settings.supervisor_max_restarts,
             window_s=settings.supervisor_window,
             on_give_up=self._gave_up,
+            outage=self.outage,
         )
         self.worker: Worker | None = None
         if role in (Role.ALL, Role.WORKER):
@@ -80,9 +77,11 @@ class Runtime:
         self.web: WebServer | None = None
         self.components: Sequence[Component] = components if role in (Role.ALL, Role.WEB) else ()
         if role in (Role.ALL, Role.WEB):
-            checks = {"database": self._database_ok, "accepting": self._accepting}
+            checks: dict[str, Check] = {"database": self._database_ok, "accepting": self._accepting}
             if self.worker:
                 checks["consumers"] = self._consumers_ok
+            for component in self.components:
+                checks.update(getattr(component, "checks", dict)())
             self.web = WebServer(
                 build_app(checks, [component.add_routes for component in self.components]),
                 host=settings.host,
@@ -122,6 +121,7 @@ class Runtime:
         self._stopping.set()
 
     async def _start(self) -> None:
+        self.supervisor.start("database.watch", self.outage.watch)
         if self.worker:
             self.worker.start(self.supervisor)
         if self.web:
@@ -140,13 +140,13 @@ class Runtime:
     async def _shutdown(self) -> None:
         log.info("runtime.stopping", reason=self.stop_reason, grace_s=self.settings.shutdown_grace)
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace
-        for component in self.components:
-            await component.stop()
         web_stopped = asyncio.create_task(self.web.stop()) if self.web else None
         if self.worker:
             await self.worker.drain(deadline)
         if web_stopped:
             await web_stopped
+        for component in self.components:  # after the web: replies of the last requests go out too
+            await component.stop()
         await self.supervisor.cancel()
         log.info("runtime.stopped", reason=self.stop_reason, exit_code=self.exit_code)
 
@@ -154,11 +154,20 @@ class Runtime:
         self._signals += 1
         if self._signals > 1:
             log.critical("runtime.forced_exit", signal=sig.name, note="leased jobs return when leases expire")
+            if self._on_forced_exit is not None:
+                self._on_forced_exit()
             os._exit(128 + sig)
         self.stop(f"{sig.name} received")
 
     def _gave_up(self, component: str, error: BaseException) -> None:
-        self.stop(f"{component} kept crashing: {error}", EXIT_SUPERVISOR)
+        if isinstance(error, Fatal):
+            self.stop(f"{component}: {error}", error.exit_code)
+        else:
+            self.stop(f"{component} kept crashing: {error}", EXIT_SUPERVISOR)
+
+    def _database_gone(self, seconds: float) -> None:
+        log.critical("db.outage.too_long", seconds=round(seconds), note="exiting so the platform restarts the process")
+        self.stop(f"the database was unreachable for {seconds:.0f}s", EXIT_SUPERVISOR)
 
     def _tripped(self, failures: int) -> None:
         log.critical(

@@ -264,17 +264,40 @@ class Settings:
     )
     photo_max_size: int = var("Largest photo accepted.", group=PRODUCT, read=size, default="10MB")
     video_models: dict[str, VideoModel] = var(
-        "Models users can pick: id:family:price entries, family veo, kling or sora, price in credits.",
+        "Models users can pick: id:family:price entries, price in credits. Families (KIE): veo (veo3_fast, veo3, "
+        "veo3_lite), kling (kling-2.6, any Market kling-<version>), kling3 (kling-3.0-std, kling-3.0-pro), sora "
+        "(sora-2, sora-2-pro).",
         group=PRODUCT,
         read=parse_models,
         default="veo3_fast:veo:60,veo3:veo:250,kling-2.6:kling:55,sora-2:sora:30",
     )
     default_model: str = var("The model offered first; one of VIDEO_MODELS.", group=PRODUCT, default="veo3_fast")
     generation_timeout: float = var(
-        "A generation not rendered within this time from its confirmation fails and is refunded.",
+        "Render time allowed from the provider's acceptance of the task; past it the user is refunded (waiting "
+        "in line or for an outage never counts).",
         group=PRODUCT,
         read=duration(minimum=1),
         default="6m",
+    )
+    late_render_limit: float = var(
+        "How long after the provider's acceptance a render is still awaited; one that arrives after "
+        "GENERATION_TIMEOUT (already refunded) is delivered free.",
+        group=PRODUCT,
+        read=duration(minimum=1),
+        default="30m",
+    )
+    queue_wait_limit: float = var(
+        "Longest a confirmed generation waits to reach the provider (in line, or during an outage) before it "
+        "is refunded.",
+        group=PRODUCT,
+        read=duration(minimum=1),
+        default="2h",
+    )
+    photo_fit: str = var(
+        "How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad.",
+        group=PRODUCT,
+        read=choice("crop", "pad"),
+        default="crop",
     )
     # OpenAI
     openai_api_key: str = var("Key for the OpenAI-compatible API that writes prompts.", group=OPENAI, secret=True)
@@ -303,6 +326,25 @@ class Settings:
         read=optional(text),
         default="",
         secret=True,
+    )
+    kie_timeout: float = var(
+        "How long one KIE request may take before it counts as a failure (a hung connection).",
+        group=KIE,
+        read=duration(minimum=1),
+        default="30s",
+    )
+    kie_min_balance: float = var(
+        "Tell the admins (at most hourly) when the KIE credit balance falls under this; at 0 new videos wait.",
+        group=KIE,
+        read=integer(minimum=0),
+        default="1000",
+    )
+    provider_failure_threshold: int = var(
+        "Retryable provider failures in a row (across every process) after which the provider counts as down: "
+        "new work waits, one probe asks it with backoff, admins are told.",
+        group=KIE,
+        read=integer(minimum=1),
+        default="5",
     )
     kie_creates_per_10s: int = var(
         "New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20).",

@@ -4,6 +4,11 @@ Two policies, for two kinds of trouble:
 - ``Supervisor``: a coroutine that crashes (a consumer, the claim loop, the lease keeper) is
   restarted with exponential backoff; more than ``max_restarts`` crashes within ``window_s`` and
   the process exits non-zero.
+- ``Fatal``: a part that finds the process cannot work as configured (Telegram refuses the bot
+  token) raises it: no restart, the process stops with the exit code it names.
+- A lost database (``Outage``): a loop failing because the database is away is restarted
+  quietly, every few seconds, without counting as a crash; the outage's own limit decides when
+  the process gives up (core/queue/outage.py).
 - ``CircuitBreaker``: ``threshold`` job failures in a row of the kind a restart can cure (lost
   database, unexpected exceptions) and the process drains and exits non-zero. A provider's
   passing trouble (``TransientError``) backs off in the queue and never counts.
@@ -18,15 +23,34 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from core.queue.outage import Outage, unavailable
 from core.queue.outcomes import Outcome, Verdict
 
 log = structlog.get_logger("supervisor")
 
 GiveUp = Callable[[str, BaseException], None]
+OUTAGE_BACKOFF_MAX_S = 5.0
+
+
+class Fatal(Exception):
+    """Restarting cannot help: stop the process with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Supervisor:
-    def __init__(self, *, max_restarts: int, window_s: float, on_give_up: GiveUp, backoff_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_restarts: int,
+        window_s: float,
+        on_give_up: GiveUp,
+        backoff_s: float = 1.0,
+        outage: Outage | None = None,
+    ) -> None:
+        self._outage = outage
         self._max_restarts = max_restarts
         self._window_s = window_s
         self._on_give_up = on_give_up
@@ -44,13 +68,24 @@ class Supervisor:
 
     async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         crashes: deque[float] = deque()
+        waits = 0  # restarts in a row while the database is away
         while True:
             try:
                 await run()
                 return
             except asyncio.CancelledError:
                 raise
+            except Fatal as error:
+                log.critical("supervisor.fatal", component=name, error=str(error), exit_code=error.exit_code)
+                self._on_give_up(name, error)
+                return
             except Exception as error:
+                if self._outage is not None and unavailable(error) and await self._outage.check():
+                    log.debug("supervisor.waiting_for_database", component=name, error=str(error))
+                    await asyncio.sleep(min(OUTAGE_BACKOFF_MAX_S, self._backoff_s * 2**waits))
+                    waits += 1
+                    continue
+                waits = 0
                 now = time.monotonic()
                 while crashes and now - crashes[0] > self._window_s:
                     crashes.popleft()

@@ -2,21 +2,145 @@
 
 ``/healthz`` says the process is alive and touches nothing else (liveness). ``/readyz`` says it can
 do its work: the database answers and, in a worker, the consumers run (readiness).
+
+Junk never gets a 5xx: a path that is not clean UTF-8 or holds a NUL byte gets 400 before any
+handler runs (PostgreSQL refuses NUL bytes, so a token holding one would fail in the database), and
+every endpoint reads its body with ``read_json_object``: too large 413; not JSON, any encoding
+error, nested deeper than MAX_JSON_DEPTH, an integer outside int64 or not an object 400. What it
+returns is cleaned for PostgreSQL: NUL bytes stripped, lone surrogates replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from core.queue.outage import UNAVAILABLE
 
 log = structlog.get_logger("web")
 
-Check = Callable[[], Awaitable[bool]]
+# A readiness check: True when ready; False, or a sentence saying why, when not.
+Check = Callable[[], Awaitable[bool | str]]
 CHECKS = web.AppKey("checks", dict[str, Check])
 CHECK_TIMEOUT_S = 2.0
+MAX_BODY_BYTES = 1024 * 1024  # a Telegram update or a KIE callback is a few kB
+MAX_JSON_DEPTH = 64  # Telegram's deepest update (a reply to a reply, with markup) is about 10
+INT64 = range(-(2**63), 2**63)  # what a bigint column takes; a larger id would fail in the database
+
+
+class BodyError(ValueError):
+    """The request body is not a JSON object we can work with; the message says why (for the 400)."""
+
+
+def path_ok(raw_path: str) -> bool:
+    """The path, percent-decoded, is UTF-8 without NUL or other control characters."""
+    try:
+        path = unquote_to_bytes(raw_path.partition("?")[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return path.isprintable()
+
+
+@web.middleware
+async def reject_bad_paths(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not path_ok(request.raw_path):
+        return web.json_response({"error": "bad path"}, status=400)
+    return await handler(request)
+
+
+@web.middleware
+async def database_away(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any endpoint that finds the database away answers 503 (the caller retries), not 500."""
+    try:
+        return await handler(request)
+    except UNAVAILABLE as error:
+        log.warning("web.database_unavailable", path=request.path, error=str(error) or type(error).__name__)
+        return web.json_response({"error": "the database is unavailable, try again later"}, status=503)
+
+
+def _no_constants(name: str) -> Any:
+    raise BodyError(f"{name} is not JSON")
+
+
+def parse_json_object(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """The body as a cleaned JSON object; raises BodyError for anything else."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constants)  # bytes: UTF-8/16/32 detected
+    except RecursionError:
+        raise BodyError("nested too deep") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
+        raise BodyError(str(error) if isinstance(error, BodyError) else "not JSON") from None
+    if isinstance(value, dict) and _plain(raw, max_depth):
+        return value  # the common case, checked on the bytes: nothing to walk
+    return clean_object(value, max_depth=max_depth)
+
+
+# What only the walk can settle: NUL or surrogate escapes, integers of 19 digits or more.
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{19}")
+
+
+def _plain(raw: bytes, max_depth: int) -> bool:
+    """Certainly clean: fewer brackets than the depth limit, nothing _SUSPECT (in UTF-8 bodies)."""
+    return raw.count(b"{") + raw.count(b"[") <= max_depth and not _SUSPECT.search(raw) and raw[:1] == b"{"
+
+
+def clean_object(root: object, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """A parsed JSON object checked (depth, integers) and its strings cleaned, in place; raises
+    BodyError. Iterative: no recursion for a deep body to exhaust."""
+    if not isinstance(root, dict):
+        raise BodyError("not a JSON object")
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise BodyError("nested too deep")
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        if isinstance(node, dict):
+            node.clear()
+        for key, value in items:
+            if isinstance(value, str):
+                value = clean_text(value)
+            elif isinstance(value, bool | float) or value is None:
+                pass
+            elif isinstance(value, int):
+                if value not in INT64:
+                    raise BodyError("integer out of range")
+            else:
+                stack.append((value, depth + 1))
+            node[clean_text(key) if isinstance(key, str) else key] = value
+    return root
+
+
+def clean_text(text: str) -> str:
+    """Text PostgreSQL accepts: NUL bytes stripped, lone surrogates (valid JSON escapes) replaced."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+async def read_json_object(request: web.Request, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's body as a cleaned JSON object. Raises HTTPRequestEntityTooLarge (413) or
+    BodyError (answer 400 with its message)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    body = bytearray()
+    async for chunk in request.content.iter_any():  # chunked bodies have no Content-Length to check
+        body += chunk
+        if len(body) > max_bytes:
+            raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(body))
+    return parse_json_object(bytes(body))
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -26,13 +150,18 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     checks = request.app[CHECKS]
     results = dict(zip(checks, await asyncio.gather(*(_run(check) for check in checks.values())), strict=True))
-    ready = all(results.values())
-    return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": results}, status=200 if ready else 503
-    )
+    ready = all(result is True for result in results.values())
+    body: dict[str, object] = {
+        "status": "ready" if ready else "unavailable",
+        "checks": {name: result is True for name, result in results.items()},
+    }
+    reasons = {name: result for name, result in results.items() if isinstance(result, str)}
+    if reasons:
+        body["reasons"] = reasons
+    return web.json_response(body, status=200 if ready else 503)
 
 
-async def _run(check: Check) -> bool:
+async def _run(check: Check) -> bool | str:
     try:
         return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
     except Exception as error:
@@ -41,7 +170,7 @@ async def _run(check: Check) -> bool:
 
 
 def build_app(checks: Mapping[str, Check], routes: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[reject_bad_paths, database_away])
     app[CHECKS] = dict(checks)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

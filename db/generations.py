@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 
 import asyncpg
 
 from db.jobs import Executor
 from db.sql import queries
 
-UNFINISHED = ("queued", "prompting", "submitting", "rendering", "uploading")
+
+class Status(StrEnum):
+    """A generation's status; the migrations' status_is_known constraint lists the same (a test checks)."""
+
+    DRAFT = "draft"  # a priced proposal, not confirmed, not charged
+    DISCARDED = "discarded"  # a proposal dropped or replaced
+    QUEUED = "queued"  # confirmed and charged, the prompt not written yet
+    PROMPTING = "prompting"
+    SUBMITTING = "submitting"  # waiting for a create slot or for the provider to come back
+    RENDERING = "rendering"  # the provider accepted the task
+    UPLOADING = "uploading"  # rendered; being sent to the user
+    DONE = "done"
+    FAILED = "failed"  # refunded
+    CANCELLED = "cancelled"  # the user cancelled it while it waited; refunded
+
+
+UNFINISHED = (Status.QUEUED, Status.PROMPTING, Status.SUBMITTING, Status.RENDERING, Status.UPLOADING)
+WAITING = (Status.QUEUED, Status.PROMPTING, Status.SUBMITTING)  # not at the provider yet: cancellable
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,17 +36,20 @@ class Generation:
     id: int
     user_id: int
     chat_id: int
-    status: str
+    status: Status
+    provider: str
     model: str
     price: int
     idea: str
     photo_file_id: str | None
     prompt: str | None
     prompt_source: str | None
-    kie_task_id: str | None
+    task_id: str | None
+    image_url: str | None
     callback_token: str
     status_message_id: int | None
     status_edited_at: datetime | None
+    status_stage: str | None
     video_url: str | None
     video_file_id: str | None
     error: str | None
@@ -37,6 +58,9 @@ class Generation:
     deadline_at: datetime | None
     rendering_at: datetime | None
     finished_at: datetime | None
+    creating_since: datetime | None
+    refunded_at: datetime | None
+    late: bool
 
     @property
     def unfinished(self) -> bool:
@@ -47,7 +71,10 @@ _COLUMNS = [f.name for f in fields(Generation)]
 
 
 def _one(rows: list[asyncpg.Record]) -> Generation | None:
-    return Generation(**{name: rows[0][name] for name in _COLUMNS}) if rows else None
+    if not rows:
+        return None
+    values = {name: rows[0][name] for name in _COLUMNS}
+    return Generation(**values | {"status": Status(values["status"])})
 
 
 async def create_draft(
@@ -59,9 +86,10 @@ async def create_draft(
     idea: str,
     photo_file_id: str | None,
     callback_token: str,
+    provider: str,
 ) -> Generation:
     rows = await db.fetch(
-        queries.generation_create_draft, user_id, chat_id, model, price, idea, photo_file_id, callback_token
+        queries.generation_create_draft, user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider
     )
     return _one(rows)  # type: ignore[return-value]
 
@@ -82,8 +110,10 @@ async def set_status_message(db: Executor, generation_id: int, message_id: int) 
     await db.execute(queries.generation_set_status_message, generation_id, message_id)
 
 
-async def set_model(db: Executor, generation_id: int, user_id: int, model: str, price: int) -> Generation | None:
-    return _one(await db.fetch(queries.generation_set_model, generation_id, user_id, model, price))
+async def set_model(
+    db: Executor, generation_id: int, user_id: int, model: str, price: int, provider: str
+) -> Generation | None:
+    return _one(await db.fetch(queries.generation_set_model, generation_id, user_id, model, price, provider))
 
 
 async def discard(db: Executor, generation_id: int, user_id: int) -> Generation | None:
@@ -94,8 +124,8 @@ async def count_unfinished(db: Executor, user_id: int) -> int:
     return await db.fetchval(queries.generation_count_unfinished, user_id)
 
 
-async def confirm(db: Executor, generation_id: int, timeout_s: float) -> Generation | None:
-    return _one(await db.fetch(queries.generation_confirm, generation_id, timeout_s))
+async def confirm(db: Executor, generation_id: int) -> Generation | None:
+    return _one(await db.fetch(queries.generation_confirm, generation_id))
 
 
 async def queue_position(db: Executor, generation_id: int) -> int:
@@ -110,8 +140,28 @@ async def save_prompt(db: Executor, generation_id: int, prompt: str, source: str
     return _one(await db.fetch(queries.generation_save_prompt, generation_id, prompt, source))
 
 
-async def save_task(db: Executor, generation_id: int, task_id: str) -> Generation | None:
-    return _one(await db.fetch(queries.generation_save_task, generation_id, task_id))
+async def begin_create(db: Executor, generation_id: int) -> Generation | None:
+    return _one(await db.fetch(queries.generation_begin_create, generation_id))
+
+
+async def end_create(db: Executor, generation_id: int) -> None:
+    await db.execute(queries.generation_end_create, generation_id)
+
+
+async def set_image_url(db: Executor, generation_id: int, url: str) -> None:
+    await db.execute(queries.generation_set_image_url, generation_id, url)
+
+
+async def save_task(db: Executor, generation_id: int, task_id: str, timeout_s: float) -> Generation | None:
+    return _one(await db.fetch(queries.generation_save_task, generation_id, task_id, timeout_s))
+
+
+async def mark_refunded(db: Executor, generation_id: int) -> Generation | None:
+    return _one(await db.fetch(queries.generation_mark_refunded, generation_id))
+
+
+async def cancel(db: Executor, generation_id: int, user_id: int) -> Generation | None:
+    return _one(await db.fetch(queries.generation_cancel, generation_id, user_id))
 
 
 async def save_video(db: Executor, generation_id: int, video_url: str) -> Generation | None:
@@ -126,8 +176,21 @@ async def fail(db: Executor, generation_id: int, error: str) -> Generation | Non
     return _one(await db.fetch(queries.generation_fail, generation_id, error))
 
 
-async def claim_status_edit(db: Executor, generation_id: int, min_interval_s: float, force: bool) -> bool:
-    return bool(await db.fetch(queries.generation_claim_status_edit, generation_id, min_interval_s, force))
+async def claim_status_edit(db: Executor, generation_id: int, min_interval_s: float, force: bool, stage: str) -> bool:
+    return bool(await db.fetch(queries.generation_claim_status_edit, generation_id, min_interval_s, force, stage))
+
+
+async def save_input(db: Executor, generation_id: int, image: bytes, mime: str) -> None:
+    await db.execute(queries.input_save, generation_id, image, mime)
+
+
+async def get_input(db: Executor, generation_id: int) -> tuple[bytes, str] | None:
+    rows = await db.fetch(queries.input_get, generation_id)
+    return (rows[0]["image"], rows[0]["mime"]) if rows else None
+
+
+async def delete_input(db: Executor, generation_id: int) -> None:
+    await db.execute(queries.input_delete, generation_id)
 
 
 async def history(db: Executor, user_id: int, limit: int) -> list[asyncpg.Record]:

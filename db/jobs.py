@@ -84,3 +84,13 @@ async def vacuum(db: Executor) -> None:
 async def wake(db: Executor, unique_key: str) -> bool:
     """Make the queued job holding ``unique_key`` due now; False when there is none queued."""
     return bool(await db.fetch(queries.job_wake, unique_key))
+
+
+async def reschedule(db: Executor, unique_key: str, run_at: datetime) -> bool:
+    """Move the queued job holding ``unique_key`` to ``run_at``; False when there is none queued."""
+    return bool(await db.fetch(queries.job_reschedule, unique_key, run_at))
+
+
+async def wake_kind(db: Executor, kind: str) -> int:
+    """Make every queued job of ``kind`` due now; how many were waiting."""
+    return await db.fetchval(queries.job_wake_kind, kind)

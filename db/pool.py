@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import asyncpg
+
+CONNECT_TIMEOUT_S = 10.0
+
+# While the database is away asyncpg logs a full traceback each time it fails to refill the pool;
+# the outage is reported once by core/queue/outage.py instead.
+logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 def _dumps(value: Any) -> str:
@@ -27,6 +34,9 @@ def _statement_cache_size(transaction_pooler: bool) -> int:
 async def create_pool(dsn: str, *, max_size: int, transaction_pooler: bool = False) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,
+        # A new connection to a database in failover must fail fast (asyncpg waits 60 s by default):
+        # the webhook answers 503 and the loops back off instead of hanging (core/queue/outage.py).
+        timeout=CONNECT_TIMEOUT_S,
         min_size=1,
         max_size=max_size,
         statement_cache_size=_statement_cache_size(transaction_pooler),

@@ -46,6 +46,10 @@ async def set_update_outcome(
     await db.execute(queries.update_set_outcome, update_id, user_id, kind, outcome, error)
 
 
+async def skip_update(db: Executor, update_id: int, kind: str, error: str) -> None:
+    await db.execute(queries.update_skip, update_id, kind, error)
+
+
 async def prune_updates(db: Executor, older_than_s: float, batch: int) -> int:
     return await db.fetchval(queries.update_prune, older_than_s, batch)
 
@@ -68,3 +72,12 @@ async def take_rate_slot(conn: asyncpg.Connection, bucket: str, limit: int, wind
     async with conn.transaction():
         await conn.execute(queries.rate_lock, bucket)
         return await conn.fetchval(queries.rate_take, bucket, limit, window_s)
+
+
+async def lease_send_slots(db: Executor, bucket: str, window_no: int, want: int, limit: int, sent: int) -> int:
+    """Lease up to ``want`` slots of a window holding ``limit``, counting ``sent`` replies first."""
+    return await db.fetchval(queries.send_lease, bucket, window_no, want, limit, sent)
+
+
+async def prune_send_windows(db: Executor, bucket: str, before_window: int) -> None:
+    await db.execute(queries.send_windows_prune, bucket, before_window)

@@ -1,12 +1,13 @@
 -- Generations: one row per idea on its way to a video. Each step moves the status forward only from
 -- the status it expects, so a step that runs twice (a retried job) changes nothing the second time.
--- Unfinished statuses: queued, prompting, submitting, rendering, uploading.
+-- Statuses (db/generations.Status): draft, discarded, then queued, prompting, submitting (waiting for a
+-- create slot or for the provider), rendering, uploading (the unfinished ones), done, failed, cancelled.
 
 -- name: generation_create_draft
 -- A priced proposal waiting for the user's confirmation; nothing is charged yet.
--- $1 user id, $2 chat id, $3 model, $4 price, $5 idea, $6 photo file_id, $7 callback token
-INSERT INTO generations (user_id, chat_id, model, price, idea, photo_file_id, callback_token)
-VALUES ($1::bigint, $2::bigint, $3::text, $4::int, $5::text, $6::text, $7::text)
+-- $1 user id, $2 chat id, $3 model, $4 price, $5 idea, $6 photo file_id, $7 callback token, $8 provider
+INSERT INTO generations (user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider)
+VALUES ($1::bigint, $2::bigint, $3::text, $4::int, $5::text, $6::text, $7::text, $8::text)
 RETURNING *;
 
 -- name: generation_get
@@ -26,8 +27,8 @@ SELECT * FROM generations WHERE callback_token = $1::text;
 UPDATE generations SET status_message_id = $2::bigint WHERE id = $1::bigint;
 
 -- name: generation_set_model
--- Change the model of a draft (and its price). $1 id, $2 user id, $3 model, $4 price
-UPDATE generations SET model = $3::text, price = $4::int
+-- Change the model of a draft (and its price, provider). $1 id, $2 user id, $3 model, $4 price, $5 provider
+UPDATE generations SET model = $3::text, price = $4::int, provider = $5::text
 WHERE id = $1::bigint AND user_id = $2::bigint AND status = 'draft'
 RETURNING *;
 
@@ -38,21 +39,24 @@ WHERE id = $1::bigint AND user_id = $2::bigint AND status = 'draft'
 RETURNING *;
 
 -- name: generation_count_unfinished
--- $1 user id
+-- What MAX_ACTIVE_PER_USER counts: unfinished and not refunded (one past its deadline is refunded and
+-- only still awaited, so it holds nobody back). $1 user id
 SELECT count(*) FROM generations
-WHERE user_id = $1::bigint AND status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading');
+WHERE user_id = $1::bigint AND refunded_at IS NULL
+  AND status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading');
 
 -- name: generation_confirm
--- $1 id, $2 seconds until the deadline
+-- The deadline is set when the provider accepts the task (generation_save_task). $1 id
 UPDATE generations
-SET status = 'queued', confirmed_at = now(), deadline_at = now() + make_interval(secs => $2::float8)
+SET status = 'queued', confirmed_at = now()
 WHERE id = $1::bigint AND status = 'draft'
 RETURNING *;
 
 -- name: generation_queue_position
--- 1 + the confirmed generations still waiting ahead of this one. $1 id
+-- This generation's place among those waiting to reach the provider (1 = next), oldest first. $1 id
 SELECT count(*) FROM generations
-WHERE status = 'queued' AND confirmed_at <= (SELECT confirmed_at FROM generations WHERE id = $1::bigint);
+WHERE status IN ('queued', 'prompting', 'submitting')
+  AND confirmed_at <= (SELECT confirmed_at FROM generations WHERE id = $1::bigint);
 
 -- name: generation_start_prompting
 -- $1 id
@@ -66,16 +70,55 @@ UPDATE generations SET status = 'submitting', prompt = $2::text, prompt_source =
 WHERE id = $1::bigint AND status = 'prompting'
 RETURNING *;
 
+-- name: generation_begin_create
+-- About to ask the provider for a task: from now on the user can no longer cancel (the provider may
+-- bill it). No row: the generation is not waiting to be submitted (cancelled, or done by another run).
+-- $1 id
+UPDATE generations SET creating_since = now()
+WHERE id = $1::bigint AND status = 'submitting'
+RETURNING *;
+
+-- name: generation_end_create
+-- The create call failed without a task: cancelling is possible again. $1 id
+UPDATE generations SET creating_since = NULL WHERE id = $1::bigint AND status = 'submitting';
+
+-- name: generation_set_image_url
+-- Where the provider reads the input image (uploaded once, reused by every create attempt).
+-- $1 id, $2 URL
+UPDATE generations SET image_url = $2::text WHERE id = $1::bigint;
+
 -- name: generation_save_task
--- $1 id, $2 KIE task id
-UPDATE generations SET status = 'rendering', kie_task_id = $2::text, rendering_at = now()
+-- The provider accepted the task: render time (GENERATION_TIMEOUT) counts from now.
+-- $1 id, $2 task id, $3 seconds until the deadline
+UPDATE generations
+SET status = 'rendering', task_id = $2::text, rendering_at = now(), creating_since = NULL,
+    deadline_at = now() + make_interval(secs => $3::float8)
 WHERE id = $1::bigint AND status = 'submitting'
 RETURNING *;
 
 -- name: generation_save_video
+-- Rendered. A render that arrives after its deadline (already refunded) is delivered free.
 -- $1 id, $2 video URL
-UPDATE generations SET status = 'uploading', video_url = $2::text
+UPDATE generations SET status = 'uploading', video_url = $2::text, late = refunded_at IS NOT NULL
 WHERE id = $1::bigint AND status = 'rendering'
+RETURNING *;
+
+-- name: generation_mark_refunded
+-- Past its deadline and still rendering: refunded now, still awaited (delivered free if it comes).
+-- No row: not rendering, or refunded before. $1 id
+UPDATE generations SET refunded_at = now()
+WHERE id = $1::bigint AND status = 'rendering' AND refunded_at IS NULL
+RETURNING *;
+
+-- name: generation_cancel
+-- The user cancels a generation that has not reached the provider. Refused (no row) once a create
+-- call is in flight, unless that call was lost long ago (its process died).
+-- $1 id, $2 user id
+UPDATE generations
+SET status = 'cancelled', error = 'cancelled by the user', finished_at = now(), refunded_at = now()
+WHERE id = $1::bigint AND user_id = $2::bigint
+  AND status IN ('queued', 'prompting', 'submitting')
+  AND (creating_since IS NULL OR creating_since < now() - interval '5 minutes')
 RETURNING *;
 
 -- name: generation_finish
@@ -85,19 +128,40 @@ WHERE id = $1::bigint AND status = 'uploading'
 RETURNING *;
 
 -- name: generation_fail
--- Fail an unfinished generation with a readable reason. No row: it had already finished.
--- $1 id, $2 error
-UPDATE generations SET status = 'failed', error = $2::text, finished_at = now()
+-- Fail an unfinished generation with a readable reason (the caller refunds it, once). No row: it had
+-- already finished. $1 id, $2 error
+UPDATE generations
+SET status = 'failed', error = $2::text, finished_at = now(), refunded_at = coalesce(refunded_at, now()),
+    creating_since = NULL
 WHERE id = $1::bigint AND status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
 RETURNING *;
 
+-- name: input_save
+-- The 9:16 input image of a generation, until the provider has it. $1 generation id, $2 bytes, $3 mime
+INSERT INTO generation_inputs (generation_id, image, mime) VALUES ($1::bigint, $2::bytea, $3::text)
+ON CONFLICT (generation_id) DO UPDATE SET image = EXCLUDED.image, mime = EXCLUDED.mime;
+
+-- name: input_get
+-- $1 generation id
+SELECT image, mime FROM generation_inputs WHERE generation_id = $1::bigint;
+
+-- name: input_delete
+-- $1 generation id
+DELETE FROM generation_inputs WHERE generation_id = $1::bigint;
+
 -- name: generation_claim_status_edit
--- Take the right to edit the status message now: granted when $3 (a final state) or when the last
--- edit is older than $2 seconds, which keeps edits under Telegram's limits across processes.
--- $1 id, $2 seconds between edits, $3 force
-UPDATE generations SET status_edited_at = now()
+-- Take the right to edit the status message now, which keeps edits under Telegram's limits across
+-- processes: always when $3 (force: a final state).
+-- $1 id, $2 seconds between edits of one stage, $3 force
+-- A new stage always shows; the same stage again (a tick of the elapsed time, a new place in line) only
+-- after $2 seconds. Progress edits stop once the generation has ended, so a late one cannot overwrite
+-- the final word. $4 the stage to show
+UPDATE generations SET status_edited_at = now(), status_stage = $4::text
 WHERE id = $1::bigint
-  AND ($3::boolean OR status_edited_at IS NULL OR status_edited_at < now() - make_interval(secs => $2::float8))
+  AND ($3::boolean OR (
+       status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
+       AND (status_stage IS DISTINCT FROM $4::text OR status_edited_at IS NULL
+            OR status_edited_at < now() - make_interval(secs => $2::float8))))
 RETURNING id;
 
 -- name: generation_history

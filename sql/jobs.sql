@@ -181,3 +181,22 @@ WITH woken AS (
     SELECT pg_notify('reelsmith_jobs', '') WHERE EXISTS (SELECT 1 FROM woken)
 )
 SELECT woken.id FROM woken LEFT JOIN wake ON true;
+
+-- name: job_reschedule
+-- Move the queued job with unique key $1 to run at $2 (e.g. a watchdog to the deadline that is known
+-- only later). No row: no such queued job.
+UPDATE jobs SET run_at = $2::timestamptz
+WHERE unique_key = $1::text AND state = 'queued'
+RETURNING id;
+
+-- name: job_wake_kind
+-- Make every queued job of kind $1 due now and wake the workers (e.g. submits that waited for a
+-- provider that is back). Returns how many.
+WITH woken AS (
+    UPDATE jobs SET run_at = now()
+    WHERE kind = $1::text AND state = 'queued' AND run_at > now()
+    RETURNING id
+), wake AS (
+    SELECT pg_notify('reelsmith_jobs', '') WHERE EXISTS (SELECT 1 FROM woken)
+)
+SELECT count(*) FROM woken LEFT JOIN wake ON true;

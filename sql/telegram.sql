@@ -37,10 +37,17 @@ LEFT JOIN fsm_states AS fsm ON fsm.key = $7::text;
 
 -- name: update_set_outcome
 -- Record how an update ended, also after its transaction was rolled back (a failed handler).
--- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | banned), $5 error
+-- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | banned | skipped), $5 error
 INSERT INTO telegram_updates (update_id, user_id, kind, outcome, error)
 VALUES ($1::bigint, $2::bigint, $3::text, $4::text, $5::text)
 ON CONFLICT (update_id) DO UPDATE SET outcome = EXCLUDED.outcome, error = EXCLUDED.error;
+
+-- name: update_skip
+-- Record an update aiogram cannot read as skipped, unless that update_id was seen before.
+-- $1 update id, $2 kind (as Telegram named it), $3 why
+INSERT INTO telegram_updates (update_id, kind, outcome, error)
+VALUES ($1::bigint, $2::text, 'skipped', $3::text)
+ON CONFLICT (update_id) DO NOTHING;
 
 -- name: update_prune
 -- Forget updates older than $1 seconds (Telegram redelivers for 24 h at most), $2 at a time.
@@ -91,3 +98,19 @@ SELECT CASE WHEN recent.taken < $2::int THEN 0.0
                                                    - clock_timestamp())::float8)
        END AS wait_s
 FROM recent;
+
+-- name: send_lease
+-- Lease up to $3 slots of bucket $1's window $2, which holds at most $4, after counting $5 messages
+-- already sent without asking (replies). One upsert: the row lock lasts only this statement.
+-- Returns the slots granted (0: the window is full).
+INSERT INTO send_windows AS w (bucket, window_no, taken, last_grant)
+SELECT $1::text, $2::bigint, $5::int + g.grant, g.grant
+FROM (SELECT LEAST($3::int, GREATEST(0, $4::int - $5::int)) AS grant) AS g
+ON CONFLICT (bucket, window_no) DO UPDATE
+SET last_grant = LEAST($3::int, GREATEST(0, $4::int - w.taken - $5::int)),
+    taken = w.taken + $5::int + LEAST($3::int, GREATEST(0, $4::int - w.taken - $5::int))
+RETURNING last_grant;
+
+-- name: send_windows_prune
+-- Forget windows of bucket $1 older than window $2.
+DELETE FROM send_windows WHERE bucket = $1::text AND window_no < $2::bigint;

@@ -184,7 +184,10 @@ def make_bot(
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[BotHarness]]:
     """``async with make_bot(GENERATION_TIMEOUT="3s") as bot:`` the whole bot, with other settings."""
 
-    def make(**overrides: str) -> contextlib.AbstractAsyncContextManager[BotHarness]:
-        return BotHarness.running(Settings.from_env({**bot_environment, **overrides}), fake_telegram)
+    def make(
+        extra_providers: tuple[object, ...] = (), **overrides: str
+    ) -> contextlib.AbstractAsyncContextManager[BotHarness]:
+        settings = Settings.from_env({**bot_environment, **overrides})
+        return BotHarness.running(settings, fake_telegram, extra_providers=extra_providers)
 
     return make

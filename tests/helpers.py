@@ -252,6 +252,13 @@ class DatabaseProxy:
     async def restore(self) -> None:
         await self.start()
 
+    async def stop(self) -> None:
+        """Cut, and wait until every socket of the proxy is closed."""
+        server = self._server
+        await self.cut()
+        if server is not None:
+            await server.wait_closed()
+
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
@@ -298,8 +305,9 @@ class BotHarness:
     """The whole bot (web server, Telegram frontend, KIE callbacks, consumers) in this event loop,
     talked to as Telegram does: updates POSTed to the webhook with the secret header."""
 
-    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any) -> None:
+    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any, frontend: Any) -> None:
         self.app = app
+        self.frontend = frontend
         self.runtime = runtime
         self.telegram = telegram
         self.pool = app.pool
@@ -308,20 +316,33 @@ class BotHarness:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, settings: Settings, telegram: Any) -> AsyncIterator[BotHarness]:
+    async def running(
+        cls,
+        settings: Settings,
+        telegram: Any,
+        *,
+        wait_for_telegram: bool = True,
+        extra_providers: tuple[Any, ...] = (),
+        **runtime_options: Any,
+    ) -> AsyncIterator[BotHarness]:
         import aiohttp
 
         from bot import job_kinds
         from core.app import services
         from core.bot.frontend import TelegramFrontend
         from core.bot.menus import CommandMenus
-        from core.pipeline.callbacks import KieCallbacks
+        from core.pipeline import health
+        from core.pipeline.callbacks import ProviderCallbacks
         from db.pool import create_pool
 
         pool = await create_pool(settings.database_url or "", max_size=settings.database_pool_size)
         try:
-            async with services(settings, pool) as app, aiohttp.ClientSession() as http:
+            async with (
+                services(settings, pool, extra_providers=extra_providers) as app,
+                aiohttp.ClientSession() as http,
+            ):
                 app.registry = job_kinds(app)
+                await health.ensure(app)
                 runtime = Runtime(
                     settings,
                     pool,
@@ -329,15 +350,19 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.database_url,
                     handle_signals=False,
-                    components=[TelegramFrontend(app), CommandMenus(app), KieCallbacks(app)],
+                    components=[frontend := TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)],
+                    **runtime_options,
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())
                 await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+                if wait_for_telegram and not task.done():  # the webhook is set in the background
+                    set_up = asyncio.ensure_future(frontend.set_up_done.wait())
+                    await asyncio.wait([task, set_up], return_when=asyncio.FIRST_COMPLETED)
                 if task.done():
                     raise AssertionError(f"the bot did not start (exit code {task.result()})")
                 try:
-                    yield cls(app, runtime, telegram, http)
+                    yield cls(app, runtime, telegram, http, frontend)
                 finally:
                     runtime.stop("test over")
                     await task
@@ -355,7 +380,13 @@ class BotHarness:
     async def send(self, update: dict[str, Any], *, secret: str | None = None) -> int:
         """Deliver an update to the webhook as Telegram does; the HTTP status it answered."""
         header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.app.settings.telegram_secret}
-        return await self.post("/telegram/webhook", update, header)
+        status = await self.post("/telegram/webhook", update, header)
+        await self.replies_sent()
+        return status
+
+    async def replies_sent(self) -> None:
+        """The webhook answers before the replies go out (in the background): wait for them."""
+        await self.frontend.processor.replies.settled()
 
     async def credits(self, user_id: int) -> int:
         return await self.pool.fetchval("SELECT credits FROM users WHERE id = $1", user_id)

@@ -326,8 +326,9 @@ class TestStatusMessage:
         await show(bot.app, generation, "prompting", force=True)  # Telegram: "message is not modified"
         assert len(bot.telegram.calls("editMessageText")) == before + 2
         assert bot.telegram.messages(ANN)[generation.status_message_id]["text"] == "✍️ Writing the prompt…"
-        await show(bot.app, generation, "rendering", elapsed_s=75)  # not forced, and just edited: skipped
-        assert len(bot.telegram.calls("editMessageText")) == before + 2
+        await show(bot.app, generation, "rendering", elapsed_s=75)  # a new stage always shows
+        await show(bot.app, generation, "rendering", elapsed_s=80)  # the same stage, just edited: skipped
+        assert len(bot.telegram.calls("editMessageText")) == before + 3
 
 
 class TestHandlerFailure:

@@ -31,6 +31,8 @@ async def test_sigkill_while_rendering(
     async with aiohttp.ClientSession() as http:
         await send(http, message_update(1, ANN, text="/start"))
         await send(http, message_update(2, ANN, text="a comet over a sleeping village"))
+        # Replies go out just after the webhook's answer.
+        await fake_telegram.wait_for(lambda calls: any(button_data(c) for c in calls if c.method == "sendMessage"))
         proposal = fake_telegram.calls("sendMessage", chat_id=ANN)[-1]
         confirm = next(d for d in button_data(proposal) if d.startswith("go:"))
         draft = int(confirm.split(":")[1])

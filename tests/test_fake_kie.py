@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from core.pipeline.mp4 import VideoInfo, probe
 from tests.fakes.kie import FakeKie, Outcome
 from tests.helpers import free_port
 
@@ -421,3 +426,274 @@ async def test_wait_for_times_out_with_recent_requests(kie: FakeKie, http: aioht
     await create_veo(kie, http)
     with pytest.raises(AssertionError, match=r"(?s)recent requests.*POST /api/v1/veo/generate"):
         await kie.wait_for(lambda k: False, timeout=0.05)
+
+
+# --- result videos are real MP4s -----------------------------------------------------------------
+
+
+async def download(kie: FakeKie, http: aiohttp.ClientSession, target: Path) -> Path:
+    task_id = await create_veo(kie, http)
+    await kie.finish(task_id)
+    (url,) = (await veo_record(kie, http, task_id))["response"]["resultUrls"]
+    async with http.get(url) as response:
+        assert response.status == 200
+        with target.open("wb") as out:
+            async for piece in response.content.iter_chunked(1024 * 1024):
+                out.write(piece)
+    return target
+
+
+async def test_videos_carry_their_size_and_duration_in_the_header(
+    kie: FakeKie, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    assert probe(await download(kie, http, tmp_path / "default.mp4")) == VideoInfo(720, 1280, 8.0)
+    kie.video_size, kie.video_duration_s, kie.video_bytes = (1080, 1920), 5.5, 300_000
+    path = await download(kie, http, tmp_path / "custom.mp4")
+    assert path.stat().st_size == 300_000
+    assert probe(path) == VideoInfo(1080, 1920, 5.5)
+
+
+async def test_a_200_mb_video_is_streamed_not_built(kie: FakeKie, http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    kie.video_bytes = 200 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        path = await download(kie, http, tmp_path / "big.mp4")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size == 200 * 1024 * 1024
+    assert probe(path) == VideoInfo(720, 1280, 8.0)
+    assert peak < 16 * 1024 * 1024  # server and client together, in this process
+
+
+# --- outages -------------------------------------------------------------------------------------
+
+
+async def every_api_call(kie: FakeKie, http: aiohttp.ClientSession) -> list[aiohttp.ClientResponse]:
+    """A create, a record read, an upload and a balance read; the responses, bodies already read."""
+    upload = {"base64Data": base64.b64encode(JPEG).decode(), "uploadPath": "images"}
+    requests = [
+        ("POST", f"{kie.base_url}/api/v1/veo/generate", {"json": VEO_BODY}),
+        ("GET", f"{kie.base_url}/api/v1/jobs/recordInfo", {"params": {"taskId": "task_x_1"}}),
+        ("POST", f"{kie.upload_base_url}/api/file-base64-upload", {"json": upload}),
+        ("GET", f"{kie.base_url}/api/v1/chat/credit", {}),
+    ]
+    responses = []
+    for method, url, kwargs in requests:
+        async with http.request(method, url, **kwargs) as response:
+            await response.read()
+            responses.append(response)
+    return responses
+
+
+async def test_http5xx_outage_answers_html_until_recovered(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.outage("http5xx")
+    responses = await every_api_call(kie, http)
+    assert {r.status for r in responses} == {502, 503}
+    assert all(r.content_type == "text/html" for r in responses)
+    assert "Bad Gateway" in await responses[1].text() or "Bad Gateway" in await responses[0].text()
+    assert [call.path for call in kie.refused] == [
+        "/api/v1/veo/generate",
+        "/api/v1/jobs/recordInfo",
+        "/api/file-base64-upload",
+        "/api/v1/chat/credit",
+    ]
+    assert kie.tasks == {} and kie.uploads == {}
+    kie.recover()
+    assert await create_veo(kie, http) in kie.tasks
+    assert len(kie.refused) == 4
+
+
+async def test_envelope_outage_answers_http_200_with_500_or_455(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.outage("envelope")
+    responses = await every_api_call(kie, http)
+    assert {r.status for r in responses} == {200}
+    bodies = [await r.json() for r in responses]
+    assert {body["code"] for body in bodies} == {500, 455}
+    assert bodies[2]["success"] is False  # the upload host's envelope says so too
+    assert len(kie.refused) == 4 and kie.tasks == {}
+
+
+async def test_hang_outage_answers_nothing_until_recovered(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.outage("hang")
+    with pytest.raises(TimeoutError):
+        await call(http, "GET", f"{kie.base_url}/api/v1/chat/credit", timeout=aiohttp.ClientTimeout(total=0.2))
+    pending = asyncio.create_task(call(http, "POST", f"{kie.base_url}/api/v1/veo/generate", json=VEO_BODY))
+    await kie.wait_for(lambda k: len(k.refused) == 2)
+    assert not pending.done()
+    kie.recover()
+    with pytest.raises(aiohttp.ContentTypeError):  # the 504 page is HTML
+        await pending
+    assert kie.tasks == {}  # a hung create never becomes a task
+    assert await create_veo(kie, http) in kie.tasks
+
+
+async def test_a_hung_request_does_not_hold_up_stop() -> None:
+    kie = await FakeKie().start()
+    kie.outage("hang")
+    async with aiohttp.ClientSession() as session:
+        pending = asyncio.create_task(session.get(f"{kie.base_url}/api/v1/chat/credit"))
+        await kie.wait_for(lambda k: k.refused)
+        await kie.stop()
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
+            await pending
+    assert kie.outage_mode == "hang"
+
+
+async def test_unknown_outage_mode_is_refused(kie: FakeKie) -> None:
+    with pytest.raises(ValueError, match="outage mode"):
+        kie.outage("flaky")  # type: ignore[arg-type]
+
+
+async def test_an_invalid_key_gets_401_everywhere(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.key_invalid = True
+    responses = await every_api_call(kie, http)
+    assert [(r.status, (await r.json())["code"]) for r in responses] == [(200, 401)] * 4
+    assert kie.tasks == {}
+
+
+# --- credits -------------------------------------------------------------------------------------
+
+
+async def test_credits_are_taken_per_task_and_a_create_they_do_not_cover_gets_402(
+    kie: FakeKie, http: aiohttp.ClientSession
+) -> None:
+    kie.credits = 100
+    first = await create_veo(kie, http)  # veo3_fast: 60 credits
+    url = f"{kie.base_url}/api/v1/veo/generate"
+    assert await call(http, "POST", url, json=VEO_BODY) == (
+        200,
+        {"code": 402, "msg": "Insufficient credits", "data": None},
+    )
+    kie.script(Outcome.failure(500, "boom"))
+    await kie.finish(first)
+    assert await call(http, "GET", f"{kie.base_url}/api/v1/chat/credit") == (
+        200,
+        {"code": 200, "msg": "success", "data": 40},
+    )
+    assert (await call(http, "POST", url, json=VEO_BODY))[1]["code"] == 402  # 40 left, 60 needed
+    kie.credits = 1000
+    failing = await create_veo(kie, http)
+    await kie.finish(failing)
+    assert kie.credits == 1000  # a failed task costs nothing
+    kie.costs["kling-2.6/text-to-video"] = 7
+    await kie.finish(await create_market(kie, http))
+    assert kie.credits == 993
+    assert len(kie.create_times) == 3
+
+
+# --- outcomes ------------------------------------------------------------------------------------
+
+
+async def test_veo_upstream_failure_reports_success_flag_3(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.script(Outcome.upstream_failure())
+    task_id = await create_veo(kie, http)
+    await kie.finish(task_id)
+    record = await veo_record(kie, http, task_id)
+    assert (record["successFlag"], record["errorCode"]) == (3, 500)
+    assert record["errorMessage"] and record["response"] is None
+
+
+async def test_moderation_fails_the_task_after_an_accepted_create(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.script(Outcome.moderated())
+    kie.script(Outcome.moderated("flagged: violence"))
+    veo, market = await create_veo(kie, http), await create_market(kie, http)
+    assert (await veo_record(kie, http, veo))["successFlag"] == 0  # accepted, still generating
+    await kie.finish(veo)
+    await kie.finish(market)
+    record = await veo_record(kie, http, veo)
+    assert (record["successFlag"], record["errorCode"]) == (2, 400)
+    assert "moderation" in record["errorMessage"]
+    record = await market_record(kie, http, market)
+    assert (record["state"], record["failCode"], record["failMsg"]) == ("fail", "400", "flagged: violence")
+
+
+async def test_one_task_can_finish_late(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.script(Outcome.success(after=0.05))
+    late, manual = await create_veo(kie, http), await create_veo(kie, http)  # render_seconds=None
+    await kie.wait_for(lambda k: k.tasks[late].terminal)
+    assert kie.tasks[late].state == "success"
+    assert not kie.tasks[manual].terminal
+    assert kie.tasks[late].finished is not None and kie.tasks[late].finished - kie.tasks[late].created_at >= 0.05
+
+
+# --- the create limit ----------------------------------------------------------------------------
+
+
+async def test_create_limit_answers_429_in_http_200_when_enforced(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.enforce_create_limit = True
+    kie.create_window = 0.5
+    url = f"{kie.base_url}/api/v1/veo/generate"
+    accepted = 0
+    while (answer := await call(http, "POST", url, json=VEO_BODY))[1]["code"] == 200:
+        accepted += 1
+    assert answer == (200, {"code": 429, "msg": "Too many requests", "data": None})
+    assert accepted >= 20 and kie.rate_limited == 1  # more only if the first ones already left the window
+    while (await call(http, "POST", url, json=VEO_BODY))[1]["code"] == 429:
+        await asyncio.sleep(0.02)  # polling the fake's clock
+    times = kie.create_times
+    assert times[-1] - times[0] >= 0.5 - 0.01  # the 21st in a row waited for the first to leave the window
+    assert max(sum(1 for t in times if start <= t < start + 0.5 - 0.01) for start in times) <= 20
+
+
+async def test_create_limit_is_not_enforced_by_default(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    for _ in range(25):
+        await create_veo(kie, http)
+    assert kie.rate_limited == 0 and len(kie.create_times) == 25
+
+
+async def test_create_limit_holds_for_market_creates_too(kie: FakeKie, http: aiohttp.ClientSession) -> None:
+    kie.enforce_create_limit = True
+    for _ in range(20):
+        await create_market(kie, http)
+    status, body = await call(http, "POST", f"{kie.base_url}/api/v1/jobs/createTask", json=KLING_BODY)
+    assert (status, body["code"], body["msg"]) == (200, 429, "Too many requests")
+    assert len(kie.create_times) == 20 and len(kie.tasks) == 20
+
+
+# --- Kling 3.0 -----------------------------------------------------------------------------------
+
+KLING3_BODY = {"model": "kling-3.0/video", "input": {"prompt": "a cat surfing", "mode": "pro", "aspect_ratio": "9:16"}}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"prompt": "a cat", "aspect_ratio": "9:16"},
+        {"prompt": "a cat", "mode": "std", "aspect_ratio": "1:1", "duration": "15", "sound": True},
+        {"prompt": "a cat", "mode": "pro", "duration": "3", "image_urls": ["https://x/a.jpg"]},  # ratio optional
+        {"prompt": "a cat", "aspect_ratio": "16:9", "image_urls": ["https://x/a.jpg", "https://x/b.jpg"]},
+    ],
+)
+async def test_kling3_accepts_valid_input(kie: FakeKie, http: aiohttp.ClientSession, params: dict[str, Any]) -> None:
+    task_id = await create_market(kie, http, model="kling-3.0/video", input=params)
+    assert task_id.startswith("task_kling-3.0_video_")
+    assert kie.tasks[task_id].cost == 120
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"aspect_ratio": "9:16"}, "prompt is required"),
+        ({"prompt": "x" * 2501, "aspect_ratio": "9:16"}, "at most 2500"),
+        ({"prompt": "a cat"}, "aspect_ratio is required"),
+        ({"prompt": "a cat", "aspect_ratio": "4:3"}, "aspect_ratio must be"),
+        ({"prompt": "a cat", "aspect_ratio": "9:16", "mode": "4k"}, "mode must be"),
+        ({"prompt": "a cat", "aspect_ratio": "9:16", "duration": "2"}, "duration"),
+        ({"prompt": "a cat", "aspect_ratio": "9:16", "duration": "16"}, "duration"),
+        ({"prompt": "a cat", "aspect_ratio": "9:16", "duration": 5}, "duration"),
+        ({"prompt": "a cat", "aspect_ratio": "9:16", "sound": "yes"}, "sound"),
+        ({"prompt": "a cat", "image_urls": []}, "image_urls"),
+        ({"prompt": "a cat", "image_urls": ["a", "b", "c"]}, "image_urls"),
+        ({"prompt": "a cat", "image_urls": "https://x/a.jpg"}, "image_urls"),
+    ],
+)
+async def test_kling3_rejects_bad_input_with_422(
+    kie: FakeKie, http: aiohttp.ClientSession, params: dict[str, Any], message: str
+) -> None:
+    body = {"model": "kling-3.0/video", "input": params}
+    status, answer = await call(http, "POST", f"{kie.base_url}/api/v1/jobs/createTask", json=body)
+    assert (status, answer["code"], answer["data"]) == (200, 422, None)
+    assert message in answer["msg"]
+    assert kie.tasks == {}

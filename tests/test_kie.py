@@ -1,5 +1,5 @@
-"""KIE's quirks, handled once in core/kie.py: parsing, request shapes, errors; and the client
-against the fake KIE over real HTTP."""
+"""KIE's quirks, handled once in core/providers/kie.py: parsing, request shapes, what its errors mean
+for us; and the provider against the fake KIE over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,26 +9,29 @@ import aiohttp
 import pytest
 
 from core.catalogue import VideoModel, parse_models
-from core.kie import (
+from core.pipeline.steps import poll_delay
+from core.providers.base import AccountProblem, ContentRefused, FinalFailure, Retryable
+from core.providers.kie import (
     MARKET_CREATE,
     VEO_CREATE,
-    ErrorKind,
-    KieClient,
     KieError,
+    KieProvider,
     create_request,
+    neutral,
     parse_market_record,
     parse_result_urls,
     parse_veo_record,
+    signature,
+    signature_valid,
     unwrap,
 )
-from core.pipeline.callbacks import signature, signature_valid, task_id_of
-from core.pipeline.steps import poll_delay
 from tests.fakes.kie import FakeKie, Outcome
 
-VEO, KLING, SORA = (
+VEO, KLING, SORA, KLING3 = (
     VideoModel("veo3_fast", "veo", 60),
     VideoModel("kling-2.6", "kling", 55),
     VideoModel("sora-2", "sora", 30),
+    VideoModel("kling-3.0-pro", "kling3", 120),
 )
 
 
@@ -55,9 +58,13 @@ class TestParsing:
         assert (done.succeeded, done.video_url) == (True, "https://x/a.mp4")
         for flag in (2, 3):
             failed = parse_veo_record({"successFlag": flag, "errorCode": 400, "errorMessage": "flagged"})
-            assert (failed.finished, failed.succeeded, failed.failure().kind) == (True, False, ErrorKind.CONTENT)
+            assert (failed.finished, failed.succeeded) == (True, False)
+            assert isinstance(failed.failure, ContentRefused) and "flagged" in failed.failure.detail
+        # Flag 3 with errorCode 500 is KIE's final verdict, not a passing trouble: never retried.
+        final = parse_veo_record({"successFlag": 3, "errorCode": 500, "errorMessage": "upstream failed"})
+        assert final.finished and isinstance(final.failure, FinalFailure)
         empty = parse_veo_record({"successFlag": 1, "response": {"resultUrls": []}})
-        assert empty.finished and not empty.succeeded
+        assert empty.finished and not empty.succeeded and isinstance(empty.failure, FinalFailure)
 
     def test_market_record(self) -> None:
         for state in ("waiting", "queuing", "generating"):
@@ -65,38 +72,51 @@ class TestParsing:
         done = parse_market_record({"state": "success", "resultJson": '{"resultUrls":["https://x/b.mp4"]}'})
         assert done.video_url == "https://x/b.mp4"
         failed = parse_market_record({"state": "fail", "failCode": "422", "failMsg": "prohibited content"})
-        assert (failed.error_code, failed.error) == (422, "prohibited content")
+        assert isinstance(failed.failure, ContentRefused) and failed.failure.detail == "KIE 422: prohibited content"
+        broken = parse_market_record({"state": "fail", "failCode": "500", "failMsg": "Internal server error"})
+        assert isinstance(broken.failure, FinalFailure)
 
     def test_unwrap_reads_the_body_code_not_the_http_status(self) -> None:
         assert unwrap(200, {"code": 200, "msg": "success", "data": {"taskId": "t"}}) == {"taskId": "t"}
         with pytest.raises(KieError) as caught:
             unwrap(200, {"code": 429, "msg": "Too many requests"})
-        assert (caught.value.code, caught.value.kind) == (429, ErrorKind.RETRYABLE)
+        assert isinstance(neutral(caught.value), Retryable)
         with pytest.raises(KieError, match="KIE 402: no credits"):
             unwrap(200, {"code": 402, "message": "no credits"})
         with pytest.raises(KieError) as caught:
             unwrap(502, "<html>bad gateway</html>")
-        assert caught.value.kind is ErrorKind.RETRYABLE
+        assert isinstance(neutral(caught.value), Retryable)
 
     @pytest.mark.parametrize(
         ("code", "kind"),
         [
-            (0, ErrorKind.RETRYABLE),
-            (429, ErrorKind.RETRYABLE),
-            (455, ErrorKind.RETRYABLE),
-            (500, ErrorKind.RETRYABLE),
-            (408, ErrorKind.RETRYABLE),
-            (401, ErrorKind.ACCOUNT),
-            (402, ErrorKind.ACCOUNT),
-            (433, ErrorKind.ACCOUNT),
-            (400, ErrorKind.CONTENT),
-            (422, ErrorKind.CONTENT),
-            (404, ErrorKind.FAILED),
-            (501, ErrorKind.FAILED),
+            (0, Retryable),
+            (429, Retryable),
+            (455, Retryable),
+            (500, Retryable),
+            (503, Retryable),
+            (408, Retryable),
+            (401, AccountProblem),
+            (402, AccountProblem),
+            (433, AccountProblem),
+            (400, ContentRefused),
+            (422, ContentRefused),
+            (404, FinalFailure),
+            (451, FinalFailure),
+            (501, FinalFailure),
+            (505, FinalFailure),
+            (520, Retryable),
         ],
     )
-    def test_error_kinds(self, code: int, kind: ErrorKind) -> None:
-        assert KieError(code, "x").kind is kind
+    def test_what_each_code_means_for_us(self, code: int, kind: type) -> None:
+        assert type(neutral(KieError(code, "x"))) is kind
+
+    def test_record_not_visible_yet_is_retryable_and_maintenance_says_how_long(self) -> None:
+        assert isinstance(neutral(KieError(422, "record is null"), reading=True), Retryable)
+        maintenance = neutral(KieError(455, "maintenance"))
+        assert isinstance(maintenance, Retryable) and maintenance.retry_after == 30
+        account = neutral(KieError(402, "Insufficient credits"))
+        assert isinstance(account, AccountProblem) and account.code == "402"
 
 
 class TestRequests:
@@ -130,11 +150,27 @@ class TestRequests:
         assert body["model"] == "sora-2-image-to-video"
         assert (body["input"]["image_urls"], body["input"]["upload_method"]) == (["https://kie/u.jpg"], "s3")
 
+    def test_kling_3_is_one_market_model_with_a_mode(self) -> None:
+        path, body = create_request(KLING3, "p", None, "https://bot/cb")
+        assert path == MARKET_CREATE and body["model"] == "kling-3.0/video"
+        assert body["input"] | {"prompt": "p"} == {
+            "prompt": "p",
+            "mode": "pro",
+            "sound": True,
+            "duration": "5",
+            "aspect_ratio": "9:16",
+        }
+        _, body = create_request(VideoModel("kling-3.0-std", "kling3", 80), "p", "https://kie/u.jpg", None)
+        assert body["input"]["mode"] == "std" and body["input"]["image_urls"] == ["https://kie/u.jpg"]
+        # A Market model of a known family is configuration only.
+        _, body = create_request(VideoModel("kling-2.5-turbo", "kling", 40), "p", None, None)
+        assert body["model"] == "kling-2.5-turbo/text-to-video"
+
     def test_catalogue_parsing(self) -> None:
         assert parse_models("veo3:veo:250, sora-2:sora:30")["sora-2"] == SORA.__class__("sora-2", "sora", 30)
         for bad, why in (
             ("veo3:veo", "id:family:price"),
-            ("veo3:runway:10", "family"),
+            ("veo3:Runway 4:10", "family"),
             ("veo3:veo:0", "price"),
             ("Veo 3:veo:1", "the id"),
             ("a:veo:1,a:veo:2", "twice"),
@@ -158,23 +194,26 @@ class TestCallbackSignature:
         assert not signature_valid("key", "task-1", "yesterday", good, now)
         assert not signature_valid("key", "", str(now), good, now)
 
-    def test_task_id_in_every_callback_shape(self) -> None:
-        assert task_id_of({"data": {"taskId": "veo_1"}}) == "veo_1"
-        assert task_id_of({"data": {"task_id": "rw_1"}}) == "rw_1"
-        assert task_id_of({"data": None}) == "" and task_id_of([1]) == ""
+    async def test_task_id_in_every_callback_shape(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            kie = KieProvider(http, api_key="k", base_url="http://x", upload_base_url="http://y")
+        assert kie.callback_task_id({"data": {"taskId": "veo_1"}}) == "veo_1"
+        assert kie.callback_task_id({"data": {"task_id": "rw_1"}}) == "rw_1"
+        assert kie.callback_task_id({"data": None}) == "" and kie.callback_task_id([1]) == ""
 
 
 class TestClient:
     @pytest.fixture
-    async def client(self, fake_kie: FakeKie) -> KieClient:
+    async def client(self, fake_kie: FakeKie) -> KieProvider:
         async with aiohttp.ClientSession() as http:
-            yield KieClient(
+            yield KieProvider(
                 http, api_key=fake_kie.api_key, base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
             )
 
-    async def test_upload_create_and_read_each_family(self, client: KieClient, fake_kie: FakeKie) -> None:
-        url = await client.upload_photo(b"\xff\xd8jpeg", "g1.jpg")
+    async def test_upload_create_and_read_each_family(self, client: KieProvider, fake_kie: FakeKie) -> None:
+        url = await client.upload_image(b"\xff\xd8jpeg", "g1.jpg")
         assert fake_kie.uploads[url] == b"\xff\xd8jpeg"
+        assert await client.balance() == fake_kie.credits
         for model in (VEO, KLING, SORA):
             task_id = await client.create(model, "a prompt", url, None)
             assert (await client.state(model, task_id)).finished is False
@@ -184,33 +223,34 @@ class TestClient:
         auth = {c.headers.get("Authorization") for c in fake_kie.requests}
         assert auth == {f"Bearer {fake_kie.api_key}"}
 
-    async def test_failures_become_kie_errors(self, client: KieClient, fake_kie: FakeKie) -> None:
+    async def test_failures_become_neutral_errors(self, client: KieProvider, fake_kie: FakeKie) -> None:
         fake_kie.fail_next_create(455, "Service unavailable (maintenance)", http_status=200)
-        with pytest.raises(KieError) as caught:
+        with pytest.raises(Retryable) as retry:
             await client.create(VEO, "p", None, None)
-        assert (caught.value.code, caught.value.kind) == (455, ErrorKind.RETRYABLE)
+        assert retry.value.retry_after == 30
         fake_kie.script(Outcome.failure(422, "Your request was rejected by Flow(x)"))
         task_id = await client.create(VEO, "p", None, None)
         await fake_kie.finish(task_id)
-        failure = (await client.state(VEO, task_id)).failure()
-        assert (failure.kind, failure.message) == (ErrorKind.CONTENT, "Your request was rejected by Flow(x)")
-        with pytest.raises(KieError) as caught:
-            await client.state(VEO, "veo_task_missing")
-        assert caught.value.code == 422
+        failure = (await client.state(VEO, task_id)).failure
+        assert isinstance(failure, ContentRefused) and failure.detail == "KIE 422: Your request was rejected by Flow(x)"
+        with pytest.raises(Retryable):
+            await client.state(VEO, "veo_task_missing")  # "record is null": not visible yet
 
     async def test_wrong_key_and_no_server(self, fake_kie: FakeKie) -> None:
         async with aiohttp.ClientSession() as http:
-            wrong = KieClient(
+            wrong = KieProvider(
                 http, api_key="nope", base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
             )
-            with pytest.raises(KieError) as caught:
+            with pytest.raises(AccountProblem) as account:
                 await wrong.create(VEO, "p", None, None)
-            assert caught.value.kind is ErrorKind.ACCOUNT
-            gone = KieClient(http, api_key="k", base_url="http://127.0.0.1:9", upload_base_url="http://127.0.0.1:9")
-            with pytest.raises(KieError) as caught:
+            assert account.value.code == "401"
+            with pytest.raises(AccountProblem):
+                await wrong.balance()
+            gone = KieProvider(http, api_key="k", base_url="http://127.0.0.1:9", upload_base_url="http://127.0.0.1:9")
+            with pytest.raises(Retryable) as caught:
                 await gone.create(VEO, "p", None, None)
-            assert (caught.value.code, caught.value.kind) == (0, ErrorKind.RETRYABLE)
-            assert "nope" not in str(caught.value) and json.dumps(caught.value.message)
+            assert "KIE unreachable" in caught.value.detail
+            assert "nope" not in str(caught.value) and json.dumps(caught.value.detail)
 
 
 class TestSharedRateLimit:

@@ -164,12 +164,17 @@ async def test_web_role_serves_health_without_consumers(database_url: str, fake_
     try:
         started = await web.wait_for_event("runtime.started")
         assert (started["role"], started["consumers"]) == ("web", 0)
+        await web.wait_for_event("telegram.polling.started")  # Telegram is set up in the background
         reader, writer = await asyncio.open_connection("127.0.0.1", int(env["PORT"]))
         writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         response = (await reader.read()).decode()
         writer.close()
         assert response.startswith("HTTP/1.1 200")
-        assert json.loads(response.split("\r\n\r\n", 1)[1])["checks"] == {"database": True, "accepting": True}
+        assert json.loads(response.split("\r\n\r\n", 1)[1])["checks"] == {
+            "database": True,
+            "accepting": True,
+            "telegram": True,
+        }
     finally:
         web.signal(signal.SIGTERM)
         assert await web.wait() == 0

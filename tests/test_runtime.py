@@ -123,8 +123,9 @@ class TestListener:
 
 class TestDatabaseLoss:
     async def test_lost_database_makes_the_process_exit_non_zero(self, database_url: str, settings: Settings) -> None:
-        """Cut the network to PostgreSQL for good: the claim loop crashes past its restart budget and
-        the process exits for the platform to restart it."""
+        """Cut the network to PostgreSQL for good: the loops wait quietly (not counted as crashes,
+        whatever the restart budget) until the outage passes its limit; then the process exits for
+        the platform to restart it."""
         proxy = await DatabaseProxy(database_url).start()
         pool = await create_pool(proxy.dsn, max_size=4)
         try:
@@ -134,11 +135,13 @@ class TestDatabaseLoss:
                 register_diagnostics(Registry()),
                 role=Role.WORKER,
                 handle_signals=False,
+                outage_limit_s=5,
             )
             task = asyncio.create_task(runtime.run())
             await wait_until(lambda: runtime.worker.producer.claims > 0)
             await proxy.cut()
             assert await asyncio.wait_for(task, 60) == EXIT_SUPERVISOR
+            assert "database was unreachable" in runtime.stop_reason, runtime.stop_reason
         finally:
             pool.terminate()
             await proxy.cut()

@@ -38,7 +38,7 @@ def test_bot_settings_are_checked() -> None:
                 **SECRETS,
                 "BOT_TOKEN": "not-a-token",
                 "PUBLIC_BASE_URL": "bot.example.com",
-                "VIDEO_MODELS": "veo3_fast:veo:60,kling-2.6:runway:10",
+                "VIDEO_MODELS": "veo3_fast:veo:60,kling-2.6:Runway Gen4:10",
                 "PHOTO_MAX_SIZE": "big",
                 "ADMIN_IDS": "1,two",
             }
@@ -46,7 +46,7 @@ def test_bot_settings_are_checked() -> None:
     problems = "\n".join(caught.value.problems)
     assert "BOT_TOKEN=<hidden> does not look like a bot token" in problems
     assert "PUBLIC_BASE_URL='bot.example.com' must be an http(s):// URL" in problems
-    assert "'kling-2.6:runway:10': the family must be one of veo, kling, sora" in problems
+    assert "'kling-2.6:Runway Gen4:10': the family is a lowercase name such as veo, kling, kling3 or sora" in problems
     assert "PHOTO_MAX_SIZE='big' must be a size" in problems
     assert "ADMIN_IDS='1,two' must be Telegram user ids" in problems
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from core.prompter import Prompter, PromptError, fallback_prompt
+from core.providers.prompter import Prompter, PromptError, fallback_prompt
 from core.ui.texts import LANGUAGES, keys, language, placeholders, plural, text, user_language
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import REPO
@@ -21,7 +21,7 @@ class TestCatalogue:
         quoted = set(re.findall(r"""["']([a-z_]+)["']""", code))
         english = keys("en")
         # Keys built from a value: text(lang, f"status_{stage}"), f"cmd_{name}", f"broadcast_{state}", units.
-        built = {f"status_{stage}" for stage in ("prompting", "uploading", "done")}
+        built = {f"status_{stage}" for stage in ("prompting", "uploading", "done", "done_late", "never_arrived")}
         built |= {k for k in english if k.startswith(("cmd_", "broadcast_", "unit_"))}
         assert called - set(english) == set(), "keys used but not in the catalogue"
         assert set(english) - quoted - built == set(), "keys in the catalogue nobody uses"

@@ -14,3 +14,7 @@ current_db: ContextVar[asyncpg.Connection | None] = ContextVar("current_db", def
 
 # FSM key -> (state, data), read with the update; the storage keeps it current as handlers write.
 fsm_cache: ContextVar[dict[str, tuple[str | None, dict[str, Any]]] | None] = ContextVar("fsm_cache", default=None)
+
+# True while the outbox sends an update's replies: they count against the sending budget but never
+# wait for it (core/bot/limiter.py), and a 429 is waited out rather than raised (core/bot/session.py).
+replying: ContextVar[bool] = ContextVar("replying", default=False)

@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from typing import Any
 
 import structlog
 from aiogram import Dispatcher
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
-from aiogram.types import BotCommand, Update
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import GetUpdates
+from aiogram.types import BotCommand
 from aiohttp import web
-from pydantic import ValidationError
 
 from core.app import App
 from core.bot.handlers import build_router
 from core.bot.storage import PostgresStorage
-from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor
-from core.supervisor import Supervisor
+from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor, update_id_of
+from core.exits import EXIT_CONFIG
+from core.queue.outcomes import describe
+from core.supervisor import Fatal, Supervisor
+from core.web import BodyError, Check, clean_object, read_json_object
 
 log = structlog.get_logger("telegram")
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_TIMEOUT_S = 25
+SETUP_BACKOFF_S = (1.0, 30.0)  # first and longest wait between attempts to reach Telegram at start
+REPLIES_GRACE_S = 5.0  # at shutdown, for replies still going out (one may be waiting out a 429)
 COMMANDS = {
     "start": "Start, and get your free credits",
     "help": "How it works",
@@ -35,6 +48,13 @@ COMMANDS = {
     "history": "Your recent videos",
     "cancel": "Drop the current idea",
 }
+
+
+class RawGetUpdates(GetUpdates):
+    """getUpdates answered as plain JSON, so each update is validated on its own: with aiogram's
+    own method one update it cannot read fails the whole batch, and the offset never moves past it."""
+
+    __returning__ = list[Any]  # type: ignore[assignment]
 
 
 class TelegramFrontend:
@@ -47,6 +67,8 @@ class TelegramFrontend:
         )
         self._secret = app.settings.telegram_secret.encode()
         self._supervisor: Supervisor | None = None
+        self._not_ready: str | None = "setting up Telegram"
+        self.set_up_done = asyncio.Event()
 
     @property
     def allowed_updates(self) -> list[str]:
@@ -55,9 +77,47 @@ class TelegramFrontend:
     def add_routes(self, web_app: web.Application) -> None:
         web_app.router.add_post(WEBHOOK_PATH, self.webhook)
 
+    def checks(self) -> dict[str, Check]:
+        return {"telegram": self._telegram_ready}
+
+    async def _telegram_ready(self) -> bool | str:
+        return self._not_ready or True
+
     async def start(self, supervisor: Supervisor) -> None:
+        """Set up in the background: the web server (health checks, webhook) is up meanwhile."""
+        self._supervisor = supervisor
+        supervisor.start("telegram.setup", self.set_up)
+
+    async def set_up(self) -> None:
+        """The command menu, then the webhook (or polling). While Telegram cannot be reached: retry
+        with backoff and say so on /readyz. A token Telegram refuses stops the process (78)."""
+        delay = SETUP_BACKOFF_S[0]
+        while True:
+            try:
+                await self._set_commands()
+                await self._connect()
+                self._not_ready = None
+                self.set_up_done.set()
+                return
+            except TelegramUnauthorizedError as error:
+                raise Fatal(f"BOT_TOKEN: Telegram refused the bot token ({error.message})", EXIT_CONFIG) from None
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+                self._not_ready = f"Telegram unreachable: {error}"
+                log.warning("telegram.unreachable", error=str(error), retry_in_s=delay, note="the bot waits for it")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SETUP_BACKOFF_S[1])
+
+    async def _set_commands(self) -> None:
+        commands = [BotCommand(command=c, description=d) for c, d in COMMANDS.items()]
+        try:
+            await self.app.bot.set_my_commands(commands)
+        except (TelegramUnauthorizedError, TelegramNetworkError, TelegramServerError, TelegramRetryAfter):
+            raise
+        except TelegramAPIError as error:  # only decorates: the bot works without its menu
+            log.warning("telegram.commands.refused", error=str(error))
+
+    async def _connect(self) -> None:
         settings, bot = self.app.settings, self.app.bot
-        await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS.items()])
         if settings.webhook_mode:
             url = f"{settings.public_base_url}{WEBHOOK_PATH}"
             # Never drop pending updates: whatever arrived while we were down is still owed an answer.
@@ -70,46 +130,72 @@ class TelegramFrontend:
             log.info("telegram.webhook.set", url=url, allowed_updates=self.allowed_updates)
         else:
             await bot.delete_webhook(drop_pending_updates=False)
-            self._supervisor = supervisor
-            supervisor.start("telegram.polling", self.poll)
+            assert self._supervisor is not None
+            self._supervisor.start("telegram.polling", self.poll)
             log.info("telegram.polling.started", note="PUBLIC_BASE_URL is unset: long polling (one process only)")
 
     async def stop(self) -> None:
         # Safe at any point: an update is acknowledged (offset moved) only after it committed.
         if self._supervisor is not None:
-            await self._supervisor.cancel("telegram.polling")
+            await self._supervisor.cancel(
+                *[n for n in ("telegram.setup", "telegram.polling") if n in self._supervisor.tasks]
+            )
+        await self.processor.replies.close(REPLIES_GRACE_S)
 
     async def webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
             return web.Response(status=401, text="unauthorized")
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.app.bot})
-        except (ValueError, ValidationError):
-            return web.Response(status=400, text="not a Telegram update")
+            body = await read_json_object(request)
+        except BodyError as error:
+            return web.Response(status=400, text=f"not a Telegram update: {error}")
         try:
-            await self.processor.process(update)
+            outcome = await self.processor.process_raw(body)
         except DB_UNAVAILABLE as error:
-            log.error("telegram.update.deferred", update_id=update.update_id, error=str(error) or type(error).__name__)
+            log.error("telegram.update.deferred", update_id=body.get("update_id"), error=describe(error))
             return web.Response(status=503, text="try again later")
+        if outcome is None:
+            return web.Response(status=400, text="not a Telegram update: no update_id")
         return web.Response(status=200)
 
     async def poll(self) -> None:
         offset: int | None = None
         delay = 1.0
         while True:
+            method = RawGetUpdates(offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=self.allowed_updates)
             try:
-                updates = await self.app.bot.get_updates(
-                    offset=offset,
-                    timeout=POLL_TIMEOUT_S,
-                    allowed_updates=self.allowed_updates,
-                    request_timeout=POLL_TIMEOUT_S + 10,
-                )
-            except (TelegramNetworkError, TelegramServerError) as error:
+                batch = await self.app.bot(method, request_timeout=POLL_TIMEOUT_S + 10)
+            except TelegramRetryAfter as error:
+                log.warning("telegram.polling.rate_limited", retry_after_s=error.retry_after)
+                await asyncio.sleep(error.retry_after)
+                continue
+            except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as error:
                 log.warning("telegram.polling.unreachable", error=str(error), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 1.0
-            for update in updates:
-                await self.processor.process(update)
-                offset = update.update_id + 1
+            for raw in batch:
+                update_id = update_id_of(raw) if isinstance(raw, dict) else None
+                if update_id is None:  # Telegram never sends one; nothing to record it under
+                    log.error("telegram.polling.not_an_update", body=str(raw)[:200])
+                    continue
+                await self._apply_polled(update_id, raw)
+                offset = update_id + 1
+
+    async def _apply_polled(self, update_id: int, raw: dict[str, Any]) -> None:
+        """Apply one polled update; while the database is away, wait for it (the offset stays)."""
+        delay = 1.0
+        while True:
+            try:
+                try:
+                    body = clean_object(raw)
+                except BodyError as error:
+                    await self.processor.skip(update_id, raw, str(error))
+                    return
+                await self.processor.process_raw(body)
+                return
+            except DB_UNAVAILABLE as error:
+                log.warning("telegram.update.deferred", update_id=update_id, error=describe(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

@@ -27,9 +27,11 @@ from core.bot.outbox import Outbox
 from core.bot.payments import build_payments_router
 from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, Refused, accept
+from core.pipeline.progress import cancel as cancel_generation
 from core.stars import covering
 from core.ui.keyboards import (
     Again,
+    CancelGeneration,
     Confirm,
     Drop,
     PickModel,
@@ -38,9 +40,10 @@ from core.ui.keyboards import (
     history_keyboard,
     packages_keyboard,
 )
-from core.ui.status import status_text
+from core.ui.status import status_text, status_view
 from core.ui.texts import text
 from db import generations as db_generations
+from db import providers as db_providers
 from db import users as db_users
 from db.generations import Generation
 
@@ -104,6 +107,7 @@ def build_everyday_router() -> Router:
     router.callback_query.register(on_pick_model, PickModel.filter())
     router.callback_query.register(on_again, Again.filter())
     router.callback_query.register(on_resend, Resend.filter())
+    router.callback_query.register(on_cancel_generation, CancelGeneration.filter())
 
     router.my_chat_member.register(on_membership)
     return router
@@ -228,8 +232,9 @@ async def _offer(
     """A new draft, shown with its price and buttons, replacing the user's open one. The proposal
     goes out after the commit; its message id is recorded then (a confirm records it too)."""
     await _drop_current_draft(db, user["id"], state)
+    provider = app.provider(model).name
     draft = await db_generations.create_draft(
-        db, user["id"], chat_id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24)
+        db, user["id"], chat_id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24), provider
     )
 
     async def remember(sent: Message) -> None:
@@ -237,7 +242,7 @@ async def _offer(
 
     proposal = SendMessage(
         chat_id=chat_id,
-        text=_proposal_text(app, lang, draft, user["credits"]),
+        text=await _proposal_text(db, app, lang, draft, user["credits"]),
         reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
     )
     out.add(proposal, then=remember)
@@ -245,12 +250,20 @@ async def _offer(
     await state.set_data({"draft_id": draft.id})
 
 
-def _proposal_text(app: App, lang: str, draft: Generation, credits: int) -> str:
+async def _proposal_text(db: asyncpg.Connection, app: App, lang: str, draft: Generation, credits: int) -> str:
+    """The proposal; while the model's provider is down it says so (confirming then queues the video)."""
     if draft.photo_file_id:
         idea = text(lang, "confirm_photo_idea", idea=draft.idea) if draft.idea else text(lang, "confirm_photo_only")
     else:
         idea = draft.idea
-    return text(lang, "confirm", idea=idea, model=app.model(draft.model).title, price=draft.price, credits=credits)
+    model = app.model(draft.model)
+    words = text(lang, "confirm", idea=idea, model=model.title, price=draft.price, credits=credits)
+    health = await db_providers.get(db, app.provider(model).name)
+    if health.account_problem:
+        return f"{words}\n\n⚠️ {text(lang, 'service_unavailable')}"
+    if not health.available:
+        return f"{words}\n\n{text(lang, 'proposal_provider_down')}"
+    return words
 
 
 async def _drop_current_draft(db: asyncpg.Connection, user_id: int, state: FSMContext) -> bool:
@@ -284,24 +297,52 @@ async def on_confirm(
         out.add(callback.answer(text(lang, result.key, **result.params), show_alert=True))
         return
     await state.clear()
-    await db_generations.claim_status_edit(db, result.generation.id, 0, True)
+    stage = "waiting" if result.waiting else "queued"
+    await db_generations.claim_status_edit(db, result.generation.id, 0, True, stage)
     out.add(callback.answer())
-    status = status_text(
+    status = status_view(
         lang,
         result.generation,
-        "queued",
+        stage,
         model_title=app.model(result.generation.model).title,
         position=result.position,
+        eta_s=result.eta_s,
     )
     if isinstance(callback.message, Message):
         await db_generations.set_status_message(db, result.generation.id, callback.message.message_id)
-        out.add(callback.message.edit_text(status))
+        out.add(callback.message.edit_text(status.text, reply_markup=status.keyboard))
         return
 
     async def remember(sent: Message) -> None:
         await db_generations.set_status_message(app.pool, result.generation.id, sent.message_id)
 
-    out.add(SendMessage(chat_id=result.generation.chat_id, text=status), then=remember)
+    out.add(
+        SendMessage(chat_id=result.generation.chat_id, text=status.text, reply_markup=status.keyboard), then=remember
+    )
+
+
+async def on_cancel_generation(
+    callback: CallbackQuery,
+    callback_data: CancelGeneration,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    out: Outbox,
+) -> None:
+    """Cancel a paid generation that has not reached the provider yet: a full refund."""
+    cancelled = await cancel_generation(db, callback_data.generation, user["id"])
+    if cancelled is None:
+        generation = await db_generations.get(db, callback_data.generation)
+        mine = generation is not None and generation.user_id == user["id"]
+        key = "cancel_too_late" if mine and generation is not None and generation.unfinished else "draft_gone"
+        out.add(callback.answer(text(lang, key), show_alert=True))
+        return
+    generation, credits = cancelled
+    await db_generations.claim_status_edit(db, generation.id, 0, True, "cancelled")
+    out.add(callback.answer())
+    words = status_text(lang, generation, "cancelled", model_title=app.model(generation.model).title, credits=credits)
+    out.add(_edit_or_send(callback, words))
 
 
 async def on_drop(
@@ -330,7 +371,9 @@ async def on_pick_model(
     out: Outbox,
 ) -> None:
     model = app.settings.video_models.get(callback_data.model)
-    draft = model and await db_generations.set_model(db, callback_data.draft, user["id"], model.id, model.price)
+    draft = model and await db_generations.set_model(
+        db, callback_data.draft, user["id"], model.id, model.price, app.provider(model).name
+    )
     if not draft:
         out.add(callback.answer(text(lang, "draft_gone"), show_alert=True))
         return
@@ -338,7 +381,7 @@ async def on_pick_model(
     out.add(
         _edit_or_send(
             callback,
-            _proposal_text(app, lang, draft, user["credits"]),
+            await _proposal_text(db, app, lang, draft, user["credits"]),
             confirm_keyboard(lang, draft, app.settings.video_models.values()),
         ),
         then=_remember_status_message(app, draft.id),

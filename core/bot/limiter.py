@@ -1,28 +1,115 @@
-"""Bot-wide sending pace shared by every process: Telegram allows about 30 messages a second in
-total, so bulk work (broadcasts, notifications) waits for a slot of SEND_RATE per second."""
+"""The bot-wide Telegram sending budget, shared by every process, and the pace of status edits.
+
+Telegram allows a bot about 30 messages a second in total; we keep to SEND_RATE (25). The policy:
+
+- **Replies** to a user's own update count against the budget but never wait: a person who just
+  wrote gets the answer at once, whatever the load (``note_reply``, counted locally and added to
+  the shared count a window later, in one statement).
+- **Bulk work** (anything a job sends: deliveries, status edits, broadcasts) waits for a slot
+  (``wait``) and so fills whatever the replies leave. Under a webhook storm bulk sends slow down;
+  replies never do.
+- **Status edits** are bulk work too; their spacing is the pipeline's: a generation's status line
+  ticks at most every 15 s (``core/pipeline/progress.py``, claimed in the database, so across
+  processes) and otherwise changes only when its stage does.
+
+How the budget is shared cheaply: time is cut into windows of WINDOW_S holding SEND_RATE·WINDOW_S
+slots, counted in ``send_windows`` (one row per window). A process leases slots for as many
+senders as are waiting, up to the window's size, with one upsert (no lock held past it), and hands
+them out locally; a full window means sleeping until the next one. So a message costs no query of
+its own: at most one lease per window per process. Windows are short so that a burst at the end
+of one window and at the start of the next stays within Telegram's limit.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
+from collections.abc import Callable
 
 import asyncpg
+import structlog
 
 from db import telegram as db_telegram
 
+log = structlog.get_logger("telegram.limiter")
+
 SEND_RATE = 25  # per second, bot-wide; Telegram's own limit is about 30
+WINDOW_S = 0.2  # 5 slots per window at 25/s
 BUCKET = "telegram.send"
+PRUNE_EVERY = 300  # leases; old windows are deleted now and then, not on every lease
 
 
 class SendLimiter:
-    def __init__(self, pool: asyncpg.Pool, *, rate: int = SEND_RATE) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        rate: int = SEND_RATE,
+        window_s: float = WINDOW_S,
+        bucket: str = BUCKET,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._pool = pool
-        self._rate = rate
+        self._bucket = bucket
+        self._window_s = window_s
+        self._per_window = max(1, round(rate * window_s))
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._window = -1
+        self._left = 0  # slots leased in self._window, not yet handed out
+        self._full = False  # the shared window has nothing more to lease
+        self._waiting = 0
+        self._replies = 0  # sent without asking, not yet added to the shared count
+        self._flusher: asyncio.Task[None] | None = None
+        self._leases = 0
 
     async def wait(self) -> None:
-        """Return once this process may send one message."""
-        while True:
-            async with self._pool.acquire() as conn:
-                wait_s = await db_telegram.take_rate_slot(conn, BUCKET, self._rate, 1.0)
-            if wait_s <= 0:
-                return
-            await asyncio.sleep(wait_s)
+        """Return once this process may send one bulk message."""
+        self._waiting += 1
+        try:
+            async with self._lock:  # one leaser at a time; the others queue behind it in order
+                while True:
+                    window = self._current_window()
+                    if window != self._window:
+                        self._window, self._left, self._full = window, 0, False
+                    if self._left == 0 and not self._full:
+                        want = min(self._per_window, self._waiting)
+                        self._left = await self._lease(window, want)
+                        self._full = self._left < want
+                    if self._left > 0:
+                        self._left -= 1
+                        return
+                    await asyncio.sleep(max(0.0, (window + 1) * self._window_s - self._clock()))
+        finally:
+            self._waiting -= 1
+
+    def note_reply(self) -> None:
+        """A reply went out without waiting: count it against the shared budget, a window later."""
+        self._replies += 1
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_replies(), name="telegram.limiter.replies")
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    def _current_window(self) -> int:
+        return math.floor(self._clock() / self._window_s)
+
+    async def _flush_replies(self) -> None:
+        await asyncio.sleep(self._window_s)
+        sent, self._replies = self._replies, 0
+        try:
+            await self._lease(self._current_window(), 0, sent)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("telegram.limiter.replies_uncounted", replies=sent, error=str(error) or type(error).__name__)
+
+    async def _lease(self, window: int, want: int, sent: int = 0) -> int:
+        sent, self._replies = sent + self._replies, 0  # replies ride along with any lease
+        async with self._pool.acquire() as conn:
+            granted = await db_telegram.lease_send_slots(conn, self._bucket, window, want, self._per_window, sent)
+            self._leases += 1
+            if self._leases % PRUNE_EVERY == 0:
+                await db_telegram.prune_send_windows(conn, self._bucket, window - 100)
+        return granted

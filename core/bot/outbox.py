@@ -5,10 +5,16 @@ and the update processor sends them after the transaction, with no connection he
 rate-limited Telegram never holds a row lock or a pooled connection, and a handler that fails sends
 nothing half-done (its outbox is dropped with its writes). The price is a small window: a process
 killed between the commit and the send loses those replies, never the state they describe.
+
+``ReplySender`` sends outboxes in background tasks, so the webhook answers as soon as the update
+committed and a 429 waited out in a reply delays nobody else's update. Replies to one chat still go
+out in the order of their updates (each waits for the chat's previous one); the tasks are tracked
+and awaited at shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +23,8 @@ import structlog
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
+
+from core.bot.context import replying
 
 log = structlog.get_logger("telegram")
 
@@ -54,3 +62,45 @@ class Outbox:
             if then is not None:
                 await then(result)
         return refused
+
+
+class ReplySender:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[int, asyncio.Task[None]] = {}  # per chat: the replies that must go out first
+
+    def spawn(self, chat_id: int | None, send: Callable[[], Awaitable[None]]) -> None:
+        """Run ``send`` in the background, after the chat's earlier replies."""
+        previous = self._last.get(chat_id) if chat_id is not None else None
+        task = asyncio.create_task(self._run(previous, send), name="telegram.replies")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if chat_id is not None:
+            self._last[chat_id] = task
+            task.add_done_callback(lambda done: self._last.pop(chat_id) if self._last.get(chat_id) is done else None)
+
+    async def settled(self) -> None:
+        """Wait until every reply spawned so far (and any they spawn) went out."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self, grace_s: float) -> None:
+        """At shutdown: let replies in flight finish for up to ``grace_s``, then drop the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("telegram.replies.dropped", updates=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    @staticmethod
+    async def _run(previous: asyncio.Task[None] | None, send: Callable[[], Awaitable[None]]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        replying.set(True)  # this task's own context: the session middleware treats these as replies
+        try:
+            await send()
+        except Exception as error:
+            log.error("telegram.replies.failed", error=str(error) or type(error).__name__, exc_info=error)

@@ -1,4 +1,15 @@
-"""Every Bot API call goes through here: 429 waits and retries, 403 marks the user as blocked."""
+"""Every Bot API call goes through here: the sending budget, 429s, and users who blocked the bot.
+
+Where a call comes from decides how it is treated (``context.replying``):
+- a **reply** to an update, sent by the outbox after the commit in a background task that holds no
+  connection: it counts against the budget but never waits for it, and a 429 waits ``retry_after``
+  (up to ``max_wait_s``, ``max_retries`` times) and retries; the webhook has long been answered.
+- anything else (**jobs**, start-up): a message waits for a slot of the shared budget, and a 429
+  is raised at once, so a job's consumer is not held asleep: the
+  queue retries the job at exactly ``retry_after`` without counting it toward the circuit breaker
+  (``job_error``, passed to the queue by bot.py).
+A 403 marks the user as blocked either way.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +24,37 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from core.bot.context import current_db
+from core.bot.context import current_db, replying
+from core.bot.limiter import SendLimiter
+from core.queue import RetryAfter
 from db import users as db_users
 
 log = structlog.get_logger("telegram")
 
 
+def is_message(api_method: str) -> bool:
+    """A call Telegram counts against the bot's ~30 messages a second."""
+    return api_method.startswith(("send", "edit", "copy", "forward")) and api_method != "sendChatAction"
+
+
+def job_error(error: BaseException) -> BaseException:
+    """For the queue: a 429 in a job is a retry at exactly ``retry_after``, not a failure."""
+    if isinstance(error, TelegramRetryAfter):
+        return RetryAfter(f"Telegram: {error.message}", seconds=error.retry_after)
+    return error
+
+
 class TelegramResilience(BaseRequestMiddleware):
-    def __init__(self, pool: asyncpg.Pool, *, max_retries: int = 3, max_wait_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        limiter: SendLimiter | None = None,
+        *,
+        max_retries: int = 3,
+        max_wait_s: float = 60.0,
+    ) -> None:
         self._pool = pool
+        self._limiter = limiter
         self._max_retries = max_retries
         self._max_wait_s = max_wait_s
         self._response_types: dict[type, type] = {}
@@ -34,19 +67,22 @@ class TelegramResilience(BaseRequestMiddleware):
             # weakly: without a reference held here each call builds the model anew (measured: a
             # tenth of the webhook's CPU).
             self._response_types[type(method)] = Response[method.__returning__]  # type: ignore[name-defined]
+        is_reply = replying.get()
+        await self._pace(method, is_reply)
         for attempt in itertools.count(1):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
                 # Telegram says exactly how long to wait; ignoring it gets bots banned.
-                if attempt > self._max_retries or error.retry_after > self._max_wait_s:
-                    raise
                 log.warning(
                     "telegram.rate_limited",
                     method=method.__api_method__,
                     retry_after_s=error.retry_after,
                     attempt=attempt,
+                    reply=is_reply,
                 )
+                if not is_reply or attempt > self._max_retries or error.retry_after > self._max_wait_s:
+                    raise
                 await asyncio.sleep(error.retry_after)
             except TelegramForbiddenError:
                 chat_id = getattr(method, "chat_id", None)
@@ -56,3 +92,11 @@ class TelegramResilience(BaseRequestMiddleware):
                     log.warning("telegram.user_blocked_bot", user_id=chat_id, method=method.__api_method__)
                 raise
         raise AssertionError("unreachable")
+
+    async def _pace(self, method: TelegramMethod[TelegramType], is_reply: bool) -> None:
+        if self._limiter is None or not is_message(method.__api_method__):
+            return
+        if is_reply:
+            self._limiter.note_reply()
+            return
+        await self._limiter.wait()

@@ -5,6 +5,8 @@ update finds its id taken and is skipped, and a handler's writes commit together
 or not at all. The webhook answers 200 only after the commit, so Telegram redelivers whatever a
 crash interrupted. A handler that raises has its writes rolled back; the update is then recorded
 as failed (so Telegram does not redeliver a poisoned update forever) and the user gets an apology.
+An update aiogram cannot read (a type newer than our aiogram, a field that fails validation) is
+recorded as skipped and acknowledged, so it can never stall the webhook or the polling loop.
 
 Payments are the exception: a Stars payment is money already taken, so it is never dropped. It
 skips the per-user message rate limit and the ban, and when its handler fails the error goes up
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import structlog
@@ -23,10 +26,13 @@ from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import SendMessage
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
+from pydantic import ValidationError
 
 from core.bot.context import current_db, fsm_cache
-from core.bot.outbox import Outbox
+from core.bot.outbox import Outbox, ReplySender
 from core.bot.storage import PostgresStorage
+from core.queue.outage import UNAVAILABLE
 from core.queue.outcomes import describe
 from core.ui import texts
 from db import telegram as db_telegram
@@ -35,14 +41,7 @@ from db import users as db_users
 log = structlog.get_logger("telegram.update")
 
 # The database is unreachable: nothing was applied, Telegram should redeliver later.
-DB_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
+DB_UNAVAILABLE = UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +59,27 @@ MONEY = frozenset({PAYMENT, "pre_checkout_query"})
 RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
 # What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
 BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
+
+
+def update_id_of(raw: dict[str, Any]) -> int | None:
+    """The update_id of a body that claims to be an update; None when it has no usable one."""
+    value = raw.get("update_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+
+def read_update(raw: dict[str, Any], bot: Bot) -> Update | str:
+    """The update, or why aiogram cannot take it (its validation error, an unknown update type)."""
+    try:
+        update = Update.model_validate(raw, context={"bot": bot})
+        update.event_type  # noqa: B018 - raises for a type this aiogram does not know
+    except (ValidationError, UpdateTypeLookupError) as error:
+        return describe(error)
+    return update
+
+
+def raw_kind(raw: dict[str, Any]) -> str:
+    """The update's type as Telegram named it: its one key besides update_id."""
+    return next((str(key)[:64] for key in raw if key != "update_id"), "unknown")
 
 
 def origin(update: Update) -> Origin:
@@ -85,9 +105,28 @@ class UpdateProcessor:
         # Ordinary updates queue here for their connection; a few are always left to money updates,
         # so a pre-checkout (10 s deadline) or a payment never waits behind a flood of messages.
         self._ordinary = asyncio.Semaphore(max(1, pool.get_max_size() - RESERVED_FOR_MONEY))
+        self.replies = ReplySender()
 
     def _gate(self, who: Origin) -> contextlib.AbstractAsyncContextManager[object]:
         return contextlib.nullcontext() if who.kind in MONEY else self._ordinary
+
+    async def process_raw(self, raw: dict[str, Any]) -> str | None:
+        """Validate and apply one update as JSON; None when it is no update at all (no update_id).
+        Raises only when the database is unreachable."""
+        update_id = update_id_of(raw)
+        if update_id is None:
+            return None
+        update = read_update(raw, self._bot)
+        if isinstance(update, str):
+            return await self.skip(update_id, raw, update)
+        return await self.process(update)
+
+    async def skip(self, update_id: int, raw: dict[str, Any], reason: str) -> str:
+        """Record an update we cannot apply as skipped, so it is acknowledged and never stalls us."""
+        kind = raw_kind(raw)
+        await db_telegram.skip_update(self._pool, update_id, kind, reason)
+        log.warning("telegram.update.skipped", update_id=update_id, kind=kind, error=reason)
+        return "skipped"
 
     async def process(self, update: Update) -> str:
         """Apply one update; returns what happened. Raises only when the database is unreachable."""
@@ -112,10 +151,10 @@ class UpdateProcessor:
                     )
                     out.clear()  # nothing half-done goes out
                     self._say(out, who, "error")
-            # After the commit and with the connection back in the pool: Telegram may be slow.
-            if await out.flush(self._bot) and outcome != "failed":
-                self._say(out, who, "error")  # the reply was refused: the user is owed a word
-                await out.flush(self._bot)
+            # After the commit and with the connection back in the pool, in the background: Telegram
+            # may be slow or ask us to wait, and neither must hold the webhook's answer.
+            if out.items:
+                self.replies.spawn(who.chat_id, lambda: self._send(out, who, outcome))
             log.info(
                 "telegram.update.applied",
                 kind=who.kind,
@@ -123,6 +162,11 @@ class UpdateProcessor:
                 duration_ms=round((asyncio.get_running_loop().time() - started) * 1000, 1),
             )
         return outcome
+
+    async def _send(self, out: Outbox, who: Origin, outcome: str) -> None:
+        if await out.flush(self._bot) and outcome != "failed":
+            self._say(out, who, "error")  # the reply was refused: the user is owed a word
+            await out.flush(self._bot)
 
     async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))

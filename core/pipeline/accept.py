@@ -1,6 +1,7 @@
-"""Confirming a generation: the debit, the generation's first job and its deadline, in the caller's
-transaction (the update's). A double tap or a redelivered callback finds the draft already
-confirmed and charges nothing."""
+"""Confirming a generation: the debit, the generation's first job and its watchdog, in the caller's
+transaction (the update's). A double tap or a redelivered callback finds the draft already confirmed
+and charges nothing. While the provider has an account problem nothing is charged at all; while it
+is merely down the video is queued (and can be cancelled for a full refund until it starts)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,22 @@ from datetime import timedelta
 import asyncpg
 
 from core.app import App
-from core.pipeline import PROMPT, WATCHDOG
+from core.pipeline import PROMPT, WATCHDOG, job_key
+from core.pipeline.steps import WATCHDOG_GRACE
 from core.queue import NewJob, enqueue_many
 from db import generations as db_generations
+from db import providers as db_providers
 from db import users as db_users
-from db.generations import Generation
-
-# The watchdog looks a little after the deadline, so a step finishing right at it is not raced.
-WATCHDOG_GRACE = timedelta(seconds=10)
+from db.generations import Generation, Status
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
     generation: Generation
     position: int
+    eta_s: float  # until it reaches the provider, at the provider's create rate
     credits: int
+    waiting: bool  # the provider is down: it waits in line until it is back
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,31 +38,37 @@ class Refused:
 async def accept(db: asyncpg.Connection, app: App, draft_id: int, user_id: int) -> Accepted | Refused:
     user = await db_users.lock(db, user_id)  # serialises this user's confirmations across processes
     draft = await db_generations.lock(db, draft_id, user_id)
-    if user is None or draft is None or draft.status == "discarded":
+    if user is None or draft is None or draft.status == Status.DISCARDED:
         return Refused("draft_gone")
-    if draft.status != "draft":
+    if draft.status != Status.DRAFT:
         return Refused("already_started")
+    model = app.settings.video_models.get(draft.model)
+    if model is None:
+        return Refused("draft_gone")  # the operator removed the model since the proposal
+    provider = app.provider(model)
+    health = await db_providers.get(db, provider.name)
+    if health.account_problem:
+        return Refused("service_unavailable")
     active = await db_generations.count_unfinished(db, user_id)
     if active >= app.settings.max_active_per_user:
         return Refused("too_many_active", {"active": active})
     if user["credits"] < draft.price:
         return Refused("not_enough_credits", {"price": draft.price, "credits": user["credits"]})
     credits = await db_users.apply_credits(db, user_id, -draft.price, "generation", str(draft.id))
-    generation = await db_generations.confirm(db, draft.id, app.settings.generation_timeout)
-    if credits is None or generation is None:
+    generation = await db_generations.confirm(db, draft.id)
+    if credits is None or generation is None or generation.confirmed_at is None:
         raise RuntimeError(f"generation {draft.id}: draft confirmed twice in one transaction")
-    payload = {"generation_id": generation.id}
+    payload = {"generation_id": generation.id, "user_id": user_id}
+    wait_limit = generation.confirmed_at + timedelta(seconds=app.settings.queue_wait_limit)
     await enqueue_many(
         db,
         app.registry,
         [
-            NewJob(PROMPT, payload, unique_key=f"prompt:{generation.id}"),
-            NewJob(
-                WATCHDOG,
-                payload,
-                run_at=generation.deadline_at + WATCHDOG_GRACE,
-                unique_key=f"watchdog:{generation.id}",
-            ),
+            NewJob(PROMPT, payload, unique_key=job_key(PROMPT, generation.id)),
+            # Until the provider accepts the task, the watchdog guards the wait; then the deadline.
+            NewJob(WATCHDOG, payload, run_at=wait_limit + WATCHDOG_GRACE, unique_key=job_key(WATCHDOG, generation.id)),
         ],
     )
-    return Accepted(generation, await db_generations.queue_position(db, generation.id), credits)
+    position = await db_generations.queue_position(db, generation.id)
+    limit, window = provider.create_rate
+    return Accepted(generation, position, position * window / limit, credits, waiting=not health.available)

@@ -1,11 +1,13 @@
 """The pipeline's job handlers. Each loads its generation, does nothing unless the generation is at
 its step (so a retried or duplicated job is harmless), does the step, and moves the generation on
-and enqueues the next job in one transaction."""
+and enqueues the next job in one transaction. Providers are seen only through their interface
+(core/providers/base.py): the steps hold no vendor codes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiogram.exceptions import (
@@ -19,26 +21,42 @@ from aiogram.exceptions import (
 from aiogram.types import FSInputFile
 
 from core.app import App
-from core.kie import ErrorKind, KieError
-from core.pipeline import ALERT, DELIVER, HOUSEKEEPING, POLL, PROMPT, SUBMIT, WATCHDOG
+from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
-from core.pipeline.progress import elapsed, fail, show
-from core.prompter import PromptError, fallback_prompt
+from core.pipeline.mp4 import probe as probe_mp4
+from core.pipeline.photos import PhotoUnreadable, to_vertical
+from core.pipeline.progress import elapsed, fail, overdue, show
+from core.providers.base import AccountProblem, ContentRefused, ProviderError, Retryable, VideoProvider
+from core.providers.prompter import PromptError, fallback_prompt
 from core.queue import Backoff, Cancel, Job, JobSpec, Registry, Snooze, TransientError, enqueue
 from core.queue.outcomes import describe
 from core.ui.keyboards import regenerate_keyboard
-from core.ui.status import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, UNDELIVERABLE, Reason
+from core.ui.status import (
+    BUSY,
+    CONTENT,
+    INTERNAL,
+    PHOTO,
+    RENDER,
+    TIMEOUT,
+    UNDELIVERABLE,
+    WAITED,
+    Reason,
+)
 from core.ui.texts import language, text
 from db import generations as db_generations
+from db import jobs as db_jobs
+from db import providers as db_providers
 from db import telegram as db_telegram
 from db import users as db_users
-from db.generations import Generation
+from db.generations import WAITING, Generation, Status
 
 log = structlog.get_logger("generation")
 
-KIE_CREATE_WINDOW_S = 10.0
 UPLOAD_TIMEOUT_S = 600
 UPDATES_KEPT_S = 3 * 86400  # Telegram redelivers for 24 h; keep a margin for the dedupe
+WAITING_RECHECK_S = 60.0  # a submit waiting for a provider that is down looks again (the probe wakes it sooner)
+# The watchdog looks a little after each limit, so a step finishing right at it is not raced.
+WATCHDOG_GRACE = timedelta(seconds=3)
 
 
 def poll_delay(rendering_s: float) -> float:
@@ -48,6 +66,16 @@ def poll_delay(rendering_s: float) -> float:
     if rendering_s < 120:
         return 8.0
     return 20.0
+
+
+def queue_edit_interval(position: int) -> float:
+    """Place-in-line updates of the waiting generations together stay around 5 edits a second."""
+    return max(15.0, position / 5.0)
+
+
+def reason_for(error: ProviderError) -> Reason:
+    """A provider's final word as a sentence of the catalogue; its own message stays in the row."""
+    return Reason(CONTENT if isinstance(error, ContentRefused) else RENDER, error.detail)
 
 
 class Pipeline:
@@ -63,6 +91,8 @@ class Pipeline:
             JobSpec(DELIVER, guarded(self.deliver), timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=8)
         )
         registry.add(JobSpec(WATCHDOG, self.watchdog, timeout=60, max_attempts=10, priority=1))
+        registry.add(JobSpec(PROBE, lambda job: health.probe(self.app, job), timeout=90, max_attempts=100))
+        registry.add(JobSpec(BALANCE, lambda job: health.watch_balance(self.app, job), timeout=90, max_attempts=100))
         registry.add(JobSpec(ALERT, self.alert, timeout=60, max_attempts=3))
         registry.add(JobSpec(HOUSEKEEPING, self.housekeeping, timeout=300, max_attempts=3))
         return registry
@@ -74,10 +104,12 @@ class Pipeline:
         generation = await db_generations.start_prompting(app.pool, gid)
         if generation is None:
             return  # past this step, or finished
-        if await self._past_deadline(generation):
-            return
         await show(app, generation, "prompting", force=True)
-        photo = await download_photo(app.bot, generation.photo_file_id) if generation.photo_file_id else None
+        photo = None
+        if generation.photo_file_id:
+            photo = await self._input_photo(generation)
+            if photo is None:
+                return
         try:
             prompt, source = await app.prompter.write(generation.idea, photo), "openai"
         except PromptError as error:
@@ -92,41 +124,68 @@ class Pipeline:
             prompt, source = fallback_prompt(generation.idea, with_photo=photo is not None), "fallback"
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_prompt(conn, gid, prompt, source):
-                await enqueue(conn, app.registry, SUBMIT, {"generation_id": gid}, unique_key=f"submit:{gid}")
+                await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
         log.info("generation.prompt.written", generation_id=gid, source=source, length=len(prompt))
 
     async def submit(self, job: Job) -> Snooze | None:
+        """Create the provider's task: in confirmation order within the create rate, waiting (not failing,
+        not spending attempts) while the provider is down."""
         app, gid = self.app, job.payload["generation_id"]
         generation = await db_generations.get(app.pool, gid)
-        if generation is None or generation.status != "submitting" or await self._past_deadline(generation):
+        if generation is None or generation.status != Status.SUBMITTING:
             return None
-        async with app.pool.acquire() as conn:
-            wait_s = await db_telegram.take_rate_slot(
-                conn, "kie.create", app.settings.kie_creates_per_10s, KIE_CREATE_WINDOW_S
-            )
-        if wait_s > 0:
-            log.info("generation.submit.waiting_for_rate_limit", generation_id=gid, wait_s=round(wait_s, 2))
-            return Snooze(wait_s)
         model = app.model(generation.model)
-        try:
-            image_url = None
-            if generation.photo_file_id:
-                photo = await download_photo(app.bot, generation.photo_file_id)
-                image_url = await app.kie.upload_photo(photo, f"{gid}-{generation.callback_token[:12]}.jpg")
-            task_id = await app.kie.create(
-                model, generation.prompt or generation.idea, image_url, self._callback_url(generation)
+        provider = app.provider(model)
+        if not (await db_providers.get(app.pool, provider.name)).available:
+            await show(app, generation, "waiting", interval=WAITING_RECHECK_S)
+            return Snooze(WAITING_RECHECK_S)
+        limit, window = provider.create_rate
+        async with app.pool.acquire() as conn:
+            wait_s = await db_telegram.take_rate_slot(conn, f"{provider.name}.create", limit, window)
+        if wait_s > 0:
+            position = await db_generations.queue_position(app.pool, gid)
+            eta_s = position * window / limit
+            await show(
+                app, generation, "queued", interval=queue_edit_interval(position), position=position, eta_s=eta_s
             )
-        except KieError as error:
-            await self._kie_trouble(job, generation, error)
+            return Snooze(wait_s)
+        if await db_generations.begin_create(app.pool, gid) is None:
+            return None  # cancelled meanwhile
+        try:
+            image_url = await self._image_url(generation, provider) if generation.photo_file_id else None
+            task_id = await provider.create(
+                model, generation.prompt or generation.idea, image_url, self._callback(generation)
+            )
+        except Retryable as error:
+            await db_generations.end_create(app.pool, gid)
+            delay = await health.failed(app, provider, error)
+            log.warning("generation.submit.retry", generation_id=gid, error=error.detail, retry_in_s=round(delay, 1))
+            return Snooze(delay)
+        except AccountProblem as error:
+            await db_generations.end_create(app.pool, gid)
+            await health.account_problem(app, provider, error)
+            return Snooze(WAITING_RECHECK_S)
+        except ProviderError as error:
+            await fail(app, gid, reason_for(error))
             return None
+        await health.succeeded(app, provider)
         async with app.pool.acquire() as conn, conn.transaction():
-            rendering = await db_generations.save_task(conn, gid, task_id)
+            rendering = await db_generations.save_task(conn, gid, task_id, app.settings.generation_timeout)
             if rendering is not None:
                 await enqueue(
-                    conn, app.registry, POLL, {"generation_id": gid}, delay=poll_delay(0), unique_key=f"poll:{gid}"
+                    conn, app.registry, POLL, _payload(generation), delay=poll_delay(0), unique_key=job_key(POLL, gid)
                 )
+                assert rendering.deadline_at is not None
+                await db_jobs.reschedule(conn, job_key(WATCHDOG, gid), rendering.deadline_at + WATCHDOG_GRACE)
+                await db_generations.delete_input(conn, gid)
         log.info(
-            "generation.submitted", generation_id=gid, task_id=task_id, model=model.id, photo=image_url is not None
+            "generation.submitted",
+            generation_id=gid,
+            user_id=generation.user_id,
+            provider=provider.name,
+            task_id=task_id,
+            model=model.id,
+            photo=image_url is not None,
         )
         if rendering is not None:
             await show(app, rendering, "rendering", force=True, elapsed_s=0)
@@ -135,35 +194,48 @@ class Pipeline:
     async def poll(self, job: Job) -> Snooze | None:
         app, gid = self.app, job.payload["generation_id"]
         generation = await db_generations.get(app.pool, gid)
-        if generation is None or generation.status != "rendering" or await self._past_deadline(generation):
+        if generation is None or generation.status != Status.RENDERING:
             return None
         rendering_s = elapsed(generation.rendering_at)
+        if rendering_s >= app.settings.late_render_limit:
+            await fail(app, gid, Reason(TIMEOUT, f"not rendered within {app.settings.late_render_limit:g}s"))
+            return None
+        in_time = rendering_s < app.settings.generation_timeout
+        if not in_time and generation.refunded_at is None:
+            await overdue(app, generation)
+        model = app.model(generation.model)
         try:
-            state = await app.kie.state(app.model(generation.model), generation.kie_task_id or "")
-        except KieError as error:
-            if error.kind is ErrorKind.RETRYABLE or error.code == 422:  # 422: "record is null" right after create
-                log.info("generation.poll.unanswered", generation_id=gid, error=str(error))
-                return Snooze(poll_delay(rendering_s))
-            await self._kie_trouble(job, generation, error)
+            state = await app.provider(model).state(model, generation.task_id or "")
+        except (Retryable, AccountProblem) as error:
+            log.info("generation.poll.unanswered", generation_id=gid, error=error.detail)
+            return Snooze(poll_delay(rendering_s))
+        except ProviderError as error:
+            await fail(app, gid, reason_for(error))
             return None
         if not state.finished:
-            await show(app, generation, "rendering", elapsed_s=rendering_s)
+            if in_time:  # past the deadline the status says so (refunded, still awaited); no more ticks
+                await show(app, generation, "rendering", elapsed_s=rendering_s)
             return Snooze(poll_delay(rendering_s))
-        if not state.succeeded:
-            await self._kie_trouble(job, generation, state.failure())
+        if state.failure is not None or state.video_url is None:
+            await fail(app, gid, reason_for(state.failure or ProviderError("finished without a video")))
             return None
         async with app.pool.acquire() as conn, conn.transaction():
-            if await db_generations.save_video(conn, gid, state.video_url or ""):
-                await enqueue(conn, app.registry, DELIVER, {"generation_id": gid}, unique_key=f"deliver:{gid}")
+            if await db_generations.save_video(conn, gid, state.video_url):
+                await enqueue(conn, app.registry, DELIVER, _payload(generation), unique_key=job_key(DELIVER, gid))
         log.info(
-            "generation.rendered", generation_id=gid, task_id=generation.kie_task_id, rendering_s=round(rendering_s, 1)
+            "generation.rendered",
+            generation_id=gid,
+            user_id=generation.user_id,
+            task_id=generation.task_id,
+            rendering_s=round(rendering_s, 1),
+            late=generation.refunded_at is not None,
         )
         return None
 
     async def deliver(self, job: Job) -> None:
         app, gid = self.app, job.payload["generation_id"]
         generation = await db_generations.get(app.pool, gid)
-        if generation is None or generation.status != "uploading":
+        if generation is None or generation.status != Status.UPLOADING:
             return
         user = await db_users.get(app.pool, generation.user_id)
         if user is None or user["blocked_at"] is not None:
@@ -181,33 +253,56 @@ class Pipeline:
             return
         async with app.pool.acquire() as conn, conn.transaction():
             done = await db_generations.finish(conn, gid, file_id)
-        log.info("generation.delivered", generation_id=gid, bytes=size, as_file=file_id is not None)
+        log.info(
+            "generation.delivered",
+            generation_id=gid,
+            user_id=generation.user_id,
+            bytes=size,
+            as_file=file_id is not None,
+            free=generation.late,
+        )
         if done is not None:
-            await show(app, done, "done", force=True)
+            await show(app, done, "done_late" if done.late else "done", force=True)
 
     async def watchdog(self, job: Job) -> Snooze | None:
-        """Runs at the deadline: whatever is not rendered by then fails and is refunded."""
-        generation = await db_generations.get(self.app.pool, job.payload["generation_id"])
+        """The limits, whatever else went wrong: waiting too long to reach the provider refunds; so does
+        rendering past the deadline (the poll keeps going until LATE_RENDER_LIMIT, then gives up)."""
+        app = self.app
+        generation = await db_generations.get(app.pool, job.payload["generation_id"])
         if generation is None or not generation.unfinished:
             return None
-        if generation.status == "uploading" and job.snoozes < 20:
-            return Snooze(30)  # rendered in time; the delivery is under way
-        await fail(
-            self.app, generation.id, Reason(TIMEOUT, f"not rendered within {self.app.settings.generation_timeout:g}s")
-        )
-        return None
+        now = datetime.now(UTC)
+        if generation.status in WAITING:
+            assert generation.confirmed_at is not None
+            limit = generation.confirmed_at + timedelta(seconds=app.settings.queue_wait_limit)
+            if now < limit:
+                return Snooze((limit - now).total_seconds())
+            await fail(app, generation.id, Reason(WAITED, f"not started within {app.settings.queue_wait_limit:g}s"))
+            return None
+        if generation.status == Status.UPLOADING:
+            return Snooze(30) if job.snoozes < 40 else None  # rendered; the delivery (and its retries) decides
+        assert generation.rendering_at is not None and generation.deadline_at is not None
+        late_limit = generation.rendering_at + timedelta(seconds=app.settings.late_render_limit)
+        if now >= late_limit:
+            await fail(app, generation.id, Reason(TIMEOUT, f"not rendered within {app.settings.late_render_limit:g}s"))
+            return None
+        if now >= generation.deadline_at:
+            await overdue(app, generation)
+            return Snooze((late_limit - now).total_seconds() + WATCHDOG_GRACE.total_seconds())
+        return Snooze((generation.deadline_at - now).total_seconds())
 
     async def alert(self, job: Job) -> Snooze | None:
-        """Tell the admins once; the job then holds its unique key for 10 minutes, folding repeats."""
+        """Tell the admins. A folded alert then holds its unique key for a while, absorbing repeats."""
         if job.snoozes:
             return None
-        message = text("en", "admin_alert", code=job.payload["code"], message=job.payload["message"])
+        params = job.payload.get("params") or {}
+        message = text("en", job.payload["key"], **params)
         for admin in self.app.settings.admin_ids:
             try:
                 await self.app.bot.send_message(admin, message)
             except TelegramAPIError as error:
                 log.warning("admin.alert.not_sent", admin_id=admin, error=str(error))
-        return Snooze(600)
+        return Snooze(health.ACCOUNT_ALERT_FOLD_S) if job.payload.get("fold") else None
 
     async def housekeeping(self, _job: Job) -> Snooze:
         """Forget old update ids; then again in an hour (one such job exists across all processes)."""
@@ -218,19 +313,52 @@ class Pipeline:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    async def _input_photo(self, generation: Generation) -> bytes | None:
+        """The user's photo made 9:16: downloaded from Telegram once per generation, then kept until the
+        provider has it. None when it cannot be read (the generation failed and was refunded)."""
+        stored = await db_generations.get_input(self.app.pool, generation.id)
+        if stored is not None:
+            return stored[0]
+        assert generation.photo_file_id is not None
+        raw = await download_photo(self.app.bot, generation.photo_file_id)
+        try:
+            photo = await asyncio.to_thread(to_vertical, raw, fit=self.app.settings.photo_fit)  # CPU: a second
+        except PhotoUnreadable as error:
+            await fail(self.app, generation.id, Reason(PHOTO, str(error)))
+            return None
+        await db_generations.save_input(self.app.pool, generation.id, photo, "image/jpeg")
+        return photo
+
+    async def _image_url(self, generation: Generation, provider: VideoProvider) -> str:
+        """Where the provider reads the photo: uploaded once, reused by every create attempt."""
+        if generation.image_url:
+            return generation.image_url
+        stored = await db_generations.get_input(self.app.pool, generation.id)
+        if stored is None:
+            raise Cancel("the input photo is gone before it reached the provider")
+        data, mime = stored
+        url = await provider.upload_image(data, f"{generation.id}-{generation.callback_token[:12]}.jpg", mime)
+        await db_generations.set_image_url(self.app.pool, generation.id, url)
+        return url
+
     async def _send_video(self, generation: Generation, lang: str) -> tuple[str | None, int]:
         """Send the video (as a file up to the upload limit, else as a link); its file_id and size."""
         bot, settings = self.app.bot, self.app.settings
         keyboard = regenerate_keyboard(lang, generation.id)
-        caption = text(lang, "video_caption", idea=generation.idea or "📷")[:1024]
+        caption = text(lang, "video_caption", idea=generation.idea or "📷")
+        if generation.late:
+            caption = f"{caption[:900]}\n\n{text(lang, 'video_free_note')}"
+        caption = caption[:1024]
         async with downloaded_video(self.app.http, generation.video_url or "") as (path, size):
             if size <= settings.telegram_upload_limit:
+                info = probe_mp4(path)
                 try:
                     sent = await bot.send_video(
                         generation.chat_id,
                         FSInputFile(path, filename=f"reelsmith-{generation.id}.mp4"),
-                        width=1080,
-                        height=1920,
+                        width=info.width if info else None,
+                        height=info.height if info else None,
+                        duration=round(info.duration_s) if info else None,
                         supports_streaming=True,
                         caption=caption,
                         reply_markup=keyboard,
@@ -243,44 +371,15 @@ class Pipeline:
                     raise TransientError(f"video upload: {error}") from error
                 except TelegramBadRequest as error:
                     log.warning("generation.video.refused", generation_id=generation.id, error=error.message)
-        await bot.send_message(
-            generation.chat_id, text(lang, "video_link", url=generation.video_url), reply_markup=keyboard
-        )
+        link = text(lang, "video_link", url=generation.video_url)
+        if generation.late:
+            link = f"{link}\n\n{text(lang, 'video_free_note')}"
+        await bot.send_message(generation.chat_id, link, reply_markup=keyboard)
         return None, size
 
-    def _callback_url(self, generation: Generation) -> str | None:
+    def _callback(self, generation: Generation) -> str | None:
         base = self.app.settings.public_base_url
-        return f"{base}/kie/callback/{generation.callback_token}" if base else None
-
-    async def _past_deadline(self, generation: Generation) -> bool:
-        if generation.deadline_at is None or datetime.now(UTC) < generation.deadline_at:
-            return False
-        await fail(
-            self.app, generation.id, Reason(TIMEOUT, f"not rendered within {self.app.settings.generation_timeout:g}s")
-        )
-        return True
-
-    async def _kie_trouble(self, job: Job, generation: Generation, error: KieError) -> None:
-        """What a KIE error means for this generation: retry later, or fail (and refund) now."""
-        match error.kind:
-            case ErrorKind.RETRYABLE if not job.last_attempt:
-                raise TransientError(str(error), retry_after=30 if error.code == 455 else None) from error
-            case ErrorKind.RETRYABLE:
-                await fail(self.app, generation.id, Reason(BUSY, error.message))
-            case ErrorKind.ACCOUNT:
-                log.critical("kie.account_problem", code=error.code, error=error.message, generation_id=generation.id)
-                await enqueue(
-                    self.app.pool,
-                    self.app.registry,
-                    ALERT,
-                    {"code": error.code, "message": error.message},
-                    unique_key=f"alert:kie:{error.code}",
-                )
-                await fail(self.app, generation.id, Reason(BUSY, f"KIE {error.code}"))
-            case ErrorKind.CONTENT:
-                await fail(self.app, generation.id, Reason(CONTENT, error.message))
-            case _:
-                await fail(self.app, generation.id, Reason(RENDER, error.message))
+        return f"{base}/{generation.provider}/callback/{generation.callback_token}" if base else None
 
     def _refund_on_last_attempt(
         self, step: Callable[[Job], Awaitable[Snooze | None]]
@@ -297,3 +396,8 @@ class Pipeline:
                 raise
 
         return run
+
+
+def _payload(generation: Generation) -> dict[str, int]:
+    """A pipeline job's payload: the generation, and its user so every log line of the job names both."""
+    return {"generation_id": generation.id, "user_id": generation.user_id}

@@ -6,15 +6,17 @@ Producers enqueue inside their own transaction (``enqueue``); handlers are regis
 
 from core.queue.backoff import Backoff
 from core.queue.enqueue import NewJob, cancel, enqueue, enqueue_many
-from core.queue.jobs import Cancel, Job, JobSpec, Registry, Snooze, TransientError
+from core.queue.jobs import Cancel, Classifier, Job, JobSpec, Registry, RetryAfter, Snooze, TransientError
 
 __all__ = [
     "Backoff",
     "Cancel",
+    "Classifier",
     "Job",
     "JobSpec",
     "NewJob",
     "Registry",
+    "RetryAfter",
     "Snooze",
     "TransientError",
     "cancel",

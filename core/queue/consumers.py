@@ -112,7 +112,7 @@ class Consumers:
             if not scope.expired():
                 error = exc  # the handler's own timeout, not ours
         except Exception as exc:
-            error = exc
+            error = self._registry.classify(exc)
         elapsed = time.monotonic() - run.started
         match run.interrupt:
             case Interrupt.LEASE_LOST:

@@ -57,7 +57,23 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+class RetryAfter(Exception):
+    """The provider named the moment to come back (Telegram's 429 ``retry_after``): run again in
+    exactly ``seconds``, attempt given back, never toward the circuit breaker."""
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
 Handler = Callable[[Job], Awaitable[Snooze | None]]
+# Turns an exception the queue cannot know (it imports no provider) into one of its own
+# (TransientError, RetryAfter, Cancel), or returns it unchanged. Passed in by bot.py.
+Classifier = Callable[[BaseException], BaseException]
+
+
+def unchanged(error: BaseException) -> BaseException:
+    return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +90,9 @@ class JobSpec:
 class Registry:
     """Job kinds are stable strings (rows outlive deploys); each maps to one spec."""
 
-    def __init__(self, specs: Mapping[str, JobSpec] | None = None) -> None:
+    def __init__(self, specs: Mapping[str, JobSpec] | None = None, *, classify: Classifier = unchanged) -> None:
         self._specs: dict[str, JobSpec] = dict(specs or {})
+        self.classify = classify
 
     def add(self, spec: JobSpec) -> JobSpec:
         if spec.kind in self._specs:
@@ -88,7 +105,8 @@ class Registry:
         unknown = sorted(set(limits) - set(self._specs))
         if unknown:
             raise ValueError(f"QUEUE_CONCURRENCY names unknown job kinds: {', '.join(unknown)}")
-        return Registry({k: replace(s, concurrency=limits.get(k, s.concurrency)) for k, s in self._specs.items()})
+        specs = {k: replace(s, concurrency=limits.get(k, s.concurrency)) for k, s in self._specs.items()}
+        return Registry(specs, classify=self.classify)
 
     def __getitem__(self, kind: str) -> JobSpec:
         try:

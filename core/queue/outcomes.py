@@ -4,6 +4,8 @@ handler returned None        -> succeeded
 handler returned Snooze(s)   -> queued again in s seconds, attempt given back
 handler raised Cancel        -> cancelled, reason kept
 handler raised TransientError-> retry after backoff (or retry_after); failed when out of attempts
+handler raised RetryAfter(s) -> queued again in exactly s seconds, attempt given back (like a snooze)
+handler lost the database    -> retried like a TransientError: the outage policy handles it
 handler raised anything else -> the same, and it counts toward the circuit breaker
 handler ran past its timeout -> the same as anything else
 operator asked it to stop    -> cancelled
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.logging import redact
-from core.queue.jobs import Cancel, Job, JobSpec, Snooze, TransientError
+from core.queue.jobs import Cancel, Job, JobSpec, RetryAfter, Snooze, TransientError
+from core.queue.outage import JOB_UNAVAILABLE
 
 MAX_ERROR_LENGTH = 2000
 
@@ -84,8 +87,12 @@ def decide(
         return failure(job, spec, f"timed out after {spec.timeout:g}s", curable=True, rng=rng)
     if isinstance(error, Cancel):
         return Outcome(job, Verdict.CANCELLED, error=f"cancelled: {error.reason}"[:MAX_ERROR_LENGTH])
+    if isinstance(error, RetryAfter):
+        return Outcome(job, Verdict.SNOOZED, delay=max(0.0, error.seconds), error=describe(error))
     if isinstance(error, TransientError):
         return failure(job, spec, describe(error), curable=False, retry_after=error.retry_after, rng=rng)
+    if isinstance(error, JOB_UNAVAILABLE):  # the database is away: a restart cures nothing (outage.py)
+        return failure(job, spec, describe(error), curable=False, rng=rng)
     if error is not None:
         return failure(job, spec, describe(error), curable=True, rng=rng)
     if isinstance(result, Snooze):

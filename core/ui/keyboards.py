@@ -35,6 +35,10 @@ class Resend(CallbackData, prefix="send"):
     generation: int
 
 
+class CancelGeneration(CallbackData, prefix="stop"):
+    generation: int
+
+
 def _button(label: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=label, callback_data=data.pack())
 
@@ -54,6 +58,12 @@ def confirm_keyboard(lang: str, draft: Generation, models: Iterable[VideoModel])
 def regenerate_keyboard(lang: str, generation_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(text(lang, "button_regenerate"), Again(generation=generation_id))]]
+    )
+
+
+def cancel_generation_keyboard(lang: str, generation_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(text(lang, "button_cancel_generation"), CancelGeneration(generation=generation_id))]]
     )
 
 

@@ -1,16 +1,21 @@
-"""A generation's one status message: the words for each stage, and why it failed."""
+"""A generation's one status message: the words and buttons for each stage, and why it failed."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from aiogram.types import InlineKeyboardMarkup
+
+from core.ui.keyboards import cancel_generation_keyboard
 from core.ui.texts import text
 from db.generations import Generation
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why a generation failed: a catalogue key for the user, a detail for the operator's row."""
+    """Why a generation failed: a catalogue key for the user, a detail for the operator's row only
+    (providers' and OpenAI's own words never reach users)."""
 
     key: str
     detail: str = ""
@@ -19,8 +24,8 @@ class Reason:
         return f"{self.key.removeprefix('reason_')}: {self.detail}" if self.detail else self.key.removeprefix("reason_")
 
 
-CONTENT, BUSY, RENDER = "reason_content", "reason_busy", "reason_render"
-TIMEOUT, UNDELIVERABLE, INTERNAL = "reason_timeout", "reason_undeliverable", "reason_internal"
+CONTENT, BUSY, RENDER, PHOTO = "reason_content", "reason_busy", "reason_render", "reason_photo"
+TIMEOUT, WAITED, UNDELIVERABLE, INTERNAL = "reason_timeout", "reason_waited", "reason_undeliverable", "reason_internal"
 
 
 def clock(seconds: float) -> str:
@@ -28,21 +33,53 @@ def clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def status_text(lang: str, generation: Generation, stage: str, *, model_title: str, **params: object) -> str:
+def eta(lang: str, seconds: float) -> str:
+    if seconds < 60:
+        return text(lang, "eta_soon")
+    return text(lang, "eta_minutes", minutes=math.ceil(seconds / 60))
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+def status_view(lang: str, generation: Generation, stage: str, *, model_title: str, **params: object) -> Shown:
+    """What the status message says at ``stage``; stages still waiting to start carry a cancel button."""
+    cancel = cancel_generation_keyboard(lang, generation.id)
     match stage:
         case "queued":
-            return text(lang, "status_queued", position=params["position"], model=model_title, price=generation.price)
+            words = text(
+                lang,
+                "status_queued",
+                position=params["position"],
+                eta=eta(lang, float(params.get("eta_s", 0))),  # type: ignore[arg-type]
+                model=model_title,
+                price=generation.price,
+            )
+            return Shown(words, cancel)
+        case "waiting":
+            return Shown(text(lang, "status_waiting", model=model_title, price=generation.price), cancel)
         case "rendering":
-            return text(lang, "status_rendering", elapsed=clock(float(params.get("elapsed_s", 0))))
+            return Shown(text(lang, "status_rendering", elapsed=clock(float(params.get("elapsed_s", 0)))))  # type: ignore[arg-type]
         case "failed":
             reason = params["reason"]
             assert isinstance(reason, Reason)
-            return text(
-                lang,
-                "status_failed",
-                reason=text(lang, reason.key, detail=reason.detail or "-"),
-                price=generation.price,
-                credits=params["credits"],
+            words = text(
+                lang, "status_failed", reason=text(lang, reason.key), price=generation.price, credits=params["credits"]
             )
+            return Shown(words)
+        case "overdue":
+            minutes = params["minutes"]
+            return Shown(
+                text(lang, "status_overdue", price=generation.price, credits=params["credits"], minutes=minutes)
+            )
+        case "cancelled":
+            return Shown(text(lang, "status_cancelled", price=generation.price, credits=params["credits"]))
         case _:
-            return text(lang, f"status_{stage}")
+            return Shown(text(lang, f"status_{stage}"))
+
+
+def status_text(lang: str, generation: Generation, stage: str, *, model_title: str, **params: object) -> str:
+    return status_view(lang, generation, stage, model_title=model_title, **params).text

@@ -4,12 +4,15 @@ Two local servers stand in for KIE's two hosts: ``base_url`` for the API (``http
 ``upload_base_url`` for uploads (``https://kieai.redpandaai.co``), so a client that mixes them up gets a 404.
 
 Imitated: Veo 3.1 (``/api/v1/veo/generate``, ``/api/v1/veo/record-info``), the Market jobs API
-(``/api/v1/jobs/createTask``, ``/api/v1/jobs/recordInfo``), credits, base64 and stream uploads, completion
-callbacks (optionally HMAC-signed), and downloads of uploaded files and of result videos.
+(``/api/v1/jobs/createTask``, ``/api/v1/jobs/recordInfo``; ``kling-3.0/video`` input is validated as KIE does),
+credits, base64 and stream uploads, completion callbacks (optionally HMAC-signed), and downloads of uploaded
+files and of result videos.
 
 KIE's quirks, reproduced on purpose:
-- The HTTP status is 200 even for errors; the real status is the body ``code`` (401 bad key, 422 validation,
-  404 unknown model, and whatever ``fail_next_create`` scripts: 429, 455, 402, ...).
+- The HTTP status is 200 even for errors; the real status is the body ``code`` (401 bad key, 402 credits,
+  422 validation, 404 unknown model, 429 over the create limit, and whatever ``fail_next_create`` scripts).
+- Final failures arrive after an accepted create: Veo ``successFlag`` 2 or 3, Market ``state: fail``, and
+  asynchronous moderation (errorCode 400), all scripted with ``Outcome``.
 - ``paramJson``/``param`` and ``resultJson`` are JSON *strings*; Market ``failCode`` is a string, Veo ``errorCode``
   an int. Veo reports ``successFlag`` 0/1/2, Market a ``state`` string; their callbacks differ in shape.
 - ``result_urls_as_string``: Veo ``resultUrls`` arrives as a JSON string (as in KIE's sample code and schema).
@@ -19,8 +22,19 @@ KIE's quirks, reproduced on purpose:
 - The HMAC signature covers only ``taskId.timestamp``, never the body.
 
 Knobs: ``render_seconds`` (simulated render time; ``None`` = only ``finish()`` ends a task), ``script()``
-(per-task outcome), ``fail_next_create()``, ``callbacks_enabled`` (lost callbacks), ``hmac_key``,
-``result_urls_as_string``, ``video_bytes``, ``credits``.
+(per-task outcome, optionally finishing after its own render time), ``fail_next_create()``,
+``callbacks_enabled`` (lost callbacks), ``hmac_key``, ``result_urls_as_string``, ``video_bytes``,
+``video_size`` and ``video_duration_s`` (result videos are real minimal MP4s, tests/fakes/mp4.py),
+``credits`` and ``costs``, ``key_invalid``, ``outage()``/``recover()``, ``enforce_create_limit``.
+
+Credits: a create answers 402 unless the balance covers the model's cost on top of what the tasks still
+generating will cost; a task's cost is taken when it succeeds (failed tasks cost nothing, as the Market
+callback's ``consumeCredits: 0`` shows).
+
+Outages: while ``outage(mode)`` lasts, every ``/api/`` call on either host is refused (and recorded in
+``refused``): ``"http5xx"`` answers HTTP 502/503 with an HTML page, as a proxy in front of a dead service
+does; ``"envelope"`` answers HTTP 200 with body code 500 or 455; ``"hang"`` accepts the request and answers
+nothing until ``recover()`` (then HTTP 504, with no side effect) or until the client gives up.
 
 Deviation from the real service: ``/files/...`` and ``/videos/...`` need no API key, since KIE's file and result
 hosts are public and the bot must never send its key to them.
@@ -48,32 +62,63 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.fakes import mp4
+
 VEO_MODELS = frozenset({"veo3", "veo3_fast", "veo3_lite"})
 VEO_ASPECT_RATIOS = frozenset({"16:9", "9:16", "Auto"})
 MARKET_PREFIXES = ("kling-", "sora-", "wan/", "hailuo/", "bytedance/", "veo-")
+KLING3 = "kling-3.0/video"
+KLING3_ASPECT_RATIOS = frozenset({"9:16", "16:9", "1:1"})
+KLING3_MODES = frozenset({"std", "pro"})
+KLING3_DURATIONS = frozenset(str(seconds) for seconds in range(3, 16))
+KLING3_PROMPT_LIMIT = 2500
 NO_ACCESS = "You do not have access permissions"
-# A 24-byte ftyp box (major brand mp42, compatible isom/mp42): enough for a sniffer to call it an mp4.
-MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00isommp42"
+INSUFFICIENT = "Insufficient credits"
+TOO_MANY = "Too many requests"
+MODERATED = "Your prompt or image was flagged by content moderation. Please adjust it and try again."
+UPSTREAM_FAILED = "Video generation failed upstream. Please try again later."
 CHUNK = 64 * 1024
 CALLBACK_TIMEOUT = aiohttp.ClientTimeout(total=15)  # KIE's documented callback timeout
-MARKET_CREDITS_PER_TASK = 100
+MARKET_CREDITS_PER_TASK = 100  # the cost of any Market model not in COSTS
+# Rough per-task prices in credits (shared/reference/kie_api.md section 9); a test may change FakeKie.costs.
+COSTS = {"veo3_fast": 60, "veo3": 250, "veo3_lite": 30, KLING3: 120}
+CREATE_LIMIT = 20  # creates accepted per CREATE_WINDOW seconds, per account (KIE's documented limit)
+CREATE_WINDOW = 10.0
+OutageMode = Literal["http5xx", "envelope", "hang"]
+OUTAGE_MODES: tuple[OutageMode, ...] = ("http5xx", "envelope", "hang")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a task ends: ``success()``, ``failure(code, message)`` or ``never()`` (generating forever)."""
+    """How a task ends: ``success()``, ``failure(code, message)``, ``upstream_failure()``, ``moderated()`` or
+    ``never()`` (generating forever). ``after`` gives the task its own render time in seconds, overriding
+    ``FakeKie.render_seconds`` (even ``None``): one task that finishes late."""
 
     kind: Literal["success", "failure", "never"]
     code: int = 200
     message: str = ""
+    after: float | None = None
+    veo_flag: int = 2  # Veo's successFlag once failed: 2, or 3 "created but upstream generation failed"
 
     @classmethod
-    def success(cls) -> Outcome:
-        return cls("success")
+    def success(cls, *, after: float | None = None) -> Outcome:
+        return cls("success", after=after)
 
     @classmethod
-    def failure(cls, code: int, message: str) -> Outcome:
-        return cls("failure", code, message)
+    def failure(cls, code: int, message: str, *, after: float | None = None) -> Outcome:
+        return cls("failure", code, message, after=after)
+
+    @classmethod
+    def upstream_failure(
+        cls, code: int = 500, message: str = UPSTREAM_FAILED, *, after: float | None = None
+    ) -> Outcome:
+        """Veo ``successFlag`` 3 (Market: ``state: fail``): accepted, then the generation failed upstream."""
+        return cls("failure", code, message, after=after, veo_flag=3)
+
+    @classmethod
+    def moderated(cls, message: str = MODERATED, *, after: float | None = None) -> Outcome:
+        """Asynchronous moderation: the create succeeds, the record later fails with errorCode 400."""
+        return cls("failure", 400, message, after=after)
 
     @classmethod
     def never(cls) -> Outcome:
@@ -100,6 +145,7 @@ class FakeTask:
     body: dict[str, Any]  # the create request as sent
     outcome: Outcome
     created_at: float  # epoch seconds
+    cost: int  # credits taken when it succeeds
     state: Literal["generating", "success", "fail"] = "generating"
     finished: float | None = None  # epoch seconds when it became terminal
 
@@ -133,22 +179,68 @@ def _reply(code: int, msg: str, data: Any = None, *, upload: bool = False, statu
     return web.json_response(body, status=status)
 
 
-def _mp4_chunk(offset: int, size: int) -> bytes:
-    head = MP4_HEADER[offset : offset + size]
-    return head + bytes(size - len(head))
+def _outage_page(status: int) -> web.Response:
+    reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}[status]
+    title = f"{status} {reason}"
+    page = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center></body></html>"
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
+def kling3_problem(params: dict[str, Any]) -> str | None:
+    """What is wrong with a ``kling-3.0/video`` input, in the 422 message KIE would send, or None."""
+    prompt = params.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "prompt is required"
+    if len(prompt) > KLING3_PROMPT_LIMIT:
+        return f"prompt must be at most {KLING3_PROMPT_LIMIT} characters"
+    images = params.get("image_urls")
+    if images is not None and (
+        not isinstance(images, list) or not 1 <= len(images) <= 2 or not all(isinstance(u, str) and u for u in images)
+    ):
+        return "image_urls must be a list of 1 or 2 image URLs"
+    ratio = params.get("aspect_ratio")
+    if ratio is None and not images:
+        return "aspect_ratio is required when no image_urls are given"
+    if ratio is not None and ratio not in KLING3_ASPECT_RATIOS:
+        return "aspect_ratio must be one of 9:16, 16:9, 1:1"
+    if params.get("mode", "std") not in KLING3_MODES:
+        return "mode must be std or pro"
+    if params.get("duration", "5") not in KLING3_DURATIONS:
+        return 'duration must be a string from "3" to "15"'
+    if not isinstance(params.get("sound", False), bool):
+        return "sound must be a boolean"
+    return None
 
 
 class FakeKie:
     def __init__(
-        self, api_key: str = "kie-test-key", *, render_seconds: float | None = 0.0, video_bytes: int = 256 * 1024
+        self,
+        api_key: str = "kie-test-key",
+        *,
+        render_seconds: float | None = 0.0,
+        video_bytes: int = 256 * 1024,
+        video_size: tuple[int, int] = (720, 1280),
+        video_duration_s: float = 8.0,
+        enforce_create_limit: bool = False,
     ) -> None:
         self.api_key = api_key
         self.render_seconds = render_seconds
         self.video_bytes = video_bytes
+        self.video_size = video_size
+        self.video_duration_s = video_duration_s
+        self.enforce_create_limit = enforce_create_limit
+        self.create_limit = CREATE_LIMIT  # with enforce_create_limit: this many creates per create_window seconds
+        self.create_window = CREATE_WINDOW
         self.hmac_key: str | None = None
         self.callbacks_enabled = True
         self.result_urls_as_string = False
         self.credits = 10000
+        self.costs = dict(COSTS)
+        self.key_invalid = False  # True: every API call answers 401, whatever key it carries
+        self.outage_mode: OutageMode | None = None
+        self.refused: list[KieCall] = []  # API calls answered by an outage
+        self.create_times: list[float] = []  # time.time() of every accepted create, to check a client's pace
+        self.rate_limited = 0  # creates answered 429 by enforce_create_limit
         self.base_url = ""
         self.upload_base_url = ""
         self.requests: list[KieCall] = []
@@ -164,6 +256,9 @@ class FakeKie:
         self._runners: list[web.AppRunner] = []
         self._session: aiohttp.ClientSession | None = None
         self._last_ms = 0
+        self._recent_creates: deque[float] = deque()  # monotonic times inside the create window
+        self._recovered = asyncio.Event()
+        self._recovered.set()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -192,6 +287,7 @@ class FakeKie:
         return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     async def stop(self) -> None:
+        self._recovered.set()  # release hung requests, or the runners would wait for them
         pending = list(self._background)
         for task in pending:
             task.cancel()
@@ -214,6 +310,17 @@ class FakeKie:
     def script(self, outcome: Outcome) -> None:
         """The next created task (either family) gets ``outcome``; unscripted tasks succeed."""
         self._outcomes.append(outcome)
+
+    def outage(self, mode: OutageMode) -> None:
+        """From now on every API call on either host is refused as ``mode`` says, until ``recover()``."""
+        if mode not in OUTAGE_MODES:
+            raise ValueError(f"unknown outage mode {mode!r}")
+        self.outage_mode = mode
+        self._recovered.clear()
+
+    def recover(self) -> None:
+        self.outage_mode = None
+        self._recovered.set()
 
     def fail_next_create(self, code: int, msg: str, *, http_status: int = 200, times: int = 1) -> None:
         """The next ``times`` creates answer ``{"code": code, "msg": msg, "data": null}`` with ``http_status``."""
@@ -296,12 +403,47 @@ class FakeKie:
         )
         await self._notify()
         try:
-            # Result and upload downloads are public on the real hosts; everything under /api/ wants the key.
-            if request.path.startswith("/api/") and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            if not request.path.startswith("/api/"):
+                return await handler(request)  # result and upload downloads are public on the real hosts
+            if self.outage_mode is not None:
+                return await self._refuse(
+                    self.requests[-1], self.outage_mode, upload=request.path.startswith("/api/file-")
+                )
+            if self.key_invalid or request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 return _reply(401, NO_ACCESS, upload=request.path.startswith("/api/file-"))
             return await handler(request)
         finally:
             await self._notify()  # the handler may have created a task
+
+    async def _refuse(self, call: KieCall, mode: OutageMode, *, upload: bool) -> web.Response:
+        self.refused.append(call)
+        turn = len(self.refused) % 2  # alternate the two answers each mode has
+        if mode == "http5xx":
+            return _outage_page((502, 503)[turn])
+        if mode == "envelope":
+            code, msg = ((500, "Server Error"), (455, "Service unavailable"))[turn]
+            return _reply(code, msg, upload=upload)
+        await self._recovered.wait()
+        return _outage_page(504)  # the proxy gave up on it: nothing behind it happened
+
+    def _create_refusal(self, model: str) -> web.Response | None:
+        """A create's answer when the create limit or the balance refuses it, else None (and the create counts)."""
+        if self.enforce_create_limit:
+            now = time.monotonic()
+            while self._recent_creates and self._recent_creates[0] <= now - self.create_window:
+                self._recent_creates.popleft()
+            if len(self._recent_creates) >= self.create_limit:
+                self.rate_limited += 1
+                return _reply(429, TOO_MANY)
+        held = sum(task.cost for task in self.tasks.values() if not task.terminal)
+        if self.credits - held < self.cost(model):
+            return _reply(402, INSUFFICIENT)
+        self._recent_creates.append(time.monotonic())
+        self.create_times.append(time.time())
+        return None
+
+    def cost(self, model: str) -> int:
+        return self.costs.get(model, MARKET_CREDITS_PER_TASK)
 
     @staticmethod
     async def _json_object(request: web.Request) -> dict[str, Any] | None:
@@ -319,10 +461,11 @@ class FakeKie:
 
     def _create_task(self, task_id: str, family: Literal["veo", "market"], model: str, body: dict[str, Any]) -> None:
         outcome = self._outcomes.popleft() if self._outcomes else Outcome.success()
-        task = FakeTask(task_id, family, model, body, outcome, time.time())
+        task = FakeTask(task_id, family, model, body, outcome, time.time(), self.cost(model))
         self.tasks[task_id] = task
-        if self.render_seconds is not None and outcome.kind != "never":
-            self._renders[task_id] = self._spawn(self._render(task, self.render_seconds))
+        seconds = self.render_seconds if outcome.after is None else outcome.after
+        if seconds is not None and outcome.kind != "never":
+            self._renders[task_id] = self._spawn(self._render(task, seconds))
 
     async def _render(self, task: FakeTask, seconds: float) -> None:
         await asyncio.sleep(seconds)  # the simulated render time
@@ -332,6 +475,8 @@ class FakeKie:
         # Terminal before the callback goes out, so a bot that re-checks record-info on the callback sees it.
         task.state = "success" if task.outcome.kind == "success" else "fail"
         task.finished = time.time()
+        if task.state == "success":
+            self.credits -= task.cost
         await self._notify()
         if self.callbacks_enabled and task.callback_url:
             await self._post_callback(task, self._callback_body(task), None, None)
@@ -385,7 +530,7 @@ class FakeKie:
             "paramJson": _compact(task.body),
             "createTime": _ms(task.created_at),
             "completeTime": _ms(task.finished) if task.finished else None,
-            "successFlag": {"generating": 0, "success": 1, "fail": 2}[task.state],
+            "successFlag": {"generating": 0, "success": 1, "fail": task.outcome.veo_flag}[task.state],
             "response": self._veo_result(task) if task.state == "success" else None,
             "errorCode": task.outcome.code if failed else None,
             "errorMessage": task.outcome.message if failed else None,
@@ -424,10 +569,11 @@ class FakeKie:
                 "data": {"taskId": task.task_id, "fallbackFlag": False},
             }
         data = self._market_data(task, "success" if success else "fail")
-        consumed = MARKET_CREDITS_PER_TASK if success else 0
+        consumed = task.cost if success else 0
         data |= {
             "consumeCredits": consumed,
-            "remainedCredits": self.credits - consumed,
+            # A terminal task's cost is already taken; an early (forged) callback announces it.
+            "remainedCredits": self.credits if task.terminal else self.credits - consumed,
             "costTime": round(data["costTime"] / 1000),  # seconds here, milliseconds in recordInfo
         }
         if success:
@@ -454,6 +600,8 @@ class FakeKie:
         images = body.get("imageUrls", [])
         if not isinstance(images, list) or not all(isinstance(url, str) for url in images):
             return _reply(422, "imageUrls must be a list of URLs")
+        if refusal := self._create_refusal(model):
+            return refusal
         task_id = f"veo_task_{secrets.token_hex(6)}"
         self._create_task(task_id, "veo", model, body)
         return _reply(200, "success", {"taskId": task_id})
@@ -478,9 +626,14 @@ class FakeKie:
         params = body.get("input")
         if not isinstance(params, dict):
             return _reply(422, "input is required")
+        problem = kling3_problem(params) if model == KLING3 else None
         prompt = params.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return _reply(422, "prompt is required")
+        if problem is None and (not isinstance(prompt, str) or not prompt.strip()):
+            problem = "prompt is required"
+        if problem is not None:
+            return _reply(422, problem)
+        if refusal := self._create_refusal(model):
+            return refusal
         self._last_ms = max(_ms(time.time()), self._last_ms + 1)  # ids embed the ms; keep them unique
         task_id = f"task_{model.replace('/', '_')}_{self._last_ms}"
         self._create_task(task_id, "market", model, body)
@@ -500,11 +653,13 @@ class FakeKie:
         task = self.tasks.get(name.removesuffix(".mp4").removesuffix("-origin"))
         if not name.endswith(".mp4") or task is None or task.state != "success":
             raise web.HTTPNotFound()
+        width, height = self.video_size
+        spec = mp4.Mp4Spec(width=width, height=height, duration_s=self.video_duration_s)
         response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
-        response.content_length = self.video_bytes
+        response.content_length = mp4.file_size(spec, self.video_bytes)
         await response.prepare(request)
-        for offset in range(0, self.video_bytes, CHUNK):
-            await response.write(_mp4_chunk(offset, min(CHUNK, self.video_bytes - offset)))
+        for piece in mp4.chunks(spec, self.video_bytes, CHUNK):
+            await response.write(piece)
         await response.write_eof()
         return response
 

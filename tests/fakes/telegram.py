@@ -29,6 +29,7 @@ The module also has builders of real ``Update`` JSON (``message_update``, ``call
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import itertools
@@ -149,14 +150,15 @@ class FakeTelegram:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> FakeTelegram:
+    async def start(self, port: int = 0) -> FakeTelegram:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        app.router.add_get("/_calls", self._counts)  # for benchmarks in another process
         # A short shutdown timeout: stop() must not wait a minute for an idle keep-alive connection.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -282,6 +284,10 @@ class FakeTelegram:
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+    async def _counts(self, _request: web.Request) -> web.Response:
+        """How many calls of each method the fake has answered."""
+        return web.json_response(dict(collections.Counter(call.method for call in self.requests)))
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]

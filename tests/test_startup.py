@@ -1,0 +1,62 @@
+"""Start-up: settings first and fast, Telegram unreachable or refusing the token, a refused menu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.settings import Settings
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import BotHarness, BotProcess, bot_env, free_port, wait_until
+
+
+async def readyz(bot: BotHarness) -> tuple[int, dict[str, Any]]:
+    async with bot._http.get(f"{bot.base_url}/readyz") as response:
+        return response.status, await response.json()
+
+
+async def test_telegram_down_at_start_then_up(bot_environment: dict[str, str], fake_telegram: FakeTelegram) -> None:
+    port = free_port()
+    settings = Settings.from_env({**bot_environment, "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}"})
+    async with BotHarness.running(settings, fake_telegram, wait_for_telegram=False) as bot:
+        async with bot._http.get(f"{bot.base_url}/healthz") as response:
+            assert response.status == 200, "alive at once, Telegram or not"
+
+        async def says_unreachable() -> dict[str, Any] | None:
+            status, body = await readyz(bot)
+            return body if status == 503 and "unreachable" in body.get("reasons", {}).get("telegram", "") else None
+
+        body = await wait_until(says_unreachable)
+        assert body["checks"]["telegram"] is False and body["checks"]["database"] is True
+        late = await FakeTelegram().start(port=port)
+        try:
+            await late.wait_for(lambda _: late.webhook is not None, timeout=30)
+            assert late.webhook is not None and late.webhook["url"] == f"{bot.base_url}/telegram/webhook"
+            assert len(late.calls("setWebhook")) == 1
+            await wait_until(lambda: bot.frontend.set_up_done.is_set())
+            status, body = await readyz(bot)
+            assert status == 200, body
+        finally:
+            await late.stop()
+
+
+async def test_a_refused_command_menu_does_not_stop_the_start(make_bot, fake_telegram: FakeTelegram) -> None:
+    fake_telegram.fail_next("setMyCommands", 400, "Bad Request: BOT_COMMAND_INVALID")
+    async with make_bot() as bot:
+        assert fake_telegram.webhook is not None
+        status, _ = await readyz(bot)
+        assert status == 200
+
+
+async def test_a_token_telegram_refuses_exits_78_naming_bot_token(
+    database_url: str, fake_telegram: FakeTelegram
+) -> None:
+    env = bot_env(
+        database_url,
+        TELEGRAM_API_BASE=fake_telegram.base_url,
+        BOT_TOKEN="654321:WRONG-token-abcdefghijklmnopqrstuvwxyz",
+        PUBLIC_BASE_URL="http://127.0.0.1:9",
+    )
+    bot = await BotProcess.start(env)
+    assert await bot.wait(timeout=60) == 78, bot.output()
+    assert "BOT_TOKEN" in bot.output()
+    assert "WRONG-token" not in bot.output(), "the token itself never appears"
