@@ -271,7 +271,7 @@ async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connectio
                 idea=generation.idea[:200] or "📷",
                 created=generation.created_at,
                 finished=f"{generation.finished_at:%Y-%m-%d %H:%M}" if generation.finished_at else "—",
-                task=generation.kie_task_id or "—",
+                task=f"{generation.provider} {generation.task_id}" if generation.task_id else "—",
                 error=generation.error or "—",
                 jobs="\n".join(
                     f"#{j['id']} {j['kind']} {j['state']} {j['attempt']}/{j['max_attempts']}"

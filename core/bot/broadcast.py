@@ -2,8 +2,8 @@
 
 The recipients are rows (broadcast_recipients), written with the broadcast in the admin's update.
 ``broadcast.send`` jobs (SENDERS of them, so a 429 sleeping one sender does not stall the others)
-each claim the next recipient ('sending', committed before the send), take a slot of the
-bot-wide pace (app.limiter, 25/s across processes), copy the message and settle the row. A process
+each take a slot of the bot-wide pace (app.limiter, 25/s across processes), claim the next
+recipient ('sending', committed before the send), copy the message and settle the row. A process
 killed mid-send leaves that one row in 'sending': it is never sent again (a miss is better than a
 duplicate) and counts as failed. ``broadcast.status`` edits the admin's status message every few
 seconds and closes the broadcast when nobody is left; /broadcast_cancel stops the senders at their
@@ -118,18 +118,20 @@ class BroadcastJobs:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RUN_BUDGET_S
         while loop.time() < deadline:
-            user_id = await db_broadcasts.claim(app.pool, broadcast_id)
-            if user_id is None:
+            await app.limiter.wait()
+            # Claim, send and settle as one shielded step: a stop in the middle lets it finish, so a
+            # graceful restart leaves nobody in 'sending' (only a killed process does).
+            if not await asyncio.shield(asyncio.ensure_future(self._send_next(broadcast))):
                 return None  # nobody left, or cancelled
-            # The slot last, right before the send: the pace Telegram sees is the pace of the slots.
-            try:
-                await app.limiter.wait()
-            except asyncio.CancelledError:  # stopping: nothing was sent, so it is anyone's again
-                await db_broadcasts.settle(app.pool, broadcast_id, user_id, "pending")
-                raise
-            outcome = await self._copy(broadcast, user_id)
-            await db_broadcasts.settle(app.pool, broadcast_id, user_id, outcome)
         return Snooze(0)
+
+    async def _send_next(self, broadcast: asyncpg.Record) -> bool:
+        user_id = await db_broadcasts.claim(self.app.pool, broadcast["id"])
+        if user_id is None:
+            return False
+        outcome = await self._copy(broadcast, user_id)
+        await db_broadcasts.settle(self.app.pool, broadcast["id"], user_id, outcome)
+        return True
 
     async def _copy(self, broadcast: asyncpg.Record, user_id: int) -> str:
         method = CopyMessage(
