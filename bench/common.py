@@ -8,7 +8,9 @@ import os
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -108,39 +110,85 @@ class Bot:
 @dataclass(frozen=True)
 class FakeServers:
     """Fake Telegram, KIE and OpenAI servers, in a process of their own so their work does not
-    share the benchmark's event loop."""
+    share the benchmark's event loop. ``command()`` reaches into that process: start or end a KIE
+    outage, or read what the fakes saw (the fakes themselves are the ones the tests use, unchanged)."""
 
     process: multiprocessing.process.BaseProcess
+    control: Connection
     telegram: str
     kie: str
     kie_upload: str
     openai: str
 
     @classmethod
-    def start(cls, *, render_seconds: float = 60.0) -> FakeServers:
+    def start(
+        cls, *, render_seconds: float = 60.0, enforce_create_limit: bool = False, admin_ids: tuple[int, ...] = ()
+    ) -> FakeServers:
         spawn = multiprocessing.get_context("spawn")
-        urls: multiprocessing.Queue = spawn.Queue()
-        process = spawn.Process(target=_serve_fakes, args=(urls, render_seconds), daemon=True)
+        ours, theirs = spawn.Pipe()
+        process = spawn.Process(
+            target=_serve_fakes, args=(theirs, render_seconds, enforce_create_limit, admin_ids), daemon=True
+        )
         process.start()
-        return cls(process, *urls.get(timeout=60))
+        if not ours.poll(60):
+            raise RuntimeError("the fake servers did not start within 60 s")
+        return cls(process, ours, *ours.recv())
+
+    def command(self, name: str, *args: Any) -> Any:
+        """Run one command in the fakes' process (see ``_commands``) and return its answer."""
+        self.control.send((name, args))
+        if not self.control.poll(30):
+            raise RuntimeError(f"the fake servers did not answer {name!r} within 30 s")
+        return self.control.recv()
 
     def stop(self) -> None:
         self.process.terminate()
 
 
-def _serve_fakes(urls: multiprocessing.Queue, render_seconds: float) -> None:
+def _serve_fakes(
+    control: Connection, render_seconds: float, enforce_create_limit: bool, admin_ids: tuple[int, ...]
+) -> None:
     from tests.fakes.kie import FakeKie
     from tests.fakes.openai import FakeOpenAI
     from tests.fakes.telegram import FakeTelegram
 
     async def serve() -> None:
-        telegram, kie, openai = FakeTelegram(), FakeKie(render_seconds=render_seconds), FakeOpenAI()
+        telegram = FakeTelegram()
+        kie = FakeKie(render_seconds=render_seconds, enforce_create_limit=enforce_create_limit)
+        kie.credits = 10**9  # a benchmark's thousands of renders must not run out of (fake) KIE credit
+        openai = FakeOpenAI()
         for fake in (telegram, kie, openai):
             await fake.start()
-        urls.put((telegram.base_url, kie.base_url, kie.upload_base_url, openai.base_url))
-        await asyncio.Event().wait()
+        control.send((telegram.base_url, kie.base_url, kie.upload_base_url, openai.base_url))
+        loop = asyncio.get_running_loop()
+        while True:
+            # The pipe is read in a thread so the fakes keep serving; the command itself runs on the loop.
+            name, args = await loop.run_in_executor(None, control.recv)
+            control.send(_commands(telegram, kie, admin_ids, name, args))
 
     asyncio.run(serve())
+
+
+def _commands(telegram: Any, kie: Any, admin_ids: tuple[int, ...], name: str, args: tuple[Any, ...]) -> Any:
+    """``outage <mode>`` and ``recover`` switch KIE; ``stats`` reads counters the benchmarks report."""
+    if name == "outage":
+        kie.outage(args[0])
+        return time.time()
+    if name == "recover":
+        kie.recover()
+        return time.time()
+    if name == "stats":
+        return {
+            "creates": len(kie.create_times),
+            "refused_by_limit": kie.rate_limited,
+            "refused_by_outage": len(kie.refused),
+            "admin_messages": [
+                str(call.params.get("text", ""))
+                for admin in admin_ids
+                for call in telegram.calls("sendMessage", chat_id=admin)
+            ],
+        }
+    raise ValueError(f"unknown fake-server command {name!r}")
 
 
 def table(title: str, rows: list[tuple[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -70,9 +71,15 @@ async def fsm_set_data(db: Executor, key: str, data: dict[str, Any]) -> None:
 
 async def take_rate_slot(conn: Conn, bucket: str, limit: int, window_s: float) -> float:
     """Take one slot of a shared limit; 0 when taken, else seconds to wait. Needs its own transaction."""
+    return (await take_rate_slot_stamped(conn, bucket, limit, window_s))[0]
+
+
+async def take_rate_slot_stamped(conn: Conn, bucket: str, limit: int, window_s: float) -> tuple[float, datetime | None]:
+    """``take_rate_slot``, also returning the slot's stamp (None when not taken) for ``settle_rate_slot``."""
     async with conn.transaction():
         await conn.execute(queries.rate_lock, bucket)
-        return await conn.fetchval(queries.rate_take, bucket, limit, window_s)
+        (row,) = await conn.fetch(queries.rate_take, bucket, limit, window_s)  # always one row
+    return row["wait_s"], row["taken_at"]
 
 
 async def lease_send_slots(db: Executor, bucket: str, window_no: int, want: int, limit: int, sent: int) -> int:
@@ -82,3 +89,8 @@ async def lease_send_slots(db: Executor, bucket: str, window_no: int, want: int,
 
 async def prune_send_windows(db: Executor, bucket: str, before_window: int) -> None:
     await db.execute(queries.send_windows_prune, bucket, before_window)
+
+
+async def settle_rate_slot(db: Executor, bucket: str, taken_at: datetime) -> None:
+    """The slot's request was answered: count the slot from now (the remote side counted it in between)."""
+    await db.execute(queries.rate_settle, bucket, taken_at)

@@ -79,8 +79,9 @@ ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, updated_at = now();
 SELECT pg_advisory_xact_lock(hashtext('rate:' || $1::text));
 
 -- name: rate_take
--- Take a slot of bucket $1 (at most $2 per $3 seconds), under rate_lock. Returns 0 when taken, else
--- the seconds until the oldest slot in the window frees up. Old slots are swept on the way.
+-- Take a slot of bucket $1 (at most $2 per $3 seconds), under rate_lock. Returns wait_s, 0 when taken,
+-- else the seconds until the oldest slot in the window frees up, and the slot's taken_at (for
+-- rate_settle). Old slots are swept on the way.
 WITH recent AS (
     SELECT count(*) AS taken, min(taken_at) AS oldest
     FROM rate_slots
@@ -88,7 +89,7 @@ WITH recent AS (
 ), took AS (
     INSERT INTO rate_slots (bucket, taken_at)
     SELECT $1::text, clock_timestamp() FROM recent WHERE recent.taken < $2::int
-    RETURNING 1
+    RETURNING taken_at
 ), swept AS (
     DELETE FROM rate_slots
     WHERE bucket = $1::text AND taken_at < clock_timestamp() - make_interval(secs => $3::float8)
@@ -96,7 +97,8 @@ WITH recent AS (
 SELECT CASE WHEN recent.taken < $2::int THEN 0.0
             ELSE greatest(0.05, extract(epoch FROM recent.oldest + make_interval(secs => $3::float8)
                                                    - clock_timestamp())::float8)
-       END AS wait_s
+       END AS wait_s,
+       (SELECT taken_at FROM took) AS taken_at
 FROM recent;
 
 -- name: send_lease
@@ -114,3 +116,11 @@ RETURNING last_grant;
 -- name: send_windows_prune
 -- Forget windows of bucket $1 older than window $2.
 DELETE FROM send_windows WHERE bucket = $1::text AND window_no < $2::bigint;
+
+-- name: rate_settle
+-- The request a slot was taken for has been answered: the slot now counts from this moment, which is
+-- after the remote service counted the request (taking it is before, by however long the request took
+-- to get there; a remote limit counting arrivals would see 21 in its window otherwise).
+-- $1 bucket, $2 the slot's taken_at as rate_take returned it
+UPDATE rate_slots SET taken_at = clock_timestamp()
+WHERE bucket = $1::text AND taken_at = $2::timestamptz;

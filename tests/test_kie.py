@@ -264,3 +264,28 @@ class TestSharedRateLimit:
         assert 9.0 < waits[3] <= 10.0, "the fourth waits for the oldest slot to leave the window"
         async with pool.acquire() as conn:
             assert await take_rate_slot(conn, "another.bucket", 3, 10.0) == 0.0
+
+    async def test_a_settled_slot_counts_from_its_answer(self, pool) -> None:
+        """KIE counts a create when it arrives, after the slot was taken; settled once answered, the slot
+        keeps the next create out for a whole window from then, not from when it was taken."""
+        from db.telegram import settle_rate_slot, take_rate_slot_stamped
+
+        hour = 3600.0
+        async with pool.acquire() as conn:
+            for bucket, settle in (("slow.unsettled", False), ("slow.settled", True)):
+                wait_s, slot = await take_rate_slot_stamped(conn, bucket, 1, hour)
+                assert wait_s == 0.0 and slot is not None
+                # The create took almost the whole window to be answered: the slot is that old now.
+                aged = await conn.fetchval(
+                    "UPDATE rate_slots SET taken_at = taken_at - interval '3599 s'"
+                    " WHERE bucket = $1 RETURNING taken_at",
+                    bucket,
+                )
+                if settle:
+                    await settle_rate_slot(conn, bucket, aged)
+                next_wait, next_slot = await take_rate_slot_stamped(conn, bucket, 1, hour)
+                assert next_slot is None
+                if settle:
+                    assert next_wait > hour - 60, "settled: a whole window from the answer"
+                else:
+                    assert next_wait <= 1.0, "unsettled: the window ran from the take, nearly over"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import structlog
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -145,9 +146,10 @@ class Pipeline:
             await show(app, generation, "waiting", interval=WAITING_RECHECK_S)
             return Snooze(WAITING_RECHECK_S)
         limit, window = provider.create_rate
+        bucket = f"{provider.name}.create"
         async with app.pool.acquire() as conn:
-            wait_s = await db_telegram.take_rate_slot(conn, f"{provider.name}.create", limit, window)
-        if wait_s > 0:
+            wait_s, slot = await db_telegram.take_rate_slot_stamped(conn, bucket, limit, window)
+        if wait_s > 0 or slot is None:
             position = await db_generations.queue_position(app.pool, gid)
             eta_s = position * window / limit
             await show(
@@ -158,9 +160,12 @@ class Pipeline:
             return None  # cancelled meanwhile
         try:
             image_url = await self._image_url(generation, provider) if generation.photo_file_id else None
-            task_id = await provider.create(
-                model, generation.prompt or generation.idea, image_url, self._callback(generation)
-            )
+            try:
+                task_id = await provider.create(
+                    model, generation.prompt or generation.idea, image_url, self._callback(generation)
+                )
+            finally:
+                await self._settle_slot(bucket, slot)
         except Retryable as error:
             metrics.provider_error(provider.name, error.code or "retryable")
             await db_generations.end_create(app.pool, gid)
@@ -401,6 +406,15 @@ class Pipeline:
             link = f"{link}\n\n{text(lang, 'video_free_note')}"
         await bot.send_message(generation.chat_id, link, reply_markup=keyboard)
         return None, size
+
+    async def _settle_slot(self, bucket: str, slot: datetime) -> None:
+        """The provider counts a create when it arrives, after we took its slot: restamped once answered,
+        the slot keeps later creates out until the provider's own window has moved past it too. A failure
+        here must not lose the create's answer (a task the provider bills): the slot then counts as taken."""
+        try:
+            await db_telegram.settle_rate_slot(self.app.pool, bucket, slot)
+        except (asyncpg.PostgresError, OSError) as error:
+            log.warning("generation.submit.slot_unsettled", bucket=bucket, error=str(error))
 
     def _callback(self, generation: Generation) -> str | None:
         base = self.app.settings.public_base_url
