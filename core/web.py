@@ -91,8 +91,15 @@ _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{19}")
 
 
 def _plain(raw: bytes, max_depth: int) -> bool:
-    """Certainly clean: fewer brackets than the depth limit, nothing _SUSPECT (in UTF-8 bodies)."""
-    return raw.count(b"{") + raw.count(b"[") <= max_depth and not _SUSPECT.search(raw) and raw[:1] == b"{"
+    """Certainly clean: fewer brackets than the depth limit, nothing _SUSPECT, and strict UTF-8 (json
+    decodes bytes with "surrogatepass", so an encoded lone surrogate would slip through otherwise)."""
+    if raw[:1] != b"{" or raw.count(b"{") + raw.count(b"[") > max_depth or _SUSPECT.search(raw):
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def clean_object(root: object, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
