@@ -13,7 +13,7 @@ from core.queue import NewJob, Registry, enqueue, enqueue_many
 from core.runtime import EXIT_BREAKER, EXIT_CONFIG
 from db.migrate import discover
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import SECRETS, BotProcess, bot_env, job_row, wait_until
+from tests.helpers import SECRETS, BotProcess, bot_env, free_port, job_row, wait_until
 
 REGISTRY = register_diagnostics(Registry())
 
@@ -34,7 +34,8 @@ async def test_two_processes_run_every_job_exactly_once(pool: asyncpg.Pool, data
 
 async def two_workers_run_every_job_exactly_once(pool: asyncpg.Pool, env: dict[str, str]) -> list[BotProcess]:
     """The body of the test above; tests/test_pgbouncer.py runs it again behind a transaction pooler."""
-    workers = [await BotProcess.start(env, "--role", "worker") for _ in range(2)]
+    # A worker serves /healthz and /metrics too: each needs a port of its own.
+    workers = [await BotProcess.start({**env, "PORT": str(free_port())}, "--role", "worker") for _ in range(2)]
     try:
         for worker in workers:
             await worker.wait_for_event("runtime.started")
