@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 async def serve(settings: Settings, role: Role) -> int:
     from core.app import services
     from core.bot.frontend import TelegramFrontend
+    from core.bot.menus import CommandMenus
     from core.pipeline import HOUSEKEEPING
     from core.pipeline import health as provider_health
     from core.pipeline.callbacks import ProviderCallbacks
@@ -96,7 +97,9 @@ async def serve(settings: Settings, role: Role) -> int:
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
             await provider_health.ensure(app)
-            web: list[Component] = [TelegramFrontend(app), ProviderCallbacks(app)] if role is not Role.WORKER else []
+            web: list[Component] = []
+            if role is not Role.WORKER:
+                web = [TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)]
             runtime = Runtime(
                 settings,
                 pool,
@@ -148,6 +151,8 @@ def job_kinds(app: App) -> Registry:
     """Every job kind this code can run, with the operator's per-kind limits applied; a job's log lines
     carry the generation and the user its payload names. Raises ValueError for settings only now
     checkable (limits of unknown kinds, models without a provider)."""
+    from core.bot.broadcast import BroadcastJobs
+    from core.bot.payments import RefundJob
     from core.bot.session import job_error
     from core.diag import register_diagnostics
     from core.pipeline.steps import Pipeline
@@ -157,6 +162,7 @@ def job_kinds(app: App) -> Registry:
     if problems:
         raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
+    registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
     return registry.with_limits(app.settings.queue_concurrency).with_log_fields("generation_id", "user_id")
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from dotenv import dotenv_values
 
 from core.catalogue import VideoModel, parse_models
+from core.stars import Package, parse_packages
 
 
 class SettingsError(Exception):
@@ -231,7 +232,8 @@ class Settings:
         default="50MB",
     )
     admin_ids: tuple[int, ...] = var(
-        "Telegram user ids told about account problems (KIE credits, keys), comma-separated.",
+        "Telegram user ids of the operators, comma-separated: they get the admin commands (/stats, /grant, "
+        "/ban, /refund, /broadcast...) and are told about account problems (KIE credits, keys).",
         group=TELEGRAM,
         read=id_list,
         default="",
@@ -239,6 +241,12 @@ class Settings:
     # Product
     starter_credits: int = var(
         "Credits a new user gets with their first /start.", group=PRODUCT, read=integer(minimum=0), default="100"
+    )
+    credit_packages: tuple[Package, ...] = var(
+        "Credit packages sold for Telegram Stars (/buy): credits:stars entries, comma-separated.",
+        group=PRODUCT,
+        read=parse_packages,
+        default="100:50,300:140,1000:400",
     )
     max_active_per_user: int = var(
         "Unfinished generations one user may have at once.", group=PRODUCT, read=integer(minimum=1), default="1"
@@ -591,6 +599,8 @@ class Settings:
                 value = redact_dsn(value) if str(value).startswith("postgres") else "***"
             if isinstance(value, Path):
                 value = str(value)
+            elif f.name == "credit_packages":
+                value = [package.id for package in value]
             elif f.name == "video_models":
                 value = {m.id: f"{m.family}, {m.price} credits" for m in value.values()}
             shown[f.name] = value

@@ -16,7 +16,7 @@ from db.sql import queries
 class UpdateStart:
     first: bool  # False: this update_id was applied before
     recent_messages: int  # the user's messages in the last minute, this one included
-    user: asyncpg.Record | None  # id, credits, blocked_at, language_code, created_at
+    user: asyncpg.Record | None  # id, credits, blocked_at, language, language_code, banned_at, created_at
     fsm_state: str | None
     fsm_data: dict[str, Any] | None  # None: no FSM row
 
@@ -30,9 +30,12 @@ async def begin_update(
     first_name: str | None,
     language_code: str | None,
     fsm_key: str,
+    language: str,
 ) -> UpdateStart:
     row = (
-        await db.fetch(queries.update_begin, update_id, user_id, kind, username, first_name, language_code, fsm_key)
+        await db.fetch(
+            queries.update_begin, update_id, user_id, kind, username, first_name, language_code, fsm_key, language
+        )
     )[0]
     user = row if row["id"] is not None else None
     return UpdateStart(row["first"], row["recent"], user, row["fsm_state"], row["fsm_data"])

@@ -26,3 +26,25 @@ async def apply_credits(db: Executor, user_id: int, delta: int, reason: str, ref
     """The new balance, or None when this (reason, reference) was applied before."""
     rows = await db.fetch(queries.ledger_apply, user_id, delta, reason, reference)
     return rows[0]["credits"] if rows else None
+
+
+async def find(db: Executor, user_id: int | None, username: str | None) -> asyncpg.Record | None:
+    rows = await db.fetch(queries.user_find, user_id, username)
+    return rows[0] if rows else None
+
+
+async def set_language(db: Executor, user_id: int, language: str) -> bool:
+    return bool(await db.fetch(queries.user_set_language, user_id, language))
+
+
+async def set_ban(db: Executor, user_id: int, banned: bool, reason: str | None) -> bool:
+    return bool(await db.fetch(queries.user_set_ban, user_id, banned, reason))
+
+
+async def take_ban_notice(db: Executor, user_id: int) -> bool:
+    """True when a banned user is owed today's one polite reply (and it is now taken)."""
+    return bool(await db.fetch(queries.user_take_ban_notice, user_id))
+
+
+async def ledger_tail(db: Executor, user_id: int, limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(queries.ledger_tail, user_id, limit)

@@ -4,28 +4,32 @@
 -- The first statement of every update, in its transaction: record the update_id (no row came back
 -- before: it is new), refresh its user, and read what the handlers need: the user's messages in the
 -- last minute (this one included) and the conversation state. A user who writes has unblocked the bot.
--- $1 update id, $2 user id (NULL: none), $3 kind, $4 username, $5 first name, $6 language code, $7 FSM key
+-- The language is set at first contact only; /language changes it, later updates never do.
+-- $1 update id, $2 user id (NULL: none), $3 kind, $4 username, $5 first name, $6 language code, $7 FSM key,
+-- $8 catalogue language for a new user
 WITH claimed AS (
     INSERT INTO telegram_updates (update_id, user_id, kind)
     VALUES ($1::bigint, $2::bigint, $3::text)
     ON CONFLICT (update_id) DO NOTHING
     RETURNING update_id
 ), person AS (
-    INSERT INTO users (id, username, first_name, language_code)
-    SELECT $2::bigint, $4::text, $5::text, $6::text
+    INSERT INTO users (id, username, first_name, language_code, language)
+    SELECT $2::bigint, $4::text, $5::text, $6::text, $8::text
     WHERE $2::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM claimed)
     ON CONFLICT (id) DO UPDATE
     SET username = EXCLUDED.username,
         first_name = EXCLUDED.first_name,
         language_code = EXCLUDED.language_code,
+        language = coalesce(users.language, EXCLUDED.language),
         blocked_at = NULL,
         seen_at = now()
-    RETURNING id, credits, blocked_at, language_code, created_at
+    RETURNING id, credits, blocked_at, language, language_code, banned_at, created_at
 )
 SELECT EXISTS (SELECT 1 FROM claimed) AS first,
        1 + (SELECT count(*) FROM telegram_updates  -- the statement's snapshot does not see its own insert
             WHERE user_id = $2::bigint AND kind = 'message' AND received_at > now() - interval '1 minute') AS recent,
-       person.id, person.credits, person.blocked_at, person.language_code, person.created_at,
+       person.id, person.credits, person.blocked_at, person.language, person.language_code, person.banned_at,
+       person.created_at,
        fsm.state AS fsm_state, fsm.data AS fsm_data
 FROM (SELECT 1) AS one
 LEFT JOIN person ON true
@@ -33,7 +37,7 @@ LEFT JOIN fsm_states AS fsm ON fsm.key = $7::text;
 
 -- name: update_set_outcome
 -- Record how an update ended, also after its transaction was rolled back (a failed handler).
--- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | skipped), $5 error
+-- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | banned | skipped), $5 error
 INSERT INTO telegram_updates (update_id, user_id, kind, outcome, error)
 VALUES ($1::bigint, $2::bigint, $3::text, $4::text, $5::text)
 ON CONFLICT (update_id) DO UPDATE SET outcome = EXCLUDED.outcome, error = EXCLUDED.error;

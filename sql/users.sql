@@ -3,12 +3,12 @@
 
 -- name: user_get
 -- $1 id
-SELECT id, credits, blocked_at, language_code, created_at FROM users WHERE id = $1::bigint;
+SELECT id, credits, blocked_at, language, language_code, banned_at, created_at FROM users WHERE id = $1::bigint;
 
 -- name: user_lock
 -- Serialises everything that spends this user's credits until the transaction ends.
 -- $1 id
-SELECT id, credits, blocked_at, language_code, created_at FROM users WHERE id = $1::bigint FOR UPDATE;
+SELECT id, credits, blocked_at, language, language_code, banned_at, created_at FROM users WHERE id = $1::bigint FOR UPDATE;
 
 -- name: user_set_blocked
 -- $1 id, $2 blocked (true when they blocked the bot, false when they came back)
@@ -33,3 +33,39 @@ SET credits = users.credits + entry.delta
 FROM entry
 WHERE users.id = entry.user_id
 RETURNING users.credits;
+
+-- name: user_find
+-- An admin looking someone up: by id, or by @username (case-insensitive, the most recently seen).
+-- $1 id (NULL: by username), $2 username without @
+SELECT id, username, first_name, language, language_code, credits, blocked_at, banned_at, ban_reason,
+       created_at, seen_at
+FROM users
+WHERE ($1::bigint IS NOT NULL AND id = $1::bigint)
+   OR ($1::bigint IS NULL AND lower(username) = lower($2::text))
+ORDER BY seen_at DESC
+LIMIT 1;
+
+-- name: user_set_language
+-- $1 id, $2 language (a catalogue language: en | ru)
+UPDATE users SET language = $2::text WHERE id = $1::bigint RETURNING id;
+
+-- name: user_set_ban
+-- $1 id, $2 banned, $3 reason
+UPDATE users
+SET banned_at = CASE WHEN $2::boolean THEN coalesce(banned_at, now()) END,
+    ban_reason = CASE WHEN $2::boolean THEN $3::text END,
+    ban_notice_at = NULL
+WHERE id = $1::bigint
+RETURNING id;
+
+-- name: user_take_ban_notice
+-- A banned user wrote: true at most once a day, when they are owed the polite reply.
+-- $1 id
+UPDATE users SET ban_notice_at = now()
+WHERE id = $1::bigint AND banned_at IS NOT NULL
+  AND (ban_notice_at IS NULL OR ban_notice_at < now() - interval '1 day')
+RETURNING id;
+
+-- name: ledger_tail
+-- $1 user id, $2 how many
+SELECT reason, reference, delta, created_at FROM ledger WHERE user_id = $1::bigint ORDER BY id DESC LIMIT $2::int;

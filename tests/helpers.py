@@ -336,6 +336,7 @@ class BotHarness:
         from bot import job_kinds
         from core.app import services
         from core.bot.frontend import TelegramFrontend
+        from core.bot.menus import CommandMenus
         from core.pipeline import health
         from core.pipeline.callbacks import ProviderCallbacks
         from db.pool import create_pool
@@ -360,7 +361,7 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.listen_dsn(database_url),
                     handle_signals=False,
-                    components=[frontend := TelegramFrontend(app), ProviderCallbacks(app)],
+                    components=[frontend := TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)],
                     **runtime_options,
                 )
                 task = asyncio.create_task(runtime.run())

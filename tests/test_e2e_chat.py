@@ -194,7 +194,10 @@ class TestMoney:
             await say(bot, ANN, "/start")
             draft = await propose(bot, ANN, text="an expensive dream")
             alert = await tap(bot, ANN, f"go:{draft}", (await bot.generation(draft))["status_message_id"])
-            assert alert == "This video costs 60 credits and you have 10."
+            assert alert is None, "answered with a message that offers credits instead"
+            offer = bot.telegram.calls("sendMessage", chat_id=ANN)[-1]
+            assert offer.params["text"].startswith("This video costs 60 credits and you have 10.")
+            assert button_data(offer) == ["buy:100:50", "buy:300:140", "buy:1000:400"]
             assert (await bot.generation(draft))["status"] == "draft"
             assert await bot.ledger(ANN) == [("starter", 10)]
 
@@ -204,7 +207,7 @@ class TestMoney:
         await start_and_confirm(bot, ANN, text="the first one")
         second = await propose(bot, ANN, text="the second one")
         alert = await tap(bot, ANN, f"go:{second}", (await bot.generation(second))["status_message_id"])
-        assert alert == "You already have 1 video(s) in progress; wait for it to finish first."
+        assert alert == "You already have 1 video in progress; wait for it to finish first."
         assert (await bot.generation(second))["status"] == "draft"
         await render(fake_kie)
         await videos_sent(bot.telegram, ANN)

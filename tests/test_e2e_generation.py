@@ -138,7 +138,7 @@ class TestFailures:
         assert result["row"]["error"] == "render: KIE 501: generation failed upstream"
         assert "could not render this one" in result["status"]
         assert "upstream" not in result["status"], "the provider's own words never reach the user"
-        assert "60 credits refunded. You have 100." in result["status"]
+        assert "60 credits refunded. You have 100 credits." in result["status"]
         assert bot.telegram.calls("sendVideo") == []
 
     async def test_content_rejection_at_create_refunds_and_asks_for_another_idea(

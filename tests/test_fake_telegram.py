@@ -22,7 +22,16 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.filters import CommandStart
-from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    Update,
+)
 
 from tests.fakes.telegram import (
     FakeTelegram,
@@ -271,3 +280,45 @@ async def test_wait_for(fake: FakeTelegram, bot: Bot) -> None:
     found = await fake.wait_for(lambda calls: fake.calls("sendMessage"), timeout=2)
     await sending
     assert isinstance(found, list) and found[0].params["text"] == "late"
+
+
+class TestPayments:
+    async def test_a_stars_invoice_is_checked_like_telegram_checks_it(self, fake: FakeTelegram, bot: Bot) -> None:
+        price = [LabeledPrice(label="100 credits", amount=50)]
+        sent = await bot.send_invoice(CHAT, "100 credits", "For videos", "p" * 128, "XTR", price, provider_token="")
+        assert sent.invoice is not None and sent.invoice.total_amount == 50
+        assert fake.messages(CHAT)[sent.message_id]["kind"] == "invoice"
+        with pytest.raises(TelegramBadRequest, match="PAYLOAD"):
+            await bot.send_invoice(CHAT, "100 credits", "For videos", "p" * 129, "XTR", price)
+        with pytest.raises(TelegramBadRequest, match="STARS_INVOICE_INVALID"):
+            await bot.send_invoice(CHAT, "100 credits", "For videos", "p", "USD", price)
+        with pytest.raises(TelegramBadRequest, match="STARS_INVOICE_INVALID"):
+            await bot.send_invoice(CHAT, "100 credits", "For videos", "p", "XTR", price * 2)
+
+    async def test_pre_checkout_answers_and_refunds_once(self, fake: FakeTelegram, bot: Bot) -> None:
+        assert await bot.answer_pre_checkout_query("q1", ok=True)
+        with pytest.raises(TelegramBadRequest, match="ERROR_MESSAGE_EMPTY"):
+            await bot.answer_pre_checkout_query("q2", ok=False)
+        assert await bot.answer_pre_checkout_query("q3", ok=False, error_message="No")
+        assert fake.pre_checkout == {
+            "q1": {"ok": True, "error_message": None},
+            "q3": {"ok": False, "error_message": "No"},
+        }
+        fake.add_charge("ch", CHAT)
+        with pytest.raises(TelegramBadRequest, match="CHARGE_NOT_FOUND"):
+            await bot.refund_star_payment(CHAT + 1, "ch")
+        assert await bot.refund_star_payment(CHAT, "ch")
+        with pytest.raises(TelegramBadRequest, match="CHARGE_ALREADY_REFUNDED"):
+            await bot.refund_star_payment(CHAT, "ch")
+
+    async def test_copy_throttle_and_menus(self, fake: FakeTelegram, bot: Bot) -> None:
+        fake.throttle("copyMessage", every=2, retry_after=1)
+        assert (await bot.copy_message(CHAT, 7, 99)).message_id == 1
+        with pytest.raises(TelegramRetryAfter):
+            await bot.copy_message(CHAT, 7, 99)
+        assert [c.method for c in fake.succeeded] == ["copyMessage"]
+        assert fake.messages(CHAT)[1]["copied_message_id"] == 99
+        await bot.set_my_commands([BotCommand(command="buy", description="Купить")], language_code="ru")
+        await bot.set_my_commands([BotCommand(command="stats", description="S")], scope=BotCommandScopeChat(chat_id=5))
+        assert fake.menus[('{"type": "default"}', "ru")] == [{"command": "buy", "description": "Купить"}]
+        assert fake.menus[('{"chat_id": 5, "type": "chat"}', "")] == [{"command": "stats", "description": "S"}]

@@ -34,7 +34,7 @@ async def test_two_processes_run_every_job_exactly_once(pool: asyncpg.Pool, data
 
 async def two_workers_run_every_job_exactly_once(pool: asyncpg.Pool, env: dict[str, str]) -> list[BotProcess]:
     """The body of the test above; tests/test_pgbouncer.py runs it again behind a transaction pooler."""
-    # A worker serves /healthz and /metrics too: each needs a port of its own.
+    # Each worker serves /healthz, /readyz and /metrics: a port of its own.
     workers = [await BotProcess.start({**env, "PORT": str(free_port())}, "--role", "worker") for _ in range(2)]
     try:
         for worker in workers:

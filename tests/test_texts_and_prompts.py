@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import openai
 import pytest
 
 from core.providers.prompter import Prompter, PromptError, fallback_prompt
-from core.ui.texts import CATALOGUE, EN, language, placeholders, text
+from core.ui.texts import LANGUAGES, keys, language, placeholders, plural, text, user_language
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import REPO
 
@@ -18,20 +19,77 @@ class TestCatalogue:
         code = "\n".join(p.read_text() for p in (REPO / "core").rglob("*.py") if p.name != "texts.py")
         called = set(re.findall(r"""\btext\(\s*[\w"']+,\s*["']([a-z_]+)["']""", code))
         quoted = set(re.findall(r"""["']([a-z_]+)["']""", code))
-        # Status keys are built from the stage: text(lang, f"status_{stage}").
-        stages = {f"status_{stage}" for stage in ("prompting", "uploading", "done", "done_late", "never_arrived")}
-        assert called - set(EN) == set(), "keys used but not in the catalogue"
-        assert set(EN) - quoted - stages == set(), "keys in the catalogue nobody uses"
+        english = keys("en")
+        # Keys built from a value: text(lang, f"status_{stage}"), f"cmd_{name}", f"broadcast_{state}", units.
+        built = {f"status_{stage}" for stage in ("prompting", "uploading", "done", "done_late", "never_arrived")}
+        built |= {k for k in english if k.startswith(("cmd_", "broadcast_", "unit_"))}
+        assert called - set(english) == set(), "keys used but not in the catalogue"
+        assert set(english) - quoted - built == set(), "keys in the catalogue nobody uses"
 
-    def test_translations_keep_the_placeholders(self) -> None:
-        for lang, entries in CATALOGUE.items():
+    def test_both_languages_have_every_key_with_the_same_placeholders(self) -> None:
+        english = keys("en")
+        for lang in LANGUAGES:
+            entries = keys(lang)
+            assert set(entries) == set(english), f"{lang}: missing or extra keys"
             for key, template in entries.items():
-                assert placeholders(template) == placeholders(EN[key]), f"{lang}:{key}"
+                reference = english[key]
+                if isinstance(reference, tuple):
+                    assert isinstance(template, tuple) and all(template), f"{lang}:{key} needs every plural form"
+                    assert {placeholders(form) == {("n", "")} for form in template} == {True}, f"{lang}:{key}"
+                else:
+                    assert template, f"{lang}:{key} is empty"
+                    assert placeholders(template) == placeholders(reference), f"{lang}:{key}"
+
+    def test_every_unit_a_template_names_has_plural_forms(self) -> None:
+        for lang in LANGUAGES:
+            entries = keys(lang)
+            for template in (t for t in entries.values() if isinstance(t, str)):
+                for _, spec in placeholders(template):
+                    if spec and spec not in ("day", "date", "datetime", "number"):
+                        assert f"unit_{spec}" in entries, f"{lang}: {{x:{spec}}} has no unit_{spec}"
+
+    def test_russian_plural_forms(self) -> None:
+        forms = {n: plural("ru", "credits", n) for n in (1, 2, 5, 11, 21, 22, 25, 101, 111)}
+        assert forms == {
+            1: "1 кредит",
+            2: "2 кредита",
+            5: "5 кредитов",
+            11: "11 кредитов",
+            21: "21 кредит",
+            22: "22 кредита",
+            25: "25 кредитов",
+            101: "101 кредит",
+            111: "111 кредитов",
+        }
+        assert [plural("en", "credits", n) for n in (1, 2)] == ["1 credit", "2 credits"]
+        assert text("ru", "balance", credits=1000) == "💳 У вас 1\xa0000 кредитов."
+        assert text("en", "balance", credits=1000) == "💳 You have 1,000 credits."
+
+    def test_dates_are_localized(self) -> None:
+        when = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
+        assert "мар" in text("ru", "admin_stats", **_stats_params(when))
+        assert "Mar" in text("en", "admin_stats", **_stats_params(when))
+        assert text("ru", "button_history_item", when=when, idea="кот") == "▶️ 8 мар. · кот"
+        assert text("en", "button_history_item", when=when, idea="cat") == "▶️ 8 Mar · cat"
 
     def test_language_choice_and_formatting(self) -> None:
         assert language("en-GB") == "en" and language(None) == "en" and language("xx") == "en"
+        assert language("ru") == "ru" and language("ru-RU") == "ru"
+        assert user_language({"language": "ru", "language_code": "en"}) == "ru", "the choice wins"
+        assert user_language({"language": None, "language_code": "ru"}) == "ru"
+        assert user_language(None) == "en"
         assert text("en", "balance", credits=5) == "💳 You have 5 credits."
-        assert text("xx", "balance", credits=5) == "💳 You have 5 credits.", "unknown languages read English"
+        assert text("xx", "balance", credits=1) == "💳 You have 1 credit.", "unknown languages read English"
+
+    def test_provider_details_never_reach_the_user(self) -> None:
+        for lang in LANGUAGES:
+            for key in ("reason_content", "reason_render", "reason_busy"):
+                assert "detail" not in {name for name, _ in placeholders(keys(lang)[key])}
+
+
+def _stats_params(when: datetime) -> dict[str, object]:
+    names = [name for name, _ in placeholders(keys("en")["admin_stats"])]
+    return {name: (when if name == "today" else 1) for name in names}
 
 
 class TestPrompter:

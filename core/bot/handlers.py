@@ -20,11 +20,16 @@ from aiogram.methods import SendMessage, SendVideo, TelegramMethod
 from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 
 from core.app import App
+from core.bot.admin import build_admin_router
+from core.bot.broadcast import build_broadcast_router
+from core.bot.language import build_language_router
 from core.bot.outbox import Outbox
+from core.bot.payments import build_payments_router
 from core.catalogue import VideoModel
-from core.pipeline.accept import Accepted, accept
+from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.archive import video_link
 from core.pipeline.progress import cancel as cancel_generation
+from core.stars import covering
 from core.ui.keyboards import (
     Again,
     CancelGeneration,
@@ -34,6 +39,7 @@ from core.ui.keyboards import (
     Resend,
     confirm_keyboard,
     history_keyboard,
+    packages_keyboard,
 )
 from core.ui.status import status_text, status_view
 from core.ui.texts import text
@@ -70,8 +76,22 @@ async def has_photo(message: Message) -> bool:
 
 
 def build_router() -> Router:
-    router = Router(name="reelsmith")
-    router.message.filter(in_private_chat)
+    """Payments first (a payment is a message too), then admin commands (others fall through to the
+    unknown-command reply), language, broadcasts, then the everyday commands and ideas."""
+    root = Router(name="reelsmith")
+    root.message.filter(in_private_chat)
+    root.include_routers(
+        build_payments_router(),
+        build_admin_router(),
+        build_broadcast_router(),
+        build_language_router(),
+        build_everyday_router(),
+    )
+    return root
+
+
+def build_everyday_router() -> Router:
+    router = Router(name="everyday")
 
     router.message.register(on_start, CommandStart())
     router.message.register(on_help, Command("help"))
@@ -138,7 +158,7 @@ async def on_history(message: Message, db: asyncpg.Connection, user: asyncpg.Rec
     if not rows:
         out.add(message.answer(text(lang, "history_empty")))
         return
-    items = [(r["id"], r["finished_at"].strftime("%d %b"), r["idea"]) for r in rows]
+    items = [(r["id"], r["finished_at"], r["idea"]) for r in rows]
     out.add(message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items)))
 
 
@@ -267,6 +287,14 @@ async def on_confirm(
     out: Outbox,
 ) -> None:
     result = await accept(db, app, callback_data.draft, user["id"])
+    if isinstance(result, Refused) and result.key == "not_enough_credits":
+        # One tap from an invoice: the packages that would cover the price.
+        price, credits = int(str(result.params["price"])), int(str(result.params["credits"]))
+        packages = covering(app.settings.credit_packages, price - credits)
+        out.add(callback.answer())
+        offer = text(lang, "not_enough_credits_offer", price=price, credits=credits)
+        out.add(SendMessage(chat_id=user["id"], text=offer, reply_markup=packages_keyboard(lang, packages)))
+        return
     if not isinstance(result, Accepted):
         out.add(callback.answer(text(lang, result.key, **result.params), show_alert=True))
         return

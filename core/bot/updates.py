@@ -7,11 +7,16 @@ crash interrupted. A handler that raises has its writes rolled back; the update 
 as failed (so Telegram does not redeliver a poisoned update forever) and the user gets an apology.
 An update aiogram cannot read (a type newer than our aiogram, a field that fails validation) is
 recorded as skipped and acknowledged, so it can never stall the webhook or the polling loop.
+
+Payments are the exception: a Stars payment is money already taken, so it is never dropped. It
+skips the per-user message rate limit and the ban, and when its handler fails the error goes up
+(the webhook answers 500, polling restarts) with nothing recorded, so Telegram delivers it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +37,7 @@ from core.queue.outage import UNAVAILABLE
 from core.queue.outcomes import describe
 from core.ui import texts
 from db import telegram as db_telegram
+from db import users as db_users
 from db.pool import Conn
 
 log = structlog.get_logger("telegram.update")
@@ -48,6 +54,13 @@ class Origin:
     username: str | None = None
     first_name: str | None = None
     language_code: str | None = None
+
+
+PAYMENT = "payment"  # a message carrying successful_payment or refunded_payment
+MONEY = frozenset({PAYMENT, "pre_checkout_query"})
+RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
+# What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
+BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
 
 
 def update_id_of(raw: dict[str, Any]) -> int | None:
@@ -76,9 +89,13 @@ def origin(update: Update) -> Origin:
     user = getattr(event, "from_user", None)
     chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
     chat_id = chat.id if chat else None
+    kind = update.event_type
+    message = update.message
+    if message is not None and (message.successful_payment or message.refunded_payment):
+        kind = PAYMENT
     if user is None or user.is_bot:
-        return Origin(update.event_type, None, chat_id)
-    return Origin(update.event_type, user.id, chat_id, user.username, user.first_name, user.language_code)
+        return Origin(kind, None, chat_id)
+    return Origin(kind, user.id, chat_id, user.username, user.first_name, user.language_code)
 
 
 class UpdateProcessor:
@@ -87,7 +104,13 @@ class UpdateProcessor:
         self._dispatcher = dispatcher
         self._bot = bot
         self._messages_per_minute = messages_per_minute
+        # Ordinary updates queue here for their connection; a few are always left to money updates,
+        # so a pre-checkout (10 s deadline) or a payment never waits behind a flood of messages.
+        self._ordinary = asyncio.Semaphore(max(1, pool.get_max_size() - RESERVED_FOR_MONEY))
         self.replies = ReplySender()
+
+    def _gate(self, who: Origin) -> contextlib.AbstractAsyncContextManager[object]:
+        return contextlib.nullcontext() if who.kind in MONEY else self._ordinary
 
     async def process_raw(self, raw: dict[str, Any]) -> str | None:
         """Validate and apply one update as JSON; None when it is no update at all (no update_id).
@@ -113,13 +136,16 @@ class UpdateProcessor:
         who = origin(update)
         out = Outbox()
         with structlog.contextvars.bound_contextvars(update_id=update.update_id, user_id=who.user_id):
-            async with self._pool.acquire() as conn:
+            async with self._gate(who), self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():
                         outcome = await self._apply(conn, update, who, out)
                 except DB_UNAVAILABLE:
                     raise
                 except Exception as error:
+                    if who.kind == PAYMENT:
+                        log.error("telegram.payment.failed", error=describe(error), exc_info=error)
+                        raise  # nothing recorded: Telegram redelivers it
                     outcome = "failed"
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
                     errors.report(error, update_type=who.kind)
@@ -149,7 +175,15 @@ class UpdateProcessor:
     async def _apply(self, conn: Conn, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
         start = await db_telegram.begin_update(
-            conn, update.update_id, who.user_id, who.kind, who.username, who.first_name, who.language_code, fsm_key
+            conn,
+            update.update_id,
+            who.user_id,
+            who.kind,
+            who.username,
+            who.first_name,
+            who.language_code,
+            fsm_key,
+            texts.language(who.language_code),
         )
         if not start.first:
             return "duplicate"
@@ -158,9 +192,16 @@ class UpdateProcessor:
             if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
                 self._say(out, who, "rate_limited")
             return "rate_limited"
+        if start.user is not None and start.user["banned_at"] is not None and who.kind not in BAN_EXEMPT:
+            await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "banned")
+            if await db_users.take_ban_notice(conn, start.user["id"]):  # one polite reply a day, nothing else
+                out.add(
+                    SendMessage(chat_id=start.user["id"], text=texts.text(texts.user_language(start.user), "banned"))
+                )
+            return "banned"
         context: dict[str, object] = {"db": conn, "out": out}
         if start.user is not None:
-            context |= {"user": start.user, "lang": texts.language(start.user["language_code"])}
+            context |= {"user": start.user, "lang": texts.user_language(start.user)}
         db_token = current_db.set(conn)
         fsm_token = fsm_cache.set({fsm_key: (start.fsm_state, start.fsm_data or {})})
         try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.catalogue import VideoModel
+from core.stars import Package
 from core.ui.texts import text
 from db.generations import Generation
 
@@ -65,8 +67,8 @@ def cancel_generation_keyboard(lang: str, generation_id: int) -> InlineKeyboardM
     )
 
 
-def history_keyboard(lang: str, rows: Iterable[tuple[int, str, str]]) -> InlineKeyboardMarkup:
-    """rows: (generation id, date label, idea)."""
+def history_keyboard(lang: str, rows: Iterable[tuple[int, datetime, str]]) -> InlineKeyboardMarkup:
+    """rows: (generation id, when it was made, idea)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [_button(text(lang, "button_history_item", when=when, idea=_short(idea)), Resend(generation=gid))]
@@ -78,3 +80,34 @@ def history_keyboard(lang: str, rows: Iterable[tuple[int, str, str]]) -> InlineK
 def _short(idea: str, limit: int = 32) -> str:
     idea = " ".join(idea.split()) or "📷"
     return idea if len(idea) <= limit else idea[: limit - 1] + "…"
+
+
+class BuyPackage(CallbackData, prefix="buy"):
+    credits: int
+    stars: int
+
+
+class SetLanguage(CallbackData, prefix="lang"):
+    language: str
+
+
+def packages_keyboard(lang: str, packages: Iterable[Package]) -> InlineKeyboardMarkup:
+    """One button per package; a tap sends its invoice."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(
+                    text(lang, "button_package", credits=p.credits, stars=p.stars),
+                    BuyPackage(credits=p.credits, stars=p.stars),
+                )
+            ]
+            for p in packages
+        ]
+    )
+
+
+def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
+    """Each language named in itself."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(text(code, "language_name"), SetLanguage(language=code))] for code in languages]
+    )

@@ -11,9 +11,15 @@ current state of the messages the bot sent to each chat (``messages()``, edits a
 of updates for ``getUpdates`` long polling (``push_update()``).
 
 Knobs: ``upload_limit`` (bigger uploads answer 413), ``fail_next()`` (inject an error for the next calls of a
-method), ``block()`` (the user blocked the bot: 403 for that chat), ``webhook_last_error`` (a failed delivery
-that getWebhookInfo reports), ``add_file()`` (a downloadable file, e.g. a
-user's photo). Methods it does not implement answer 404 like the real API does for unknown methods.
+method), ``throttle()`` (every n-th call of a method answers 429 with retry_after), ``block()`` (the user blocked
+the bot: 403 for that chat), ``webhook_last_error`` (a failed delivery that getWebhookInfo reports), ``add_file()``
+(a downloadable file, e.g. a user's photo), ``add_charge()`` (a Stars payment refundStarPayment can refund).
+Methods it does not implement answer 404 like the real API does.
+
+Payments: ``sendInvoice`` is checked as Telegram checks a Stars invoice (XTR, one price, payload 1-128 bytes,
+title 1-32, description 1-255 characters); ``answerPreCheckoutQuery`` answers are kept in ``pre_checkout``;
+``refundStarPayment`` refunds a charge once, then answers 400 CHARGE_ALREADY_REFUNDED. ``setMyCommands`` menus are
+kept in ``menus`` by (scope, language_code). ``succeeded`` lists the calls that were answered ok.
 
 Simplifications: every chat is a private chat; ``parse_mode`` is not rendered (text is stored and measured as
 sent); uploaded bytes are counted, not kept, so only ``add_file()`` files can be downloaded.
@@ -103,6 +109,11 @@ class FakeTelegram:
         self.upload_limit = upload_limit
         self.base_url = ""
         self.requests: list[Call] = []
+        self.succeeded: list[Call] = []  # calls answered ok, in order
+        self.pre_checkout: dict[str, dict[str, Any]] = {}  # query id -> {"ok", "error_message"}
+        self.menus: dict[tuple[str, str], list[dict[str, str]]] = {}  # (scope json, language_code) -> commands
+        self.charges: dict[str, dict[str, Any]] = {}  # charge id -> {"user_id", "refunded"}
+        self._throttles: dict[str, list[int]] = {}  # method -> [every, retry_after, count]
         self.webhook: dict[str, Any] | None = None
         self.webhook_last_error: tuple[int, str] | None = None  # (unix time, message) in getWebhookInfo
         self._changed = asyncio.Condition()
@@ -121,7 +132,11 @@ class FakeTelegram:
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "getupdates": self._get_updates,
-            "setmycommands": _true,
+            "setmycommands": self._set_my_commands,
+            "sendinvoice": self._send_invoice,
+            "answerprecheckoutquery": self._answer_pre_checkout_query,
+            "refundstarpayment": self._refund_star_payment,
+            "copymessage": self._copy_message,
             "sendmessage": self._send_message,
             "editmessagetext": self._edit_message_text,
             "editmessagecaption": self._edit_message_caption,
@@ -208,6 +223,13 @@ class FakeTelegram:
     ) -> None:
         self._failures.append(_Failure(method.lower(), chat_id, error_code, description, retry_after, times))
 
+    def throttle(self, method: str, *, every: int, retry_after: int = 1) -> None:
+        """Every ``every``-th call of ``method`` answers 429 Too Many Requests with ``retry_after``."""
+        self._throttles[method.lower()] = [every, retry_after, 0]
+
+    def add_charge(self, charge_id: str, user_id: int, *, refunded: bool = False) -> None:
+        self.charges[charge_id] = {"user_id": user_id, "refunded": refunded}
+
     def block(self, chat_id: int) -> None:
         self._blocked.add(chat_id)
 
@@ -227,6 +249,7 @@ class FakeTelegram:
         try:
             result = await self._answer(request.match_info["token"], call)
             response = web.json_response({"ok": True, "result": result})
+            self.succeeded.append(call)
         except _ApiError as error:
             body: dict[str, Any] = {"ok": False, "error_code": error.code, "description": error.description}
             if error.retry_after is not None:
@@ -246,6 +269,11 @@ class FakeTelegram:
         return await handler(call)
 
     def _inject_failure(self, call: Call) -> None:
+        throttle = self._throttles.get(call.method.lower())
+        if throttle is not None:
+            throttle[2] += 1
+            if throttle[2] % throttle[0] == 0:
+                raise _ApiError(429, f"Too Many Requests: retry after {throttle[1]}", throttle[1])
         for failure in self._failures:
             if failure.method == call.method.lower() and failure.chat_id in (None, call.chat_id):
                 failure.remaining -= 1
@@ -426,6 +454,69 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: message to delete not found")
         return True
 
+    async def _set_my_commands(self, call: Call) -> bool:
+        scope = call.params.get("scope") or {"type": "default"}
+        key = (json.dumps(scope, sort_keys=True), str(call.params.get("language_code") or ""))
+        self.menus[key] = list(call.params.get("commands") or [])
+        return True
+
+    async def _send_invoice(self, call: Call) -> dict[str, Any]:
+        params = call.params
+        prices = params.get("prices")
+        payload = str(params.get("payload") or "")
+        if params.get("currency") != "XTR" or not isinstance(prices, list) or len(prices) != 1:
+            raise _ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise _ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if not 1 <= len(str(params.get("title") or "")) <= 32:
+            raise _ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
+        if not 1 <= len(str(params.get("description") or "")) <= 255:
+            raise _ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+        if params.get("provider_token") not in (None, ""):
+            raise _ApiError(400, "Bad Request: PROVIDER_TOKEN_INVALID")
+        invoice = {
+            "title": params["title"],
+            "description": params["description"],
+            "start_parameter": "",
+            "currency": "XTR",
+            "total_amount": _as_int(prices[0].get("amount")),
+        }
+        stored = self._store(call, {"kind": "invoice", "invoice": invoice, "payload": payload})
+        stored["invoice"] = invoice
+        return stored
+
+    async def _answer_pre_checkout_query(self, call: Call) -> bool:
+        ok = _as_bool(call.params.get("ok"))
+        if not ok and not call.params.get("error_message"):
+            raise _ApiError(400, "Bad Request: ERROR_MESSAGE_EMPTY")
+        self.pre_checkout[str(call.params.get("pre_checkout_query_id"))] = {
+            "ok": ok,
+            "error_message": call.params.get("error_message"),
+        }
+        return True
+
+    async def _refund_star_payment(self, call: Call) -> bool:
+        charge = self.charges.get(str(call.params.get("telegram_payment_charge_id")))
+        if charge is None or charge["user_id"] != _as_int(call.params.get("user_id")):
+            raise _ApiError(400, "Bad Request: CHARGE_NOT_FOUND")
+        if charge["refunded"]:
+            raise _ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
+        return True
+
+    async def _copy_message(self, call: Call) -> dict[str, Any]:
+        if _as_int(call.params.get("from_chat_id")) is None or _as_int(call.params.get("message_id")) is None:
+            raise _ApiError(400, "Bad Request: message to copy not found")
+        stored = self._store(
+            call,
+            {
+                "kind": "copy",
+                "from_chat_id": _as_int(call.params.get("from_chat_id")),
+                "copied_message_id": _as_int(call.params.get("message_id")),
+            },
+        )
+        return {"message_id": stored["message_id"]}
+
     async def _get_file(self, call: Call) -> dict[str, Any]:
         file_id = call.params.get("file_id")
         stored = self._files.get(file_id) if isinstance(file_id, str) else None
@@ -553,6 +644,9 @@ def message_update(
     user_id: int,
     *,
     text: str | None = None,
+    language_code: str = "en",
+    username: str | None = None,
+    reply_to_message_id: int | None = None,
     photo: list[dict[str, Any]] | None = None,
     caption: str | None = None,
     document: dict[str, Any] | None = None,
@@ -561,12 +655,23 @@ def message_update(
     message_id: int = 1000,
 ) -> dict[str, Any]:
     """A user's message in their private chat with the bot."""
+    sender = user(user_id, language_code=language_code)
+    if username is not None:
+        sender["username"] = username
     message: dict[str, Any] = {
         "message_id": message_id,
         "date": int(time.time()),
         "chat": private_chat(user_id),
-        "from": user(user_id),
+        "from": sender,
     }
+    if reply_to_message_id is not None:
+        message["reply_to_message"] = {
+            "message_id": reply_to_message_id,
+            "date": int(time.time()),
+            "chat": private_chat(user_id),
+            "from": sender,
+            "text": "📣 News",
+        }
     content = {"text": text, "photo": photo, "caption": caption, "document": document, "sticker": sticker}
     message.update({key: value for key, value in {**content, "video": video}.items() if value is not None})
     if text is not None and text.startswith("/"):
@@ -600,13 +705,14 @@ def callback_update(
     message_text: str = "…",
     callback_id: str | None = None,
     bot_id: int = DEFAULT_BOT_ID,
+    language_code: str = "en",
 ) -> dict[str, Any]:
     """A press on an inline button under the bot's message ``message_id`` in the user's private chat."""
     return {
         "update_id": update_id,
         "callback_query": {
             "id": callback_id or f"cb-{update_id}",
-            "from": user(user_id),
+            "from": user(user_id, language_code=language_code),
             "chat_instance": f"ci-{user_id}",
             "data": data,
             "message": {
@@ -636,3 +742,73 @@ def my_chat_member_update(
             "new_chat_member": kicked if blocked else member,
         },
     }
+
+
+def pre_checkout_update(
+    update_id: int,
+    user_id: int,
+    *,
+    payload: str,
+    total_amount: int,
+    currency: str = "XTR",
+    query_id: str | None = None,
+    language_code: str = "en",
+) -> dict[str, Any]:
+    """The buyer pressed Pay: the bot must answer within 10 s."""
+    return {
+        "update_id": update_id,
+        "pre_checkout_query": {
+            "id": query_id or f"pcq-{update_id}",
+            "from": user(user_id, language_code=language_code),
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+        },
+    }
+
+
+def _payment_message(update_id: int, user_id: int, language_code: str, **content: Any) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 5000 + update_id % 100_000,
+            "date": int(time.time()),
+            "chat": private_chat(user_id),
+            "from": user(user_id, language_code=language_code),
+            **content,
+        },
+    }
+
+
+def successful_payment_update(
+    update_id: int,
+    user_id: int,
+    *,
+    payload: str,
+    total_amount: int,
+    charge_id: str,
+    currency: str = "XTR",
+    language_code: str = "en",
+) -> dict[str, Any]:
+    """The service message of a completed Stars payment."""
+    payment = {
+        "currency": currency,
+        "total_amount": total_amount,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge_id,
+        "provider_payment_charge_id": "",
+    }
+    return _payment_message(update_id, user_id, language_code, successful_payment=payment)
+
+
+def refunded_payment_update(
+    update_id: int, user_id: int, *, payload: str, total_amount: int, charge_id: str, language_code: str = "en"
+) -> dict[str, Any]:
+    """The service message Telegram sends when a Stars payment was refunded (by the bot or by Telegram)."""
+    refund = {
+        "currency": "XTR",
+        "total_amount": total_amount,
+        "invoice_payload": payload,
+        "telegram_payment_charge_id": charge_id,
+    }
+    return _payment_message(update_id, user_id, language_code, refunded_payment=refund)

@@ -1,0 +1,374 @@
+"""Commands for ADMIN_IDS only. Anyone else falls through to the ordinary router and gets exactly
+the unknown-command reply: they learn nothing (not even that the command exists) and change nothing.
+
+Every change an admin makes goes through the same rules as the rest: credits through the ledger
+(a grant is unique per update, so a redelivered /grant applies once), refunds through a job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import asyncpg
+import structlog
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.methods import SendPhoto
+from aiogram.types import BufferedInputFile, Message, Update
+
+from core.app import App
+from core.bot.outbox import Outbox
+from core.bot.payments import REFUND
+from core.queue import enqueue
+from core.ui import chart
+from core.ui.status import clock
+from core.ui.texts import text
+from db import admin as db_admin
+from db import generations as db_generations
+from db import payments as db_payments
+from db import providers as db_providers
+from db import users as db_users
+
+log = structlog.get_logger("admin")
+
+CHART_DAYS = 14
+LEDGER_TAIL = 8
+RECENT_GENERATIONS = 5
+FINAL_STATES = ("done", "failed")
+
+
+async def is_admin(message: Message, app: App) -> bool:
+    return message.from_user is not None and message.from_user.id in app.settings.admin_ids
+
+
+def build_admin_router() -> Router:
+    router = Router(name="admin")
+    router.message.filter(is_admin)
+    router.message.register(on_stats, Command("stats"))
+    router.message.register(on_user, Command("user"))
+    router.message.register(on_grant, Command("grant"))
+    router.message.register(on_ban, Command("ban"))
+    router.message.register(on_unban, Command("unban"))
+    router.message.register(on_gen, Command("gen"))
+    router.message.register(on_job, Command("job"))
+    router.message.register(on_retry, Command("retry"))
+    router.message.register(on_refund, Command("refund"))
+    return router
+
+
+# --- arguments ------------------------------------------------------------------------------------
+
+
+def split_args(command: CommandObject, most: int) -> list[str]:
+    """The command's words; the last one keeps the rest of the line (a reason with spaces)."""
+    return (command.args or "").split(maxsplit=most - 1)
+
+
+def parse_who(raw: str) -> tuple[int | None, str | None]:
+    """An id, or a @username."""
+    raw = raw.strip()
+    if raw.lstrip("-").isdigit():
+        return int(raw), None
+    return None, raw.removeprefix("@")
+
+
+def parse_int(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.lstrip("-").isdigit() and len(raw) < 18 else None
+
+
+async def _find(db: asyncpg.Connection, raw: str) -> asyncpg.Record | None:
+    user_id, username = parse_who(raw)
+    return await db_users.find(db, user_id, username)
+
+
+def _usage(lang: str, usage: str) -> str:
+    return text(lang, "admin_usage", usage=usage)
+
+
+def _name(user: asyncpg.Record) -> str:
+    return f"{user['id']}" + (f" @{user['username']}" if user["username"] else "")
+
+
+# --- /stats ---------------------------------------------------------------------------------------
+
+
+async def on_stats(message: Message, app: App, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+    users = await db_admin.stats_users(db)
+    generations = await db_admin.stats_generations(db)
+    durations = await db_admin.stats_durations(db)
+    money = await db_admin.stats_money(db)
+    queue = await db_admin.stats_queue(db)
+    daily = await db_admin.stats_daily(db, CHART_DAYS)
+    by_status = {row["status"]: row for row in generations}
+    finished = sum(by_status[s]["total"] for s in FINAL_STATES if s in by_status)
+    done = by_status["done"]["total"] if "done" in by_status else 0
+    summary = text(
+        lang,
+        "admin_stats",
+        today=message.date,
+        users=users["total"],
+        users_today=users["today"],
+        users_active=users["active"],
+        gens_today=_by_status(by_status, "today") or text(lang, "admin_none"),
+        gens_total=_by_status(by_status, "total") or text(lang, "admin_none"),
+        success_rate=f"{100 * done / finished:.0f}% ({done}/{finished})" if finished else "—",
+        median=clock(durations["median_s"]) if durations["median_s"] is not None else "—",
+        p95=clock(durations["p95_s"]) if durations["p95_s"] is not None else "—",
+        sold=money["sold"],
+        spent=money["spent"],
+        refunded=money["refunded"],
+        stars=money["stars"],
+        stars_today=money["stars_today"],
+        queue=", ".join(f"{row['kind']} {row['depth']}" for row in queue) or text(lang, "admin_none"),
+        providers=await _providers(db, app, lang),
+    )
+    out.add(message.answer(summary))
+    # Drawn off the event loop: a chart takes a few hundred ms of CPU (the first one, an import).
+    png = await asyncio.to_thread(
+        chart.draw, lang, [r["day"] for r in daily], [r["generations"] for r in daily], [r["stars"] for r in daily]
+    )
+    out.add(
+        SendPhoto(
+            chat_id=message.chat.id,
+            photo=BufferedInputFile(png, filename="stats.png"),
+            caption=text(lang, "admin_chart_caption"),
+        )
+    )
+
+
+async def _providers(db: asyncpg.Connection, app: App, lang: str) -> str:
+    """Each provider's health and balance as the fleet last saw them (provider_health: no network call
+    here; the balance watch reads it every 10 minutes)."""
+    lines = []
+    for provider in app.providers:
+        health = await db_providers.get(db, provider.name)
+        state = (
+            text(lang, "admin_state_up")
+            if health.available
+            else text(lang, "admin_provider_down_state", since=health.since)
+        )
+        balance = f"{health.balance:g}" if health.balance is not None else "—"
+        when = health.balance_at.strftime("%H:%M UTC") if health.balance_at else "—"
+        lines.append(text(lang, "admin_provider_line", provider=provider.name, state=state, balance=balance, when=when))
+    return " · ".join(lines)
+
+
+def _by_status(rows: dict[str, asyncpg.Record], column: str) -> str:
+    return " · ".join(f"{status} {row[column]}" for status, row in rows.items() if row[column])
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+async def on_user(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+    args = split_args(command, 1)
+    if not args:
+        out.add(message.answer(_usage(lang, "/user <id | @username>")))
+        return
+    user = await _find(db, args[0])
+    if user is None:
+        out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
+        return
+    ledger = await db_users.ledger_tail(db, user["id"], LEDGER_TAIL)
+    generations = await db_admin.recent_generations(db, user["id"], RECENT_GENERATIONS)
+    none = text(lang, "admin_none")
+    out.add(
+        message.answer(
+            text(
+                lang,
+                "admin_user",
+                id=user["id"],
+                username=f"@{user['username']}" if user["username"] else "",
+                name=user["first_name"] or "",
+                language=user["language"] or user["language_code"] or "?",
+                joined=user["created_at"],
+                seen=user["seen_at"],
+                credits=user["credits"],
+                banned=_when(lang, user["banned_at"], user["ban_reason"]),
+                blocked=_when(lang, user["blocked_at"]),
+                ledger="\n".join(f"{r['delta']:+d} {r['reason']} {r['reference']}" for r in ledger) or none,
+                generations="\n".join(f"#{g['id']} {g['status']} {g['model']} {g['price']}" for g in generations)
+                or none,
+            )
+        )
+    )
+
+
+def _when(lang: str, at: Any, reason: str | None = None) -> str:
+    if at is None:
+        return text(lang, "admin_no")
+    return text(lang, "admin_yes") + f" ({at:%Y-%m-%d}{', ' + reason if reason else ''})"
+
+
+async def on_grant(
+    message: Message,
+    command: CommandObject,
+    event_update: Update,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    out: Outbox,
+) -> None:
+    args = split_args(command, 3)
+    delta = parse_int(args[1]) if len(args) >= 2 else None
+    if delta is None or delta == 0:
+        out.add(message.answer(_usage(lang, "/grant <id | @username> <credits> [reason]")))
+        return
+    target = await _find(db, args[0])
+    if target is None:
+        out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
+        return
+    reason = args[2] if len(args) == 3 else "grant"
+    locked = await db_users.lock(db, target["id"])
+    if locked is None or locked["credits"] + delta < 0:
+        out.add(message.answer(text(lang, "admin_grant_too_much", credits=locked["credits"] if locked else 0)))
+        return
+    # Unique per update: a redelivered /grant (or a second process) finds the reference taken.
+    reference = f"admin {user['id']} update {event_update.update_id}: {reason}"
+    balance = await db_users.apply_credits(db, target["id"], delta, "admin", reference)
+    if balance is None:
+        out.add(message.answer(text(lang, "admin_grant_twice")))
+        return
+    log.info("admin.grant", admin_id=user["id"], user_id=target["id"], delta=delta, reason=reason)
+    out.add(
+        message.answer(
+            text(lang, "admin_granted", user=_name(target), delta=f"{delta:+d}", reason=reason, balance=balance)
+        )
+    )
+
+
+async def on_ban(
+    message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
+) -> None:
+    args = split_args(command, 2)
+    target = await _find(db, args[0]) if args else None
+    if target is None:
+        out.add(message.answer(_usage(lang, "/ban <id | @username> [reason]")))
+        return
+    await db_users.set_ban(db, target["id"], True, args[1] if len(args) == 2 else None)
+    log.info("admin.ban", admin_id=user["id"], user_id=target["id"])
+    out.add(message.answer(text(lang, "admin_banned", user=_name(target))))
+
+
+async def on_unban(
+    message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
+) -> None:
+    args = split_args(command, 1)
+    target = await _find(db, args[0]) if args else None
+    if target is None:
+        out.add(message.answer(_usage(lang, "/unban <id | @username>")))
+        return
+    await db_users.set_ban(db, target["id"], False, None)
+    log.info("admin.unban", admin_id=user["id"], user_id=target["id"])
+    out.add(message.answer(text(lang, "admin_unbanned", user=_name(target))))
+
+
+# --- generations and jobs -------------------------------------------------------------------------
+
+
+async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+    args = split_args(command, 1)
+    generation_id = parse_int(args[0]) if args else None
+    generation = await db_generations.get(db, generation_id) if generation_id is not None else None
+    if generation is None:
+        out.add(message.answer(_usage(lang, "/gen <generation id>")))
+        return
+    jobs = await db_admin.generation_jobs(db, generation.id)
+    none = text(lang, "admin_none")
+    out.add(
+        message.answer(
+            text(
+                lang,
+                "admin_gen",
+                id=generation.id,
+                status=generation.status,
+                user_id=generation.user_id,
+                model=generation.model,
+                price=generation.price,
+                idea=generation.idea[:200] or "📷",
+                created=generation.created_at,
+                finished=f"{generation.finished_at:%Y-%m-%d %H:%M}" if generation.finished_at else "—",
+                task=f"{generation.provider} {generation.task_id}" if generation.task_id else "—",
+                error=generation.error or "—",
+                jobs="\n".join(
+                    f"#{j['id']} {j['kind']} {j['state']} {j['attempt']}/{j['max_attempts']}"
+                    + (f" · {j['last_error'][:80]}" if j["last_error"] else "")
+                    for j in jobs
+                )
+                or none,
+            )
+        )
+    )
+
+
+async def on_job(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+    args = split_args(command, 1)
+    job_id = parse_int(args[0]) if args else None
+    job = await db_admin.job(db, job_id) if job_id is not None else None
+    if job is None:
+        out.add(message.answer(_usage(lang, "/job <job id>")))
+        return
+    out.add(
+        message.answer(
+            text(
+                lang,
+                "admin_job",
+                id=job["id"],
+                kind=job["kind"],
+                state=job["state"],
+                attempt=job["attempt"],
+                max_attempts=job["max_attempts"],
+                run_at=job["run_at"],
+                payload=json.dumps(job["payload"], ensure_ascii=False)[:500],
+                error=(job["last_error"] or "—")[:1000],
+            )
+        )
+    )
+
+
+async def on_retry(
+    message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
+) -> None:
+    args = split_args(command, 1)
+    job_id = parse_int(args[0]) if args else None
+    before = await db_admin.retry_job(db, job_id) if job_id is not None else None
+    if before is None:
+        out.add(message.answer(_usage(lang, "/retry <failed job id>")))
+    elif before != "failed":
+        out.add(message.answer(text(lang, "admin_retry_refused", id=job_id, state=before)))
+    else:
+        log.info("admin.retry", admin_id=user["id"], job_id=job_id)
+        out.add(message.answer(text(lang, "admin_retried", id=job_id)))
+
+
+# --- refunds --------------------------------------------------------------------------------------
+
+
+async def on_refund(
+    message: Message,
+    command: CommandObject,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    out: Outbox,
+) -> None:
+    args = split_args(command, 1)
+    payment = await db_payments.get(db, args[0]) if args else None
+    if payment is None:
+        out.add(message.answer(_usage(lang, "/refund <telegram_payment_charge_id>")))
+        return
+    charge_id = payment["charge_id"]
+    if payment["refunded_at"] is not None:
+        out.add(message.answer(text(lang, "admin_refund_already", charge_id=charge_id)))
+        return
+    payload = {"charge_id": charge_id, "admin_id": user["id"]}
+    await enqueue(db, app.registry, REFUND, payload, unique_key=f"refund:{charge_id}")
+    log.info("admin.refund", admin_id=user["id"], charge_id=charge_id)
+    out.add(
+        message.answer(
+            text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment["stars"], credits=payment["credits"])
+        )
+    )

@@ -1,0 +1,243 @@
+"""Credits for Telegram Stars: /buy, the invoice, pre-checkout, the payment itself, refunds.
+
+A payment is credited in the transaction of its update: the ``payments`` row (unique per
+telegram_payment_charge_id) and the ledger entry ('purchase', charge id) commit together, so a
+redelivered or concurrent copy of the same payment credits nothing and sends no second receipt.
+When crediting fails, the update processor lets the error reach Telegram (500), which delivers the
+payment again; nothing is recorded as failed (core/bot/updates.py). The buyer credited is always
+the payer (``from_user``), never an id read from the payload.
+
+Refunds (policy in README, "Money"): an admin's /refund queues a ``payment.refund`` job that calls
+refundStarPayment (retried; CHARGE_ALREADY_REFUNDED counts as done) and then takes the package's
+credits back. Whichever comes first, that job or Telegram's refunded_payment message, takes them;
+the other finds the payment refunded and takes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters import Command
+from aiogram.methods import SendInvoice, SendMessage
+from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+
+from core.app import App
+from core.bot.outbox import Outbox
+from core.queue import Cancel, Job, JobSpec, Registry
+from core.stars import CURRENCY, Package, check_pre_checkout, make_payload, payload_key, read_payload, refund_take
+from core.ui.keyboards import BuyPackage, packages_keyboard
+from core.ui.texts import text, user_language
+from db import payments as db_payments
+from db import users as db_users
+from db.pool import Conn
+
+log = structlog.get_logger("payments")
+
+REFUND = "payment.refund"
+ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
+
+
+async def has_successful_payment(message: Message) -> bool:
+    return message.successful_payment is not None
+
+
+async def has_refunded_payment(message: Message) -> bool:
+    return message.refunded_payment is not None
+
+
+def build_payments_router() -> Router:
+    router = Router(name="payments")
+    router.message.register(on_successful_payment, has_successful_payment)
+    router.message.register(on_refunded_payment, has_refunded_payment)
+    router.pre_checkout_query.register(on_pre_checkout)
+    router.message.register(on_buy, Command("buy"))
+    router.message.register(on_paysupport, Command("paysupport"))
+    router.message.register(on_terms, Command("terms"))
+    router.callback_query.register(on_pick_package, BuyPackage.filter())
+    return router
+
+
+# --- buying ---------------------------------------------------------------------------------------
+
+
+async def on_buy(message: Message, app: App, user: asyncpg.Record, lang: str, out: Outbox) -> None:
+    packages = app.settings.credit_packages
+    out.add(message.answer(text(lang, "buy", credits=user["credits"]), reply_markup=packages_keyboard(lang, packages)))
+
+
+async def on_paysupport(message: Message, lang: str, out: Outbox) -> None:
+    out.add(message.answer(text(lang, "paysupport")))
+
+
+async def on_terms(message: Message, lang: str, out: Outbox) -> None:
+    out.add(message.answer(text(lang, "terms")))
+
+
+async def on_pick_package(
+    callback: CallbackQuery, callback_data: BuyPackage, app: App, user: asyncpg.Record, lang: str, out: Outbox
+) -> None:
+    package = Package(callback_data.credits, callback_data.stars)
+    if package not in app.settings.credit_packages:
+        out.add(callback.answer(text(lang, "package_gone"), show_alert=True))
+        return
+    out.add(callback.answer())
+    out.add(invoice(app, lang, package, user["id"]))
+
+
+def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
+    title = text(lang, "invoice_title", credits=package.credits)
+    return SendInvoice(
+        chat_id=user_id,
+        title=title,
+        description=text(lang, "invoice_description", credits=package.credits),
+        payload=make_payload(payload_key(app.settings.bot_token), package, user_id),
+        currency=CURRENCY,
+        prices=[LabeledPrice(label=title, amount=package.stars)],
+        provider_token="",  # Telegram Stars take no payment provider
+    )
+
+
+async def on_pre_checkout(query: PreCheckoutQuery, app: App, user: asyncpg.Record, lang: str, out: Outbox) -> None:
+    """Answered from what the update already read (the user row): no extra query, well within 10 s."""
+    refusal = check_pre_checkout(
+        payload_key(app.settings.bot_token),
+        app.settings.credit_packages,
+        payload=query.invoice_payload,
+        currency=query.currency,
+        total_amount=query.total_amount,
+        user_id=query.from_user.id,
+        banned=user["banned_at"] is not None,
+    )
+    if refusal is None:
+        out.add(query.answer(ok=True))
+    else:
+        log.info("payment.pre_checkout.refused", reason=refusal)
+        out.add(query.answer(ok=False, error_message=text(lang, refusal)))
+
+
+# --- paid -----------------------------------------------------------------------------------------
+
+
+async def on_successful_payment(
+    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
+) -> None:
+    paid = message.successful_payment
+    assert paid is not None
+    signed = read_payload(payload_key(app.settings.bot_token), paid.invoice_payload)
+    credits = signed.package.credits if signed is not None and paid.currency == CURRENCY else 0
+    if signed is None or signed.package.stars != paid.total_amount:
+        # Telegram took the Stars for a payload we did not sign: keep the payment (refundable), credit nothing.
+        log.error("payment.unmatched", charge_id=paid.telegram_payment_charge_id, stars=paid.total_amount)
+        credits = 0
+    charge_id = paid.telegram_payment_charge_id
+    if not await db_payments.record(db, charge_id, user["id"], credits, paid.total_amount, paid.invoice_payload):
+        log.info("payment.duplicate", charge_id=charge_id)
+        return
+    balance = user["credits"]
+    if credits > 0:
+        balance = await db_users.apply_credits(db, user["id"], credits, "purchase", charge_id)
+        if balance is None:
+            raise RuntimeError(f"payment {charge_id}: recorded now but credited before")
+    log.info("payment.credited", charge_id=charge_id, credits=credits, stars=paid.total_amount)
+    out.add(message.answer(text(lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)))
+
+
+async def on_refunded_payment(message: Message, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+    """A refund Telegram made (its support) or confirms (ours): the credits are taken back once."""
+    refunded = message.refunded_payment
+    assert refunded is not None
+    outcome = await take_back(db, refunded.telegram_payment_charge_id, "telegram")
+    if isinstance(outcome, TakenBack):
+        out.add(message.answer(_refund_notice(lang, outcome)))
+
+
+@dataclass(frozen=True, slots=True)
+class TakenBack:
+    charge_id: str
+    user_id: int
+    stars: int
+    removed: int
+    shortfall: int
+    balance: int
+
+
+async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
+    """Take a refunded payment's credits back, once; else why not: 'unknown' or 'already'."""
+    async with db.transaction():
+        payment = await db_payments.lock(db, charge_id)
+        if payment is None:
+            log.error("payment.refund.unknown_charge", charge_id=charge_id, by=by)
+            return "unknown"
+        if payment["refunded_at"] is not None:
+            return "already"
+        user = await db_users.lock(db, payment["user_id"])
+        assert user is not None  # payments reference users
+        take = refund_take(payment["credits"], user["credits"])
+        balance = user["credits"]
+        if take.removed > 0:
+            balance = await db_users.apply_credits(db, user["id"], -take.removed, "purchase_refund", charge_id)
+            assert balance is not None  # the payment row lock makes this the only refund of the charge
+        await db_payments.set_refunded(db, charge_id, by, take.shortfall)
+    log.info("payment.refunded", charge_id=charge_id, by=by, removed=take.removed, shortfall=take.shortfall)
+    return TakenBack(charge_id, user["id"], payment["stars"], take.removed, take.shortfall, balance)
+
+
+def _refund_notice(lang: str, taken: TakenBack) -> str:
+    return text(lang, "payment_refunded", stars=taken.stars, credits=taken.removed, balance=taken.balance)
+
+
+# --- the refund job -------------------------------------------------------------------------------
+
+
+class RefundJob:
+    """``payment.refund`` {charge_id, admin_id}: refundStarPayment, then the credits, then both told."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def register(self, registry: Registry) -> Registry:
+        registry.add(JobSpec(REFUND, self.run, timeout=60, max_attempts=8))
+        return registry
+
+    async def run(self, job: Job) -> None:
+        app, charge_id, admin_id = self.app, job.payload["charge_id"], job.payload["admin_id"]
+        payment = await db_payments.get(app.pool, charge_id)
+        if payment is None:
+            raise Cancel(f"no payment {charge_id}")
+        admin_lang = user_language(await db_users.get(app.pool, admin_id))
+        if payment["refunded_at"] is None:
+            try:
+                await app.bot.refund_star_payment(user_id=payment["user_id"], telegram_payment_charge_id=charge_id)
+            except TelegramBadRequest as error:
+                if ALREADY_REFUNDED not in error.message:
+                    await self._tell(
+                        admin_id, text(admin_lang, "admin_refund_failed", charge_id=charge_id, error=error.message)
+                    )
+                    raise Cancel(f"refundStarPayment: {error.message}") from error
+                log.info("payment.refund.already_at_telegram", charge_id=charge_id)
+            # Anything else (network, 5xx, 429 beyond the session's retries) raises: the job is retried.
+        async with app.pool.acquire() as conn:
+            outcome = await take_back(conn, charge_id, f"admin:{admin_id}")
+        if isinstance(outcome, TakenBack):
+            user = await db_users.get(app.pool, outcome.user_id)
+            await self._tell(outcome.user_id, _refund_notice(user_language(user), outcome))
+            done = text(
+                admin_lang,
+                "admin_refund_done",
+                charge_id=charge_id,
+                removed=outcome.removed,
+                shortfall=outcome.shortfall,
+            )
+            await self._tell(admin_id, done)
+        else:
+            await self._tell(admin_id, text(admin_lang, "admin_refund_already", charge_id=charge_id))
+
+    async def _tell(self, chat_id: int, message: str) -> None:
+        try:
+            await self.app.bot(SendMessage(chat_id=chat_id, text=message))
+        except (TelegramBadRequest, TelegramForbiddenError) as error:
+            log.warning("payment.refund.notice_failed", chat_id=chat_id, error=str(error))

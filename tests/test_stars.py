@@ -1,0 +1,77 @@
+"""The decisions around a Stars payment, without network or database."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.settings import Settings, SettingsError
+from core.stars import (
+    Package,
+    check_pre_checkout,
+    covering,
+    make_payload,
+    parse_packages,
+    payload_key,
+    read_payload,
+    refund_take,
+)
+from tests.helpers import SECRETS
+
+KEY = payload_key(SECRETS["BOT_TOKEN"])
+PACKAGES = (Package(100, 50), Package(300, 140), Package(1000, 400))
+
+
+def check(payload: str, *, amount: int = 50, user_id: int = 7, currency: str = "XTR", banned: bool = False):
+    return check_pre_checkout(
+        KEY, PACKAGES, payload=payload, currency=currency, total_amount=amount, user_id=user_id, banned=banned
+    )
+
+
+class TestPackages:
+    def test_parsed_sorted_and_checked(self) -> None:
+        assert parse_packages("300:140, 100:50") == (Package(100, 50), Package(300, 140))
+        for bad in ("", "100", "100:0", "0:5", "a:b", "100:50,100:60", "100:20000"):
+            with pytest.raises(ValueError, match=r"credits|package|stars"):
+                parse_packages(bad)
+
+    def test_a_bad_setting_stops_the_start_with_its_name(self) -> None:
+        with pytest.raises(SettingsError, match="CREDIT_PACKAGES"):
+            Settings.from_env({**SECRETS, "CREDIT_PACKAGES": "lots"})
+        assert Settings.from_env(SECRETS).credit_packages == PACKAGES
+
+    def test_the_packages_that_cover_what_is_missing(self) -> None:
+        assert covering(PACKAGES, 20) == PACKAGES
+        assert covering(PACKAGES, 250) == PACKAGES[1:]
+        assert covering(PACKAGES, 5000) == PACKAGES[-1:], "the biggest, when none covers it all"
+
+
+class TestPayload:
+    def test_signed_short_and_unique(self) -> None:
+        first, second = make_payload(KEY, PACKAGES[0], 7), make_payload(KEY, PACKAGES[0], 7)
+        assert first != second and len(first.encode()) <= 128
+        signed = read_payload(KEY, first)
+        assert signed is not None and (signed.package, signed.user_id) == (PACKAGES[0], 7)
+
+    def test_forgeries_are_not_ours(self) -> None:
+        payload = make_payload(KEY, PACKAGES[0], 7)
+        assert read_payload(KEY, payload.replace("v1:100:50", "v1:1000:50")) is None
+        assert read_payload(KEY, payload.replace(":7:", ":8:")) is None
+        assert read_payload(payload_key("999:" + "x" * 30), payload) is None, "another bot's key"
+        assert read_payload(KEY, "") is None and read_payload(KEY, "garbage") is None
+
+    def test_pre_checkout_decisions(self) -> None:
+        payload = make_payload(KEY, PACKAGES[0], 7)
+        assert check(payload) is None
+        assert check(payload, amount=49) == "precheckout_invalid"
+        assert check(payload, currency="EUR") == "precheckout_invalid"
+        assert check(payload, user_id=8) == "precheckout_invalid"
+        assert check(payload, banned=True) == "precheckout_banned"
+        assert check(make_payload(KEY, Package(100, 45), 7), amount=45) == "package_gone"
+
+
+class TestRefundPolicy:
+    def test_spent_credits_stop_the_balance_at_zero(self) -> None:
+        assert (refund_take(300, 1000).removed, refund_take(300, 1000).shortfall) == (300, 0)
+        taken = refund_take(300, 120)
+        assert (taken.removed, taken.shortfall) == (120, 180)
+        assert (refund_take(300, 0).removed, refund_take(300, 0).shortfall) == (0, 300)
