@@ -86,8 +86,9 @@ def parse_json_object(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> dict[st
     return clean_object(value, max_depth=max_depth)
 
 
-# What only the walk can settle: NUL or surrogate escapes, integers of 19 digits or more.
-_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{19}")
+# What only the walk can settle: NUL or surrogate escapes, surrogates encoded as bytes (json.loads
+# decodes bytes with "surrogatepass"), integers of 19 digits or more.
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\xed[\xa0-\xbf]|\d{19}")
 
 
 def _plain(raw: bytes, max_depth: int) -> bool:
