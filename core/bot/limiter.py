@@ -7,7 +7,8 @@ Telegram allows a bot about 30 messages a second in total; we keep to SEND_RATE 
   the shared count a window later, in one statement).
 - **Bulk work** (anything a job sends: deliveries, status edits, broadcasts) waits for a slot
   (``wait``) and so fills whatever the replies leave. Under a webhook storm bulk sends slow down;
-  replies never do.
+  replies never do. A caller that took its slot itself (a broadcast) is not charged again.
+- **A 429** anywhere pauses this process's bulk sends for its ``retry_after`` (``pause``).
 - **Status edits** are bulk work too; their spacing is the pipeline's: a generation's status line
   ticks at most every 15 s (``core/pipeline/progress.py``, claimed in the database, so across
   processes) and otherwise changes only when its stage does.
@@ -26,6 +27,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import asyncpg
 import structlog
@@ -33,6 +35,10 @@ import structlog
 from db import telegram as db_telegram
 
 log = structlog.get_logger("telegram.limiter")
+
+# Set when wait() handed the current context a slot; the session middleware spends it instead of
+# waiting again (a broadcast takes its slot before claiming a recipient, then sends).
+slot_taken: ContextVar[bool] = ContextVar("slot_taken", default=False)
 
 SEND_RATE = 25  # per second, bot-wide; Telegram's own limit is about 30
 WINDOW_S = 0.2  # 5 slots per window at 25/s
@@ -63,13 +69,18 @@ class SendLimiter:
         self._replies = 0  # sent without asking, not yet added to the shared count
         self._flusher: asyncio.Task[None] | None = None
         self._leases = 0
+        self._paused_until = 0.0
 
     async def wait(self) -> None:
-        """Return once this process may send one bulk message."""
+        """Return once this process may send one bulk message. The slot is remembered in the
+        caller's context, so the session middleware does not take a second one for that send."""
         self._waiting += 1
         try:
             async with self._lock:  # one leaser at a time; the others queue behind it in order
                 while True:
+                    if (pause := self._paused_until - self._clock()) > 0:  # Telegram said to wait
+                        await asyncio.sleep(pause)
+                        continue
                     window = self._current_window()
                     if window != self._window:
                         self._window, self._left, self._full = window, 0, False
@@ -79,10 +90,15 @@ class SendLimiter:
                         self._full = self._left < want
                     if self._left > 0:
                         self._left -= 1
+                        slot_taken.set(True)
                         return
                     await asyncio.sleep(max(0.0, (window + 1) * self._window_s - self._clock()))
         finally:
             self._waiting -= 1
+
+    def pause(self, seconds: float) -> None:
+        """Telegram answered 429: no bulk message leaves this process for ``seconds``."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def note_reply(self) -> None:
         """A reply went out without waiting: count it against the shared budget, a window later."""

@@ -26,7 +26,7 @@ from aiogram.methods.base import TelegramType
 
 from core import metrics
 from core.bot.context import current_db, replying
-from core.bot.limiter import SendLimiter
+from core.bot.limiter import SendLimiter, slot_taken
 from core.queue import RetryAfter
 from db import users as db_users
 
@@ -83,6 +83,8 @@ class TelegramResilience(BaseRequestMiddleware):
                     attempt=attempt,
                     reply=is_reply,
                 )
+                if self._limiter is not None and is_message(method.__api_method__):
+                    self._limiter.pause(error.retry_after)  # no bulk send until Telegram allows it
                 if not is_reply or attempt > self._max_retries or error.retry_after > self._max_wait_s:
                     raise
                 await asyncio.sleep(error.retry_after)
@@ -101,4 +103,8 @@ class TelegramResilience(BaseRequestMiddleware):
         if is_reply:
             self._limiter.note_reply()
             return
+        if slot_taken.get():  # the caller took this send's slot already
+            slot_taken.set(False)
+            return
         await self._limiter.wait()
+        slot_taken.set(False)  # spent on this send
