@@ -188,7 +188,7 @@ class TestVerdictsAndDeadlines:
             draft = await start_and_confirm(bot, ANN, text="a slow render")
             await fake_kie.wait_for(lambda fake: fake.tasks)
             overdue = await status_says(bot, ANN, draft, "taking longer")
-            assert "60 credits are back (you have 100)" in overdue
+            assert "60 credits are back (you have 100 credits)" in overdue
             assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("refund", 60)]
             assert (await bot.generation(draft))["status"] == "rendering", "still awaited"
             await render(fake_kie)
