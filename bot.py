@@ -1,6 +1,8 @@
 """Reelsmith: one process serving Telegram and KIE webhooks and running the job queue.
 
-    python bot.py [--role all|web|worker]
+    python bot.py [--role all|web|worker]     (or `reelsmith`, once installed)
+    python bot.py check                        preflight: settings, database, Telegram, webhook, KIE, OpenAI
+    python bot.py migrate                      apply the migrations and exit
 
 Reading order: settings → logging → database (embedded when DATABASE_URL is unset) → migrations →
 services (Telegram bot, KIE, OpenAI) → job kinds → runtime (web server, Telegram frontend, KIE
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("bot")
 
+# The start's preflight waits this long, so the web process has set the webhook it then reads.
+PREFLIGHT_DELAY = 5.0
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments().parse_args(argv)
@@ -41,18 +46,24 @@ def main(argv: list[str] | None = None) -> int:
         _report_bad_settings(error, environ.get("LOG_FORMAT", "auto"))
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secrets())
+    from core import errors
+
+    errors.init(settings.sentry_dsn, environment=settings.sentry_environment)
+    if args.command == "check":
+        return asyncio.run(check(settings))
+    if args.command == "migrate":
+        return asyncio.run(migrate_only(settings))
     return asyncio.run(serve(settings, Role(args.role)))
 
 
 async def serve(settings: Settings, role: Role) -> int:
-    import asyncpg
-
     from core.app import services
     from core.bot.frontend import TelegramFrontend
     from core.bot.menus import CommandMenus
     from core.pipeline import HOUSEKEEPING
     from core.pipeline import health as provider_health
     from core.pipeline.callbacks import ProviderCallbacks
+    from core.preflight import log_checks
     from core.queue import enqueue
     from core.runtime import Runtime
     from db.embedded import stop_embedded
@@ -60,21 +71,24 @@ async def serve(settings: Settings, role: Role) -> int:
     from db.pool import create_pool
 
     log.info("runtime.boot", role=str(role), settings=settings.summary())
-    db_errors = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
     try:
         database_url = settings.database_url or await _embedded_database(settings)
         pool = await create_pool(
             database_url,
             max_size=settings.database_pool_size,
             transaction_pooler=settings.database_transaction_pooler,
+            log_sql=settings.log_sql,
         )
-    except db_errors as error:
+    except _db_errors() as error:
         log.critical("db.unreachable", error=str(error))
         return EXIT_START_FAILED
+    preflight: asyncio.Task[None] | None = None
     try:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
         log.info("db.migrations.applied", applied=[m.path.name for m in applied])
+        # Logged, never waited for: a provider being down must not keep the bot from serving the rest.
+        preflight = asyncio.create_task(log_checks(settings, database_url, delay=PREFLIGHT_DELAY))
         async with services(settings, pool) as app:
             try:
                 app.registry = job_kinds(app)
@@ -97,12 +111,46 @@ async def serve(settings: Settings, role: Role) -> int:
             )
             return await runtime.run()
     finally:
+        if preflight is not None:
+            preflight.cancel()
         await pool.close()
 
 
+async def check(settings: Settings) -> int:
+    """``check``: exit 0 only when every check passed; it reads and changes nothing."""
+    from core.preflight import print_checks
+
+    try:
+        database_url = settings.database_url or await _embedded_database(settings)
+    except _db_errors() as error:
+        print(f"❌ Database: the embedded PostgreSQL did not start: {error}")
+        return EXIT_START_FAILED
+    return 0 if await print_checks(settings, database_url) else 1
+
+
+async def migrate_only(settings: Settings) -> int:
+    """``migrate``: apply what is missing (under the same lock as a start) and exit."""
+    from db.migrate import migrate
+    from db.pool import connect
+
+    try:
+        database_url = settings.database_url or await _embedded_database(settings)
+        conn = await connect(database_url, transaction_pooler=settings.database_transaction_pooler)
+    except _db_errors() as error:
+        log.critical("db.unreachable", error=str(error))
+        return EXIT_START_FAILED
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    log.info("db.migrations.applied", applied=[m.path.name for m in applied])
+    return 0
+
+
 def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied. Raises
-    ValueError for settings only now checkable (limits of unknown kinds, models without a provider)."""
+    """Every job kind this code can run, with the operator's per-kind limits applied; a job's log lines
+    carry the generation and the user its payload names. Raises ValueError for settings only now
+    checkable (limits of unknown kinds, models without a provider)."""
     from core.bot.broadcast import BroadcastJobs
     from core.bot.payments import RefundJob
     from core.bot.session import job_error
@@ -115,7 +163,14 @@ def job_kinds(app: App) -> Registry:
         raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
-    return registry.with_limits(app.settings.queue_concurrency)
+    return registry.with_limits(app.settings.queue_concurrency).with_log_fields("generation_id", "user_id")
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    """What an unreachable database raises (asyncpg is imported only once settings are good)."""
+    import asyncpg
+
+    return (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 async def _embedded_database(settings: Settings) -> str:
@@ -142,6 +197,14 @@ def _report_bad_settings(error: SettingsError, log_format: str) -> None:
 
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Reelsmith: idea in, vertical video out.")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "check", "migrate"],
+        default="run",
+        help="run: serve (default); check: test settings and every service, exit 0 if all pass; "
+        "migrate: apply the database migrations and exit",
+    )
     parser.add_argument(
         "--role",
         choices=[r.value for r in Role],

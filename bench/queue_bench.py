@@ -36,7 +36,7 @@ from db.embedded import start_embedded
 from db.migrate import migrate
 from db.pool import connect, create_pool
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import SECRETS
+from tests.helpers import SECRETS, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DB = "reelsmith_bench"
@@ -82,6 +82,9 @@ def settings_for(url: str, consumers: int) -> Settings:
             "QUEUE_CONSUMERS": str(consumers),
             "DATABASE_POOL_SIZE": "20",
             "LOG_LEVEL": "warning",
+            # Every role serves /healthz, /readyz and /metrics: on a port of its own, never 0.0.0.0.
+            "HOST": "127.0.0.1",
+            "PORT": str(free_port()),
         }
     )
 
@@ -236,6 +239,8 @@ async def scenario_idle(server: str) -> None:
         "PORT": "18089",
         "HOST": "127.0.0.1",
         "TELEGRAM_API_BASE": telegram.base_url,
+        "KIE_BASE_URL": "http://127.0.0.1:9",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "PUBLIC_BASE_URL": "http://127.0.0.1:18089",
     }
     proc = await asyncio.create_subprocess_exec(

@@ -85,6 +85,7 @@ async def run_one(args: argparse.Namespace, repo: Path) -> None:
         "HOST": "127.0.0.1",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "KIE_BASE_URL": "http://127.0.0.1:9",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "DATABASE_POOL_SIZE": str(args.pool),
         "USER_MESSAGES_PER_MINUTE": "1000",
     }

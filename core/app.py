@@ -22,6 +22,7 @@ from core.providers.kie import KieProvider
 from core.providers.prompter import Prompter
 from core.queue import Registry
 from core.settings import Settings
+from core.storage import Storage, open_storage
 
 
 @dataclass
@@ -33,6 +34,7 @@ class App:
     prompter: Prompter
     http: aiohttp.ClientSession  # downloads of videos and photos
     limiter: SendLimiter  # bot-wide pace for bulk sends (broadcasts), shared by every process
+    storage: Storage | None = None  # the archive of photos and videos, when STORAGE_URL is set
     registry: Registry = field(default_factory=Registry)
 
     def model(self, model_id: str) -> VideoModel:
@@ -75,7 +77,9 @@ async def services(
     )
     providers = Providers([*extra_providers, kie])
     try:
-        yield App(settings, pool, bot, providers, Prompter(openai_client, settings.openai_model), http, limiter)
+        async with open_storage(settings) as storage:
+            prompter = Prompter(openai_client, settings.openai_model)
+            yield App(settings, pool, bot, providers, prompter, http, limiter, storage)
     finally:
         await limiter.close()
         await bot.session.close()

@@ -1,8 +1,9 @@
 """structlog set-up: JSON lines for machines, readable lines with markers for people.
 
-Event names are dotted (``queue.job.succeeded``) and the data goes in fields. On console lines a
-marker leads the event: 💥 critical, ❌ error, ⚠️ warning, and on info lines 🚀 for things
-starting and ✅ for things done, chosen by the event name's last word. Every rendered line passes
+Event names are dotted (``queue.job.succeeded``) and the data goes in fields. A marker says what
+kind of line it is: 💥 critical, ❌ error, ⚠️ warning, and on info lines 🚀 for things starting
+and ✅ for things done, chosen by the event name's last word. On console lines it leads the event;
+on JSON lines it is the ``marker`` field, so the event name stays exact for filters. Every rendered line passes
 through a scrubber that replaces the configured secrets, whatever field or traceback they hit.
 """
 
@@ -35,6 +36,14 @@ def _add_marker(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[s
     mark = marker(event_dict.get("level", method), str(event_dict.get("event", "")))
     if mark:
         event_dict["event"] = f"{mark} {event_dict['event']}"
+    return event_dict
+
+
+def _add_marker_field(_logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """JSON lines keep the marker in a field of its own: the event name stays exact for filters."""
+    mark = marker(event_dict.get("level", method), str(event_dict.get("event", "")))
+    if mark:
+        event_dict["marker"] = mark
     return event_dict
 
 
@@ -88,11 +97,18 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if as_json:
-        tail: list[Any] = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        tail: list[Any] = [
+            _add_marker_field,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ]
     else:
         tail = [_add_marker, structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+    # The scrubber runs after the renderer, on the rendered line: structlog's Processor type (an event
+    # dict in) cannot say that, hence the list of Any.
+    chain: list[Any] = [*shared, *tail, scrubber]
     structlog.configure(
-        processors=[*shared, *tail, scrubber],
+        processors=chain,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.WriteLoggerFactory(stream),
         cache_logger_on_first_use=cache,
@@ -103,10 +119,11 @@ def configure_logging(
 def _route_stdlib_logging(level: str, shared: list[Any], tail: list[Any], stream: TextIO) -> None:
     """aiohttp, aiogram and asyncpg log through the standard library; give them the same format."""
     handler = logging.StreamHandler(stream)
+    chain: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, scrubber]  # see above
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, scrubber],
+            processors=chain,
         )
     )
     root = logging.getLogger()

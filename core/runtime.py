@@ -21,13 +21,15 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from core import errors, metrics
 from core.exits import EXIT_BREAKER, EXIT_CONFIG, EXIT_OK, EXIT_START_FAILED, EXIT_SUPERVISOR, Role
+from core.metrics import Fleet
 from core.queue.jobs import Registry
 from core.queue.outage import OUTAGE_LIMIT_S, Outage
 from core.queue.worker import Worker
 from core.settings import Settings
 from core.supervisor import CircuitBreaker, Fatal, Supervisor
-from core.web import Check, WebServer, build_app
+from core.web import Check, WebServer, build_app, metrics_route
 
 log = structlog.get_logger("runtime")
 
@@ -74,20 +76,21 @@ class Runtime:
         if role in (Role.ALL, Role.WORKER):
             breaker = CircuitBreaker(settings.breaker_threshold, self._tripped)
             self.worker = Worker(pool, registry, settings, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
-        self.web: WebServer | None = None
         self.components: Sequence[Component] = components if role in (Role.ALL, Role.WEB) else ()
-        if role in (Role.ALL, Role.WEB):
-            checks: dict[str, Check] = {"database": self._database_ok, "accepting": self._accepting}
-            if self.worker:
-                checks["consumers"] = self._consumers_ok
-            for component in self.components:
-                checks.update(getattr(component, "checks", dict)())
-            self.web = WebServer(
-                build_app(checks, [component.add_routes for component in self.components]),
-                host=settings.host,
-                port=settings.port,
-                shutdown_timeout=settings.shutdown_grace,
-            )
+        # Every role serves HTTP: a worker-only process still answers /healthz, /readyz and /metrics.
+        checks: dict[str, Check] = {"database": self._database_ok, "accepting": self._accepting}
+        if self.worker:
+            checks["consumers"] = self._consumers_ok
+        for component in self.components:
+            checks.update(getattr(component, "checks", dict)())
+        routes: list[Callable[[web.Application], None]] = [component.add_routes for component in self.components]
+        metrics.enable(settings.metrics_enabled)
+        self.fleet = Fleet(pool, cache_s=settings.metrics_cache)
+        if settings.metrics_enabled:
+            routes.append(metrics_route(self.fleet, settings.metrics_token))
+        self.web = WebServer(
+            build_app(checks, routes), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace
+        )
         self.exit_code = EXIT_OK
         self.stop_reason = ""
         self.started = asyncio.Event()
@@ -124,8 +127,7 @@ class Runtime:
         self.supervisor.start("database.watch", self.outage.watch)
         if self.worker:
             self.worker.start(self.supervisor)
-        if self.web:
-            await self.web.start()
+        await self.web.start()
         for component in self.components:
             await component.start(self.supervisor)
         log.info(
@@ -140,15 +142,15 @@ class Runtime:
     async def _shutdown(self) -> None:
         log.info("runtime.stopping", reason=self.stop_reason, grace_s=self.settings.shutdown_grace)
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_grace
-        web_stopped = asyncio.create_task(self.web.stop()) if self.web else None
+        web_stopped = asyncio.create_task(self.web.stop())
         if self.worker:
             await self.worker.drain(deadline)
-        if web_stopped:
-            await web_stopped
+        await web_stopped
         for component in self.components:  # after the web: replies of the last requests go out too
             await component.stop()
         await self.supervisor.cancel()
         log.info("runtime.stopped", reason=self.stop_reason, exit_code=self.exit_code)
+        await asyncio.to_thread(errors.flush)  # reports still queued go out before the process exits
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
@@ -190,6 +190,7 @@ def var(help: str, *, group: str, read: Reader = text, default: str | None = Non
 
 TELEGRAM, PRODUCT, OPENAI, KIE = "Telegram", "Product", "OpenAI", "KIE.ai"
 DATABASE, QUEUE, RUNTIME, LOGGING = "Database", "Queue", "Runtime", "Logging"
+METRICS, STORAGE = "Metrics and error reports", "Storage (archive of photos and videos)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -293,7 +294,7 @@ class Settings:
         read=duration(minimum=1),
         default="2h",
     )
-    photo_fit: str = var(
+    photo_fit: Literal["crop", "pad"] = var(
         "How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad.",
         group=PRODUCT,
         read=choice("crop", "pad"),
@@ -334,7 +335,9 @@ class Settings:
         default="30s",
     )
     kie_min_balance: float = var(
-        "Tell the admins (at most hourly) when the KIE credit balance falls under this; at 0 new videos wait.",
+        "KIE credits the account should keep: under it the admins are told (at most hourly), the preflight "
+        "(python bot.py check, and the same checks logged at start) fails, and after an account problem KIE "
+        "counts as back only once topped up to it. At 0 new videos wait.",
         group=KIE,
         read=integer(minimum=0),
         default="1000",
@@ -359,6 +362,14 @@ class Settings:
         read=optional(postgres_dsn),
         default="",
         secret=True,
+    )
+    allow_embedded_database: bool = var(
+        "true lets webhook mode (PUBLIC_BASE_URL set) run without DATABASE_URL, on the embedded PostgreSQL. "
+        "Off, that start is refused: on a platform its data sits on an ephemeral disk and every balance "
+        "is lost at the next deploy.",
+        group=DATABASE,
+        read=boolean,
+        default="false",
     )
     database_direct_url: str | None = var(
         "Direct (non-pooled) URL for LISTEN, when DATABASE_URL goes through a transaction pooler. "
@@ -478,6 +489,67 @@ class Settings:
         default="auto",
     )
 
+    log_sql: bool = var(
+        "true: log every SQL statement by its name (sql/*.sql) with its duration and row count, never its "
+        "parameters. Verbose: for finding a slow or chatty statement.",
+        group=LOGGING,
+        read=boolean,
+        default="false",
+    )
+    # Metrics and error reports
+    metrics_enabled: bool = var(
+        "Serve Prometheus metrics at GET /metrics (every role, workers included) and count them.",
+        group=METRICS,
+        read=boolean,
+        default="true",
+    )
+    metrics_token: str | None = var(
+        "Set: /metrics answers only requests with Authorization: Bearer <this token>.",
+        group=METRICS,
+        read=optional(text),
+        default="",
+        secret=True,
+    )
+    metrics_cache: float = var(
+        "How long numbers read from the database for /metrics (generations, credits, queue depth) are reused.",
+        group=METRICS,
+        read=duration(),
+        default="5s",
+    )
+    sentry_dsn: str | None = var(
+        "Sentry DSN. Set: job failures and handler exceptions are reported there, secrets scrubbed.",
+        group=METRICS,
+        read=optional(http_url),
+        default="",
+        secret=True,
+    )
+    sentry_environment: str = var(
+        "The environment name Sentry files reports under.", group=METRICS, default="production"
+    )
+    # Storage
+    storage_url: str | None = var(
+        "S3-compatible endpoint (Supabase Storage .../storage/v1/s3, Cloudflare R2, AWS S3, MinIO). Set: the "
+        "input photo and the final video are archived, and large videos are linked from there.",
+        group=STORAGE,
+        read=optional(http_url),
+        default="",
+    )
+    storage_access_key: str | None = var(
+        "Access key id for STORAGE_URL.", group=STORAGE, read=optional(text), default="", secret=True
+    )
+    storage_secret_key: str | None = var(
+        "Secret access key for STORAGE_URL.", group=STORAGE, read=optional(text), default="", secret=True
+    )
+    storage_region: str = var("Region for request signing.", group=STORAGE, default="us-east-1")
+    storage_inputs_bucket: str = var("Bucket for users' photos.", group=STORAGE, default="inputs")
+    storage_outputs_bucket: str = var("Bucket for finished videos.", group=STORAGE, default="outputs")
+    storage_link_ttl: float = var(
+        "How long a link to an archived video stays valid (S3 allows at most 7 days); renewed on request.",
+        group=STORAGE,
+        read=duration(minimum=60),
+        default="7d",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
@@ -556,6 +628,20 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     models, default = values.get("video_models"), values.get("default_model")
     if models and default and default not in models:
         problems.append(f"DEFAULT_MODEL={default!r} is not one of VIDEO_MODELS ({', '.join(models)}).")
+    if (
+        values.get("public_base_url")
+        and not values.get("database_url")
+        and values.get("allow_embedded_database") is False
+    ):
+        problems.append(
+            "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded "
+            "PostgreSQL would keep every balance on the platform's disk, lost at the next deploy. Set "
+            "DATABASE_URL to a managed PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
+        )
+    if values.get("storage_url") and not (values.get("storage_access_key") and values.get("storage_secret_key")):
+        problems.append("STORAGE_URL is set: STORAGE_ACCESS_KEY and STORAGE_SECRET_KEY are needed too.")
+    if values.get("storage_link_ttl", 0) > 7 * 86400:
+        problems.append("STORAGE_LINK_TTL may be at most 7d (the longest a presigned S3 link can live).")
     return problems
 
 

@@ -13,6 +13,7 @@ returns is cleaned for PostgreSQL: NUL bytes stripped, lone surrogates replaced.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -22,7 +23,9 @@ from urllib.parse import unquote_to_bytes
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from core.metrics import Fleet
 from core.queue.outage import UNAVAILABLE
 
 log = structlog.get_logger("web")
@@ -167,6 +170,21 @@ async def _run(check: Check) -> bool | str:
     except Exception as error:
         log.warning("web.readyz.check_failed", error=str(error) or type(error).__name__)
         return False
+
+
+def metrics_route(fleet: Fleet, token: str | None) -> Callable[[web.Application], None]:
+    """GET /metrics in Prometheus text format; with METRICS_TOKEN, only for ``Authorization: Bearer``."""
+    expected = f"Bearer {token}".encode()
+
+    async def metrics(request: web.Request) -> web.Response:
+        if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+            return web.Response(status=401, text="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        return web.Response(body=await fleet.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def add(app: web.Application) -> None:
+        app.router.add_get("/metrics", metrics)
+
+    return add
 
 
 def build_app(checks: Mapping[str, Check], routes: Iterable[Callable[[web.Application], None]] = ()) -> web.Application:

@@ -93,8 +93,8 @@ class Listener:
             self._state.notify_all()
 
 
-def _deliver(handler: Handler) -> Callable[[asyncpg.Connection, int, str, str], None]:
-    def callback(_conn: asyncpg.Connection, _pid: int, _channel: str, payload: str) -> None:
-        handler(payload)
+def _deliver(handler: Handler) -> Callable[[object, int, str, object], None]:
+    def callback(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        handler(str(payload))  # a NOTIFY payload is always text
 
     return callback

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
-import asyncpg
-
-from db.sql import MIGRATIONS_DIR, queries
+from db.pool import Conn
+from db.sql import MIGRATIONS_DIR, queries, sql_files
 
 # Any constant works; this one spells "Reel" so it is recognisable in pg_locks.
 LOCK_KEY = 0x5265656C
@@ -20,12 +19,12 @@ _FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 class Migration:
     version: int
     name: str
-    path: Path
+    path: Traversable
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def discover(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
     found: dict[int, Migration] = {}
-    for path in sorted(directory.glob("*.sql")):
+    for path in sql_files(directory):
         match = _FILE_NAME.match(path.name)
         if not match:
             raise ValueError(f"{path}: migration files are named NNNN_some_name.sql")
@@ -36,7 +35,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
+async def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[Migration]:
     """Apply what is missing, all or nothing; return what this call applied."""
     pending = discover() if migrations is None else migrations
     applied: list[Migration] = []
@@ -47,7 +46,14 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         for migration in pending:
             if migration.version in done:
                 continue
-            await conn.execute(migration.path.read_text())
+            await conn.execute(migration.path.read_text(encoding="utf-8"))
             await conn.execute(queries.migration_record, migration.version, migration.name)
             applied.append(migration)
     return applied
+
+
+async def applied_versions(conn: Conn) -> set[int] | None:
+    """The versions applied so far, or None when no migration ever ran here; reads only."""
+    if not await conn.fetchval(queries.migration_table_exists):
+        return None
+    return {row["version"] for row in await conn.fetch(queries.migration_applied)}

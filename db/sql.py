@@ -7,10 +7,12 @@ parameters. ``queries.job_claim`` is the text of the statement named ``job_claim
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-MIGRATIONS_DIR = SQL_DIR / "migrations"
+# Package data of the ``sql`` package: the checkout's sql/ folder, or the installed copy in site-packages.
+SQL_DIR: Traversable = files("sql")
+MIGRATIONS_DIR: Traversable = SQL_DIR / "migrations"
 
 _NAME_LINE = re.compile(r"^-- name: (?P<name>[a-z_][a-z0-9_]*)[ \t]*$", re.MULTILINE)
 
@@ -39,6 +41,7 @@ class Queries:
 
     def __init__(self, statements: dict[str, str]) -> None:
         self._statements = statements
+        self._names = {body: name for name, body in statements.items()}
 
     def __getattr__(self, name: str) -> str:
         try:
@@ -49,11 +52,20 @@ class Queries:
     def names(self) -> list[str]:
         return sorted(self._statements)
 
+    def name_of(self, statement: str) -> str | None:
+        """The name of a statement's exact text (as db/ passes it to asyncpg); None for any other text."""
+        return self._names.get(statement)
 
-def load_queries(directory: Path = SQL_DIR) -> Queries:
+
+def sql_files(directory: Traversable) -> list[Traversable]:
+    """The ``*.sql`` files directly in ``directory``, by name (a Traversable has no glob)."""
+    return sorted((p for p in directory.iterdir() if p.is_file() and p.name.endswith(".sql")), key=lambda p: p.name)
+
+
+def load_queries(directory: Traversable = SQL_DIR) -> Queries:
     statements: dict[str, str] = {}
-    for path in sorted(directory.glob("*.sql")):
-        for name, body in parse_named_statements(path.read_text(), str(path)).items():
+    for path in sql_files(directory):
+        for name, body in parse_named_statements(path.read_text(encoding="utf-8"), str(path)).items():
             if name in statements:
                 raise ValueError(f"{path}: statement {name!r} is also defined in another file")
             statements[name] = body

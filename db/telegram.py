@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from db.jobs import Executor
+from db.pool import Conn
 from db.sql import queries
 
 
@@ -67,7 +68,7 @@ async def fsm_set_data(db: Executor, key: str, data: dict[str, Any]) -> None:
     await db.execute(queries.fsm_set_data, key, data)
 
 
-async def take_rate_slot(conn: asyncpg.Connection, bucket: str, limit: int, window_s: float) -> float:
+async def take_rate_slot(conn: Conn, bucket: str, limit: int, window_s: float) -> float:
     """Take one slot of a shared limit; 0 when taken, else seconds to wait. Needs its own transaction."""
     async with conn.transaction():
         await conn.execute(queries.rate_lock, bucket)

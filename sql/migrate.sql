@@ -19,3 +19,7 @@ SELECT version FROM schema_migrations ORDER BY version;
 -- name: migration_record
 -- $1 version, $2 name
 INSERT INTO schema_migrations (version, name) VALUES ($1, $2);
+
+-- name: migration_table_exists
+-- The preflight reads without creating anything: before the first start there is no table yet.
+SELECT to_regclass('schema_migrations') IS NOT NULL;

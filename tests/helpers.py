@@ -71,11 +71,14 @@ async def running(
     *,
     role: Role = Role.WORKER,
     listen: bool = True,
+    fresh_port: bool = False,
     **options: Any,
 ) -> AsyncIterator[Runtime]:
-    """A runtime running in this event loop; stopped (and drained) when the block ends."""
+    """A runtime running in this event loop; stopped (and drained) when the block ends.
+
+    Every role serves HTTP on ``settings.port``; ``fresh_port`` picks another, for a second runtime."""
     runtime = Runtime(
-        settings,
+        dataclasses.replace(settings, port=free_port()) if fresh_port else settings,
         pool,
         registry,
         role=role,
@@ -190,6 +193,9 @@ def bot_env(database_url: str, **overrides: str) -> dict[str, str]:
     return {
         **SECRETS,
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+        "KIE_BASE_URL": "http://127.0.0.1:9",
+        "KIE_UPLOAD_BASE_URL": "http://127.0.0.1:9",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "DATABASE_URL": database_url,
         "QUEUE_LEASE": "2s",
         "QUEUE_POLL_INTERVAL": "200ms",
@@ -335,7 +341,12 @@ class BotHarness:
         from core.pipeline.callbacks import ProviderCallbacks
         from db.pool import create_pool
 
-        pool = await create_pool(settings.database_url or "", max_size=settings.database_pool_size)
+        database_url = settings.database_url or ""
+        pool = await create_pool(
+            database_url,
+            max_size=settings.database_pool_size,
+            transaction_pooler=settings.database_transaction_pooler,
+        )
         try:
             async with (
                 services(settings, pool, extra_providers=extra_providers) as app,
@@ -348,7 +359,7 @@ class BotHarness:
                     pool,
                     app.registry,
                     role=Role.ALL,
-                    listen_dsn=settings.database_url,
+                    listen_dsn=settings.listen_dsn(database_url),
                     handle_signals=False,
                     components=[frontend := TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)],
                     **runtime_options,

@@ -128,3 +128,15 @@ class TestCircuitBreaker:
             breaker.record(decide(job(), SPEC, error=RuntimeError("bug")))
         assert trips == []
         assert breaker.consecutive == 2
+
+
+def test_registry_copies_keep_the_error_classifier() -> None:
+    """with_limits and with_log_fields build new registries: the classifier (Telegram's 429 as a
+    retry at retry_after, bot.py) must survive both, or a flood-controlled job trips the breaker."""
+    from core.queue import Registry
+
+    def classify(error: BaseException) -> BaseException:
+        return error
+
+    registry = Registry(classify=classify).with_limits({}).with_log_fields("generation_id")
+    assert registry.classify is classify

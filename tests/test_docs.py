@@ -19,4 +19,4 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
 
 
 def test_procfile_runs_the_bot() -> None:
-    assert (REPO / "Procfile").read_text().strip() == "web: python bot.py"
+    assert (REPO / "Procfile").read_text().splitlines()[0] == "web: python bot.py"

@@ -320,6 +320,10 @@ class TestStatusMessage:
 
         draft = await start_and_confirm(bot, ANN, text="a still life")
         await bot.wait_for_generation(draft, "rendering")
+        # The status message says "rendering" just after the row does: count edits from then on.
+        await bot.telegram.wait_for(
+            lambda calls: any(c.method == "editMessageText" and "Rendering" in c.params.get("text", "") for c in calls)
+        )
         generation = await db_generations.get(bot.pool, draft)
         before = len(bot.telegram.calls("editMessageText"))
         await show(bot.app, generation, "prompting", force=True)

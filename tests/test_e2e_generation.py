@@ -89,9 +89,9 @@ class TestHappyPath:
         assert video.params["supports_streaming"] == "true"
         assert button_data(video) == [f"again:{draft}"]
         assert done["video_file_id"] and done["prompt_source"] == "openai"
-        # One status message, finished (edited just after the generation is marked done).
+        # One status message, finished: edited once the row is done, so waited for like failed_and_refunded does.
         await fake_telegram.wait_for(
-            lambda _: fake_telegram.messages(ANN)[done["status_message_id"]]["text"].startswith("✅ Done")
+            lambda _: fake_telegram.messages(ANN)[done["status_message_id"]].get("text", "").startswith("✅ Done")
         )
         # Money: starter +100, generation -60, nothing else; the ledger explains the balance.
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60)]

@@ -12,7 +12,7 @@ from aiogram.methods import SendMessage
 
 from core.bot.limiter import SendLimiter
 from core.bot.session import is_message, job_error
-from core.queue import JobSpec
+from core.queue import JobSpec, Registry
 from core.queue.jobs import Job
 from core.queue.outcomes import Verdict, decide
 from core.ui.keyboards import Confirm
@@ -99,6 +99,11 @@ class TestRetryAfter:
         error = TelegramRetryAfter(method=SendMessage(chat_id=1, text="x"), message="Too Many Requests", retry_after=90)
         outcome = decide(job, JobSpec("k", handler=None), error=job_error(error))  # type: ignore[arg-type]
         assert (outcome.verdict, outcome.delay, outcome.curable, outcome.refund) == (Verdict.SNOOZED, 90, False, 1)
+
+    def test_copies_of_the_registry_keep_the_classifier(self) -> None:
+        """bot.py builds the registry, then copies it with limits and log fields: the copies must
+        still turn a 429 into a RetryAfter (a lost classifier made 429s plain failures)."""
+        assert Registry(classify=job_error).with_limits({}).with_log_fields("user_id").classify is job_error
 
     def test_what_counts_as_a_message(self) -> None:
         assert is_message("sendMessage") and is_message("editMessageText") and is_message("sendVideo")

@@ -124,3 +124,97 @@ async def test_error_texts_kept_in_rows_are_redacted_too(
 
 async def _failed(pool: asyncpg.Pool, job_id: int) -> bool:
     return await pool.fetchval("SELECT state FROM jobs WHERE id = $1", job_id) == "failed"
+
+
+def test_json_lines_keep_the_marker_in_a_field(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream, cache=False)
+    log = structlog.get_logger("t")
+    log.info("runtime.started")
+    log.error("queue.job.failed")
+    log.info("queue.job.snoozed")
+    started, failed, snoozed = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (started["event"], started["marker"]) == ("runtime.started", "🚀")
+    assert (failed["event"], failed["marker"]) == ("queue.job.failed", "❌")
+    assert "marker" not in snoozed
+
+
+async def test_queue_lines_carry_the_declared_payload_fields(pool: asyncpg.Pool, settings: Settings) -> None:
+    """One filter on generation_id finds the retry and the failure too, not only the handler's lines."""
+
+    async def fails(_job: Job) -> None:
+        structlog.get_logger("handler").info("generation.step.tried")
+        raise RuntimeError("provider down")
+
+    registry = Registry()
+    registry.add(JobSpec("t.fails", fails, max_attempts=2))
+    registry = registry.with_log_fields("generation_id", "user_id")
+    assert registry["t.fails"].log_fields == ("generation_id", "user_id")
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with running(settings, pool, registry):
+            await enqueue(pool, registry, "t.fails", {"generation_id": 42, "user_id": 501, "idea": "private"})
+            await enqueue(pool, registry, "t.fails", {"other": 1}, max_attempts=1)
+            await wait_until(lambda: len([e for e in logs if e["event"] == "queue.job.failed"]) == 2)
+    story = [e for e in logs if e.get("generation_id") == 42]
+    assert [e["event"] for e in story] == [
+        "generation.step.tried",
+        "queue.job.retry",
+        "generation.step.tried",
+        "queue.job.failed",
+    ]
+    assert all(e["user_id"] == 501 and "idea" not in e for e in story)
+    other = [e for e in logs if e["event"] == "queue.job.failed" and "generation_id" not in e]
+    assert len(other) == 1 and "user_id" not in other[0]
+
+
+class TestLogSql:
+    async def test_statements_by_name_with_duration_and_rows_never_parameters(self, database_url: str) -> None:
+        from db import users as db_users
+        from db.pool import create_pool
+
+        pool = await create_pool(database_url, max_size=2, log_sql=True)
+        try:
+            with structlog.testing.capture_logs() as logs:
+                with pytest.raises(asyncpg.ForeignKeyViolationError):
+                    await db_users.apply_credits(pool, 987654321, 5, "admin", "secret-reference")
+                assert await db_users.get(pool, 987654321) is None
+                await db_users.set_blocked(pool, 987654321, True)
+        finally:
+            await pool.close()
+        sql = [e for e in logs if e["event"].startswith("db.sql")]
+        assert [(e["event"], e["statement"]) for e in sql] == [
+            ("db.sql.failed", "ledger_apply"),  # no such user: the foreign key refuses it
+            ("db.sql", "user_get"),
+            ("db.sql", "user_set_blocked"),
+        ]
+        assert sql[0]["error"] == "ForeignKeyViolationError"
+        assert sql[1]["rows"] == 0 and sql[2]["rows"] == 0
+        assert all(isinstance(e["ms"], float) for e in sql)
+        assert "987654321" not in str(logs) and "secret-reference" not in str(logs)
+
+    async def test_off_by_default(self, pool: asyncpg.Pool) -> None:
+        with structlog.testing.capture_logs() as logs:
+            await pool.fetch("SELECT 1 AS one WHERE false")
+        assert logs == []
+
+    def test_row_counts_from_command_status(self) -> None:
+        from db.pool import rows_of
+
+        assert (rows_of("UPDATE 3"), rows_of("INSERT 0 1"), rows_of("CREATE TABLE")) == (3, 1, None)
+
+
+async def test_one_filter_on_the_generation_tells_its_story(make_bot, fake_kie, fake_telegram) -> None:
+    """Confirm to delivery: every queue line of the generation's jobs carries its generation_id."""
+    from tests.test_e2e_generation import render, start_and_confirm, videos_sent
+
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with make_bot() as bot:
+            draft = await start_and_confirm(bot, 701, text="a paper boat in a gutter river after rain")
+            await render(fake_kie)
+            await videos_sent(fake_telegram, 701)
+            await bot.wait_for_generation(draft, "done")
+    generation_jobs = [e for e in logs if e["event"].startswith("queue.job.") and e["kind"].startswith("generation.")]
+    assert {e["kind"] for e in generation_jobs} >= {"generation.prompt", "generation.submit", "generation.deliver"}
+    assert all(e.get("generation_id") == draft for e in generation_jobs)
+    story = [e["event"] for e in logs if e.get("generation_id") == draft]
+    assert story.index("generation.prompt.written") < story.index("generation.delivered")

@@ -13,7 +13,7 @@ from core.queue import NewJob, Registry, enqueue, enqueue_many
 from core.runtime import EXIT_BREAKER, EXIT_CONFIG
 from db.migrate import discover
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import SECRETS, BotProcess, bot_env, job_row, wait_until
+from tests.helpers import SECRETS, BotProcess, bot_env, free_port, job_row, wait_until
 
 REGISTRY = register_diagnostics(Registry())
 
@@ -29,7 +29,13 @@ async def _has(pool: asyncpg.Pool, where: str, expected: int) -> bool:
 
 async def test_two_processes_run_every_job_exactly_once(pool: asyncpg.Pool, database_url: str) -> None:
     """8 consumers in 2 processes drain 5,000 jobs: each claimed once, by one of them, never twice."""
-    workers = [await BotProcess.start(bot_env(database_url, QUEUE_CONSUMERS="4"), "--role", "worker") for _ in range(2)]
+    await two_workers_run_every_job_exactly_once(pool, bot_env(database_url, QUEUE_CONSUMERS="4"))
+
+
+async def two_workers_run_every_job_exactly_once(pool: asyncpg.Pool, env: dict[str, str]) -> list[BotProcess]:
+    """The body of the test above; tests/test_pgbouncer.py runs it again behind a transaction pooler."""
+    # Each worker serves /healthz, /readyz and /metrics: a port of its own.
+    workers = [await BotProcess.start({**env, "PORT": str(free_port())}, "--role", "worker") for _ in range(2)]
     try:
         for worker in workers:
             await worker.wait_for_event("runtime.started")
@@ -47,6 +53,7 @@ async def test_two_processes_run_every_job_exactly_once(pool: asyncpg.Pool, data
            FROM jobs WHERE kind = 'diag.noop'"""
     )
     assert dict(summary) == {"jobs": 5000, "once": 5000, "workers": 2}
+    return workers
 
 
 async def test_killed_worker_job_is_finished_by_another(pool: asyncpg.Pool, database_url: str) -> None:
@@ -178,3 +185,12 @@ async def test_web_role_serves_health_without_consumers(database_url: str, fake_
     finally:
         web.signal(signal.SIGTERM)
         assert await web.wait() == 0
+
+
+async def test_webhook_mode_without_database_url_refuses_to_start(tmp_path) -> None:
+    """Exit 78 before anything starts: no embedded PostgreSQL on a platform's ephemeral disk."""
+    process = await BotProcess.start({**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com"}, cwd=tmp_path)
+    assert await process.wait(timeout=30) == EXIT_CONFIG
+    event = await process.wait_for_event("settings.invalid")
+    assert "ALLOW_EMBEDDED_DATABASE=true" in event["problems"][0]
+    assert not (tmp_path / ".data").exists(), "the embedded database never started"

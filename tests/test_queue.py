@@ -347,7 +347,7 @@ class TestConcurrency:
         ids = await enqueue_many(pool, registry, [NewJob("t.count") for _ in range(2000)])
         async with (
             running(settings, pool, registry, owner=next(owners)),
-            running(settings, pool, registry, owner=next(owners)),
+            running(settings, pool, registry, owner=next(owners), fresh_port=True),
         ):
             await wait_until(lambda: sum(runs.values()) >= 2000)
             await wait_until(lambda: finished(pool, *ids))

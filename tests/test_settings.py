@@ -57,7 +57,9 @@ def test_default_model_must_be_offered() -> None:
 
 
 def test_webhook_secret_is_derived_from_the_token_and_hidden() -> None:
-    settings = Settings.from_env({**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com/"})
+    settings = Settings.from_env(
+        {**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com/", "DATABASE_URL": "postgresql://db/app"}
+    )
     assert settings.webhook_mode is True
     assert settings.public_base_url == "https://bot.example.com"
     assert len(settings.telegram_secret) == 64
@@ -149,3 +151,17 @@ def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
 def test_env_example_is_current() -> None:
     """.env.example lists every variable with its default; regenerate it when Settings changes."""
     assert (REPO / ".env.example").read_text() == env_example()
+
+
+def test_webhook_mode_without_a_database_url_is_refused() -> None:
+    """A deployment (webhook mode) must not keep its balances in the embedded PostgreSQL by accident."""
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com"})
+    (problem,) = caught.value.problems
+    assert problem.startswith("DATABASE_URL is empty while PUBLIC_BASE_URL is set")
+    assert "ALLOW_EMBEDDED_DATABASE=true" in problem
+    allowed = Settings.from_env(
+        {**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com", "ALLOW_EMBEDDED_DATABASE": "1"}
+    )
+    assert allowed.webhook_mode and allowed.database_url is None
+    assert Settings.from_env(SECRETS).database_url is None, "long polling (a local run) may use the embedded one"

@@ -8,6 +8,7 @@ import re
 import asyncpg
 import pytest
 
+from db.metrics import NEEDS_TABLE
 from db.sql import parse_named_statements, queries
 from tests.helpers import REPO
 
@@ -18,6 +19,8 @@ async def test_every_statement_prepares(pool: asyncpg.Pool) -> None:
         for name in queries.names():
             if name.startswith("migration_"):
                 continue  # their table is created by the statements themselves
+            if name in NEEDS_TABLE and not await conn.fetchval("SELECT to_regclass($1)", NEEDS_TABLE[name]):
+                continue  # a table another part of the system adds; checked once it exists
             try:
                 await conn.prepare(getattr(queries, name))
             except asyncpg.PostgresError as error:
@@ -28,7 +31,7 @@ def test_named_in_code_iff_defined() -> None:
     used: set[str] = set()
     for path in [*REPO.glob("db/*.py"), *REPO.glob("core/**/*.py")]:
         used |= set(re.findall(r"\bqueries\.([a-z_][a-z0-9_]*)\b", path.read_text()))
-    used.discard("names")
+    used -= {"names", "name_of"}
     assert used == set(queries.names())
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-import asyncpg
+from db.pool import Conn
 
-current_db: ContextVar[asyncpg.Connection | None] = ContextVar("current_db", default=None)
+current_db: ContextVar[Conn | None] = ContextVar("current_db", default=None)
 
 # FSM key -> (state, data), read with the update; the storage keeps it current as handlers write.
 fsm_cache: ContextVar[dict[str, tuple[str | None, dict[str, Any]]] | None] = ContextVar("fsm_cache", default=None)

@@ -25,6 +25,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import BotCommand
 from aiohttp import web
 
+from core import metrics
 from core.app import App
 from core.bot.handlers import build_router
 from core.bot.storage import PostgresStorage
@@ -54,7 +55,7 @@ class RawGetUpdates(GetUpdates):
     """getUpdates answered as plain JSON, so each update is validated on its own: with aiogram's
     own method one update it cannot read fails the whole batch, and the offset never moves past it."""
 
-    __returning__ = list[Any]  # type: ignore[assignment]
+    __returning__ = list[Any]
 
 
 class TelegramFrontend:
@@ -142,6 +143,7 @@ class TelegramFrontend:
             )
         await self.processor.replies.close(REPLIES_GRACE_S)
 
+    @metrics.timed_webhook
     async def webhook(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
             return web.Response(status=401, text="unauthorized")

@@ -27,6 +27,7 @@ from core.bot.outbox import Outbox
 from core.bot.payments import build_payments_router
 from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, Refused, accept
+from core.pipeline.archive import video_link
 from core.pipeline.progress import cancel as cancel_generation
 from core.stars import covering
 from core.ui.keyboards import (
@@ -45,7 +46,7 @@ from core.ui.texts import text
 from db import generations as db_generations
 from db import providers as db_providers
 from db import users as db_users
-from db.generations import Generation
+from db.generations import Generation, Status
 
 HISTORY_SIZE = 10
 
@@ -126,7 +127,7 @@ async def on_start(
         text(
             lang,
             "welcome",
-            name=message.from_user.first_name,
+            name=message.from_user.first_name if message.from_user else "",
             credits=credits,
             min_price=min(m.price for m in app.settings.video_models.values()),
         )
@@ -177,6 +178,7 @@ async def on_text(
 async def on_photo(
     message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, state: FSMContext, out: Outbox
 ) -> None:
+    assert message.photo, "registered only for messages with a photo (has_photo)"
     photo = message.photo[-1]  # the largest size
     if photo.file_size and photo.file_size > app.settings.photo_max_size:
         out.add(
@@ -410,15 +412,33 @@ async def on_again(
 
 
 async def on_resend(
-    callback: CallbackQuery, callback_data: Resend, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
+    callback: CallbackQuery,
+    callback_data: Resend,
+    app: App,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    out: Outbox,
 ) -> None:
+    """A video again: by its Telegram file_id, or (one sent as a link) by a fresh link to the archive."""
     generation = await db_generations.get(db, callback_data.generation)
-    out.add(callback.answer())
-    if generation is None or generation.user_id != user["id"] or not generation.video_file_id:
+    if generation is None or generation.user_id != user["id"] or generation.status != Status.DONE:
+        out.add(callback.answer())
         out.add(SendMessage(chat_id=user["id"], text=text(lang, "history_gone")))
         return
-    caption = text(lang, "video_caption", idea=generation.idea)
-    out.add(SendVideo(chat_id=user["id"], video=generation.video_file_id, caption=caption))
+    if generation.video_file_id:
+        out.add(callback.answer())
+        caption = text(lang, "video_caption", idea=generation.idea)
+        out.add(SendVideo(chat_id=user["id"], video=generation.video_file_id, caption=caption))
+        return
+
+    async def send_link(_answered: object) -> None:
+        # Asking the archive is a network call: it happens after the commit, like every reply.
+        link = await video_link(app.storage, user_id=generation.user_id, generation_id=generation.id)
+        words = text(lang, "video_link", url=link) if link else text(lang, "history_gone")
+        await app.bot.send_message(user["id"], words)
+
+    out.add(callback.answer(), then=send_link)
 
 
 async def on_membership(event: ChatMemberUpdated, db: asyncpg.Connection) -> None:

@@ -24,6 +24,7 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from core import metrics
 from core.bot.context import current_db, replying
 from core.bot.limiter import SendLimiter
 from core.queue import RetryAfter
@@ -69,6 +70,7 @@ class TelegramResilience(BaseRequestMiddleware):
             self._response_types[type(method)] = Response[method.__returning__]  # type: ignore[name-defined]
         is_reply = replying.get()
         await self._pace(method, is_reply)
+        make_request = metrics.counting_telegram_errors(make_request)
         for attempt in itertools.count(1):
             try:
                 return await make_request(bot, method)

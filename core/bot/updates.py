@@ -29,6 +29,7 @@ from aiogram.types import Update
 from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
+from core import errors, metrics
 from core.bot.context import current_db, fsm_cache
 from core.bot.outbox import Outbox, ReplySender
 from core.bot.storage import PostgresStorage
@@ -37,6 +38,7 @@ from core.queue.outcomes import describe
 from core.ui import texts
 from db import telegram as db_telegram
 from db import users as db_users
+from db.pool import Conn
 
 log = structlog.get_logger("telegram.update")
 
@@ -146,6 +148,7 @@ class UpdateProcessor:
                         raise  # nothing recorded: Telegram redelivers it
                     outcome = "failed"
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
+                    errors.report(error, update_type=who.kind)
                     await db_telegram.set_update_outcome(
                         conn, update.update_id, who.user_id, who.kind, outcome, describe(error)
                     )
@@ -161,6 +164,7 @@ class UpdateProcessor:
                 outcome=outcome,
                 duration_ms=round((asyncio.get_running_loop().time() - started) * 1000, 1),
             )
+            metrics.update_applied(who.kind, outcome)
         return outcome
 
     async def _send(self, out: Outbox, who: Origin, outcome: str) -> None:
@@ -168,7 +172,7 @@ class UpdateProcessor:
             self._say(out, who, "error")  # the reply was refused: the user is owed a word
             await out.flush(self._bot)
 
-    async def _apply(self, conn: asyncpg.Connection, update: Update, who: Origin, out: Outbox) -> str:
+    async def _apply(self, conn: Conn, update: Update, who: Origin, out: Outbox) -> str:
         fsm_key = PostgresStorage.key(StorageKey(self._bot.id, who.chat_id or 0, who.user_id or 0))
         start = await db_telegram.begin_update(
             conn,

@@ -12,6 +12,8 @@ minutes: under the minimum the admins are told (at most hourly), at zero it is a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 
 from core.app import App
@@ -79,12 +81,12 @@ async def succeeded(app: App, provider: VideoProvider) -> None:
     await _alert(app, "admin_provider_up", {"provider": provider.name, "duration": _duration(down_s)})
 
 
-async def _went_down(app: App, provider: VideoProvider, key: str, params: dict[str, object]) -> None:
+async def _went_down(app: App, provider: VideoProvider, key: str, params: Mapping[str, object]) -> None:
     await _alert(app, key, params)
     await enqueue(app.pool, app.registry, PROBE, {"provider": provider.name}, unique_key=job_key(PROBE, provider.name))
 
 
-async def _alert(app: App, key: str, params: dict[str, object], *, fold: str | None = None) -> None:
+async def _alert(app: App, key: str, params: Mapping[str, object], *, fold: str | None = None) -> None:
     if app.settings.admin_ids:
         await enqueue(
             app.pool, app.registry, ALERT, {"key": key, "params": params, "fold": fold is not None}, unique_key=fold

@@ -8,6 +8,7 @@ its size, and the file is gone when the block ends.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ async def download_photo(bot: Bot, file_id: str) -> bytes:
         raise TransientError(f"photo download: {error}") from error
     except TelegramAPIError as error:
         raise Cancel(f"the photo could not be fetched from Telegram: {error.message}") from error
-    assert data is not None
+    assert isinstance(data, io.BytesIO), "without a destination aiogram downloads into a BytesIO"
     return data.getvalue()
 
 

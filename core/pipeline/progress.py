@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import asyncpg
 import structlog
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
@@ -15,6 +14,7 @@ from core.ui.texts import language
 from db import generations as db_generations
 from db import users as db_users
 from db.generations import Generation, Status
+from db.pool import Conn
 
 log = structlog.get_logger("generation")
 
@@ -112,7 +112,7 @@ async def overdue(app: App, generation: Generation) -> None:
     await show(app, marked, "overdue", force=True, credits=credits, minutes=max(1, round(waited / 60)))
 
 
-async def cancel(db: asyncpg.Connection, generation_id: int, user_id: int) -> tuple[Generation, int] | None:
+async def cancel(db: Conn, generation_id: int, user_id: int) -> tuple[Generation, int] | None:
     """The user cancels a generation still waiting to reach the provider: refunded in the caller's
     transaction. None when it is too late (or not theirs, or over)."""
     cancelled = await db_generations.cancel(db, generation_id, user_id)
@@ -127,6 +127,6 @@ async def cancel(db: asyncpg.Connection, generation_id: int, user_id: int) -> tu
     return cancelled, credits
 
 
-async def _refund(db: asyncpg.Connection, generation: Generation) -> int | None:
+async def _refund(db: Conn, generation: Generation) -> int | None:
     """The user's new balance, or None when this generation was refunded before (the ledger says once)."""
     return await db_users.apply_credits(db, generation.user_id, generation.price, "refund", str(generation.id))

@@ -6,6 +6,7 @@ and enqueues the next job in one transaction. Providers are seen only through th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,10 @@ from aiogram.exceptions import (
 )
 from aiogram.types import FSInputFile
 
+from core import metrics
 from core.app import App
 from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
+from core.pipeline.archive import archive_input, archive_video, video_link
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
 from core.pipeline.mp4 import probe as probe_mp4
 from core.pipeline.photos import PhotoUnreadable, to_vertical
@@ -101,6 +104,7 @@ class Pipeline:
 
     async def prompt(self, job: Job) -> None:
         app, gid = self.app, job.payload["generation_id"]
+        started = time.monotonic()
         generation = await db_generations.start_prompting(app.pool, gid)
         if generation is None:
             return  # past this step, or finished
@@ -125,6 +129,7 @@ class Pipeline:
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_prompt(conn, gid, prompt, source):
                 await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
+        metrics.observe_step("prompt", time.monotonic() - started)
         log.info("generation.prompt.written", generation_id=gid, source=source, length=len(prompt))
 
     async def submit(self, job: Job) -> Snooze | None:
@@ -157,15 +162,18 @@ class Pipeline:
                 model, generation.prompt or generation.idea, image_url, self._callback(generation)
             )
         except Retryable as error:
+            metrics.provider_error(provider.name, error.code or "retryable")
             await db_generations.end_create(app.pool, gid)
             delay = await health.failed(app, provider, error)
             log.warning("generation.submit.retry", generation_id=gid, error=error.detail, retry_in_s=round(delay, 1))
             return Snooze(delay)
         except AccountProblem as error:
+            metrics.provider_error(provider.name, error.code)
             await db_generations.end_create(app.pool, gid)
             await health.account_problem(app, provider, error)
             return Snooze(WAITING_RECHECK_S)
         except ProviderError as error:
+            metrics.provider_error(provider.name, error.code or type(error).__name__)
             await fail(app, gid, reason_for(error))
             return None
         await health.succeeded(app, provider)
@@ -188,6 +196,8 @@ class Pipeline:
             photo=image_url is not None,
         )
         if rendering is not None:
+            if rendering.confirmed_at and rendering.rendering_at:  # confirmation to acceptance: prompt and line
+                metrics.observe_step("submit", (rendering.rendering_at - rendering.confirmed_at).total_seconds())
             await show(app, rendering, "rendering", force=True, elapsed_s=0)
         return None
 
@@ -207,9 +217,11 @@ class Pipeline:
         try:
             state = await app.provider(model).state(model, generation.task_id or "")
         except (Retryable, AccountProblem) as error:
+            metrics.provider_error(generation.provider, error.code or "retryable")
             log.info("generation.poll.unanswered", generation_id=gid, error=error.detail)
             return Snooze(poll_delay(rendering_s))
         except ProviderError as error:
+            metrics.provider_error(generation.provider, error.code or type(error).__name__)
             await fail(app, gid, reason_for(error))
             return None
         if not state.finished:
@@ -222,6 +234,7 @@ class Pipeline:
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_video(conn, gid, state.video_url):
                 await enqueue(conn, app.registry, DELIVER, _payload(generation), unique_key=job_key(DELIVER, gid))
+        metrics.observe_step("render", rendering_s)
         log.info(
             "generation.rendered",
             generation_id=gid,
@@ -234,6 +247,7 @@ class Pipeline:
 
     async def deliver(self, job: Job) -> None:
         app, gid = self.app, job.payload["generation_id"]
+        started = time.monotonic()
         generation = await db_generations.get(app.pool, gid)
         if generation is None or generation.status != Status.UPLOADING:
             return
@@ -261,7 +275,10 @@ class Pipeline:
             as_file=file_id is not None,
             free=generation.late,
         )
+        metrics.observe_step("deliver", time.monotonic() - started)
         if done is not None:
+            if done.confirmed_at and done.finished_at:
+                metrics.observe_delivery((done.finished_at - done.confirmed_at).total_seconds())
             await show(app, done, "done_late" if done.late else "done", force=True)
 
     async def watchdog(self, job: Job) -> Snooze | None:
@@ -327,6 +344,7 @@ class Pipeline:
             await fail(self.app, generation.id, Reason(PHOTO, str(error)))
             return None
         await db_generations.save_input(self.app.pool, generation.id, photo, "image/jpeg")
+        await archive_input(self.app.storage, user_id=generation.user_id, generation_id=generation.id, photo=photo)
         return photo
 
     async def _image_url(self, generation: Generation, provider: VideoProvider) -> str:
@@ -350,6 +368,9 @@ class Pipeline:
             caption = f"{caption[:900]}\n\n{text(lang, 'video_free_note')}"
         caption = caption[:1024]
         async with downloaded_video(self.app.http, generation.video_url or "") as (path, size):
+            archived = await archive_video(
+                self.app.storage, user_id=generation.user_id, generation_id=generation.id, path=path
+            )
             if size <= settings.telegram_upload_limit:
                 info = probe_mp4(path)
                 try:
@@ -371,7 +392,11 @@ class Pipeline:
                     raise TransientError(f"video upload: {error}") from error
                 except TelegramBadRequest as error:
                     log.warning("generation.video.refused", generation_id=generation.id, error=error.message)
-        link = text(lang, "video_link", url=generation.video_url)
+        # Too large for Telegram: a link to our archive (it lasts) rather than the provider's (it expires).
+        stored = archived and await video_link(
+            self.app.storage, user_id=generation.user_id, generation_id=generation.id
+        )
+        link = text(lang, "video_link", url=stored or generation.video_url)
         if generation.late:
             link = f"{link}\n\n{text(lang, 'video_free_note')}"
         await bot.send_message(generation.chat_id, link, reply_markup=keyboard)

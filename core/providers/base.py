@@ -25,25 +25,23 @@ from core.catalogue import VideoModel
 
 class ProviderError(Exception):
     """A provider call failed; ``detail`` is for the operator's log and the generation's row, never
-    for the user (the pipeline maps the class to a sentence of the catalogue)."""
+    for the user (the pipeline maps the class to a sentence of the catalogue). ``code`` is the
+    provider's own code, for metrics and alerts only ("" when it gave none)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, code: str = "") -> None:
         super().__init__(detail)
         self.detail = detail
+        self.code = code
 
 
 class Retryable(ProviderError):
-    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, retry_after: float | None = None, code: str = "") -> None:
+        super().__init__(detail, code=code)
         self.retry_after = retry_after
 
 
 class AccountProblem(ProviderError):
     """``code`` names the problem for the admins' alert (e.g. 402), one alert per code."""
-
-    def __init__(self, detail: str, *, code: str) -> None:
-        super().__init__(detail)
-        self.code = code
 
 
 class ContentRefused(ProviderError):

@@ -69,19 +69,19 @@ def neutral(error: KieError, *, reading: bool = False) -> ProviderError:
     means the task is not visible yet."""
     code, text = error.code, str(error)
     if code in RETRYABLE or (code >= 500 and code not in FINAL) or (reading and code == 422):
-        return Retryable(text, retry_after=MAINTENANCE_WAIT_S if code == 455 else None)
+        return Retryable(text, retry_after=MAINTENANCE_WAIT_S if code == 455 else None, code=str(code))
     if code in ACCOUNT:
         return AccountProblem(text, code=str(code))
     if code in CONTENT:
-        return ContentRefused(text)
-    return FinalFailure(text)
+        return ContentRefused(text, code=str(code))
+    return FinalFailure(text, code=str(code))
 
 
 def verdict(code: int, message: str | None) -> ProviderError:
     """A task's own final failure (Veo successFlag 2/3, Market state fail): never retried. Content
     refusals (400, 422: asynchronous moderation) ask the user for another idea."""
     text = f"KIE {code}: {message or 'generation failed'}"
-    return ContentRefused(text) if code in CONTENT else FinalFailure(text)
+    return ContentRefused(text, code=str(code)) if code in CONTENT else FinalFailure(text, code=str(code))
 
 
 # --- requests and answers, without the network --------------------------------------------------
@@ -211,7 +211,7 @@ def signature_valid(key: str, task_id: str, timestamp: str | None, given: str | 
 
 class KieProvider:
     name = "kie"
-    families = ("veo", "kling", "kling3", "sora")
+    families: tuple[str, ...] = ("veo", "kling", "kling3", "sora")
 
     def __init__(
         self,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 
 import openai
+from openai.types.chat import ChatCompletionContentPartParam
+
+from core import metrics
 
 SYSTEM_PROMPT = """You write prompts for an AI video model that renders one short vertical video (9:16, \
 about 8 seconds, with sound). From the user's idea (and photo, when there is one) write a single \
@@ -38,7 +41,9 @@ class Prompter:
         self._model = model
 
     async def write(self, idea: str, photo: bytes | None = None, mime: str = "image/jpeg") -> str:
-        content: list[dict] = [{"type": "text", "text": f"Idea: {idea.strip() or '(no words, only the photo)'}"}]
+        content: list[ChatCompletionContentPartParam] = [
+            {"type": "text", "text": f"Idea: {idea.strip() or '(no words, only the photo)'}"}
+        ]
         if photo is not None:
             # The photo travels as data, never as a Telegram file URL (that URL holds the bot token).
             data_url = f"data:{mime};base64,{base64.b64encode(photo).decode()}"
@@ -49,14 +54,22 @@ class Prompter:
                 messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}],
                 max_completion_tokens=400,
             )
-        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
-            raise PromptError(f"{type(error).__name__}: {error}", retryable=True) from error
-        except openai.APIStatusError as error:
-            raise PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False) from error
         except openai.OpenAIError as error:
-            raise PromptError(f"{type(error).__name__}: {error}", retryable=False) from error
+            metrics.openai_error(getattr(error, "status_code", None) or type(error).__name__)
+            raise prompt_error(error) from error
         choices = completion.choices or []
         prompt = (choices[0].message.content or "").strip() if choices else ""
         if not prompt:
             raise PromptError("OpenAI answered with an empty prompt", retryable=True)
         return prompt
+
+
+def prompt_error(error: openai.OpenAIError) -> PromptError:
+    """What a failed request means for the prompt: worth retrying or not."""
+    match error:
+        case openai.APIConnectionError() | openai.RateLimitError() | openai.InternalServerError():
+            return PromptError(f"{type(error).__name__}: {error}", retryable=True)
+        case openai.APIStatusError():
+            return PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False)
+        case _:
+            return PromptError(f"{type(error).__name__}: {error}", retryable=False)

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import structlog
 
+from core import errors, metrics
 from core.queue import outcomes
 from core.queue.jobs import Job, Registry
 from core.queue.outcomes import Outcome, Verdict
@@ -87,7 +88,9 @@ class Consumers:
 
     async def execute(self, job: Job) -> Outcome | None:
         """Run one job; None when its lease was lost and the row is no longer ours to write."""
-        tokens = structlog.contextvars.bind_contextvars(job_id=job.id, kind=job.kind, attempt=job.attempt)
+        tokens = structlog.contextvars.bind_contextvars(
+            job_id=job.id, kind=job.kind, attempt=job.attempt, **log_fields(job, self._registry[job.kind].log_fields)
+        )
         try:
             if job.id in self._stop_requested:
                 self._stop_requested.discard(job.id)
@@ -117,6 +120,7 @@ class Consumers:
         match run.interrupt:
             case Interrupt.LEASE_LOST:
                 log.warning("queue.job.lease_lost", duration_s=round(elapsed, 3))
+                metrics.job_finished(job.kind, "lease_lost")
                 return None
             case Interrupt.SHUTDOWN:
                 return self._logged(outcomes.released(job), elapsed)
@@ -143,6 +147,7 @@ class Consumers:
 
     def _logged(self, outcome: Outcome, elapsed: float, error: BaseException | None = None) -> Outcome:
         fields = {"duration_s": round(elapsed, 3)}
+        metrics.job_finished(outcome.job.kind, outcome.verdict)
         match outcome.verdict:
             case Verdict.SUCCEEDED:
                 log.info("queue.job.succeeded", **fields)
@@ -160,7 +165,14 @@ class Consumers:
                 )
             case Verdict.FAILED:
                 log.error("queue.job.failed", error=outcome.error, exc_info=_exc_info(outcome, error), **fields)
+                errors.report(error, outcome.error)
         return outcome
+
+
+def log_fields(job: Job, names: tuple[str, ...]) -> dict[str, object]:
+    """The declared payload fields this job's payload has (JobSpec.log_fields)."""
+    payload = job.payload if isinstance(job.payload, dict) else {}
+    return {name: payload[name] for name in names if name in payload}
 
 
 def _exc_info(outcome: Outcome, error: BaseException | None) -> BaseException | bool:

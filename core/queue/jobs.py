@@ -85,6 +85,9 @@ class JobSpec:
     concurrency: int | None = None  # most running at once in one process; None: any free consumer
     priority: int = 0  # default priority of new jobs; higher runs first
     backoff: Backoff = field(default_factory=Backoff)
+    # Payload fields bound to every log line of a run (and tagged on its error reports), so one
+    # filter on e.g. generation_id tells a whole story, queue lines included.
+    log_fields: tuple[str, ...] = ()
 
 
 class Registry:
@@ -107,6 +110,13 @@ class Registry:
             raise ValueError(f"QUEUE_CONCURRENCY names unknown job kinds: {', '.join(unknown)}")
         specs = {k: replace(s, concurrency=limits.get(k, s.concurrency)) for k, s in self._specs.items()}
         return Registry(specs, classify=self.classify)
+
+    def with_log_fields(self, *names: str) -> Registry:
+        """A copy in which every kind's log lines carry these payload fields when its payload has them."""
+        return Registry(
+            {k: replace(s, log_fields=tuple(dict.fromkeys([*s.log_fields, *names]))) for k, s in self._specs.items()},
+            classify=self.classify,
+        )
 
     def __getitem__(self, kind: str) -> JobSpec:
         try:

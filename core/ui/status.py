@@ -62,7 +62,9 @@ def status_view(lang: str, generation: Generation, stage: str, *, model_title: s
         case "waiting":
             return Shown(text(lang, "status_waiting", model=model_title, price=generation.price), cancel)
         case "rendering":
-            return Shown(text(lang, "status_rendering", elapsed=clock(float(params.get("elapsed_s", 0)))))  # type: ignore[arg-type]
+            elapsed = params.get("elapsed_s", 0)
+            assert isinstance(elapsed, int | float)
+            return Shown(text(lang, "status_rendering", elapsed=clock(float(elapsed))))
         case "failed":
             reason = params["reason"]
             assert isinstance(reason, Reason)

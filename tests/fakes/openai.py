@@ -1,8 +1,10 @@
-"""A fake OpenAI-compatible API: ``POST /v1/chat/completions`` as the openai SDK calls it.
+"""A fake OpenAI-compatible API: ``POST /v1/chat/completions`` and ``GET /v1/models/{model}`` as the
+openai SDK calls them.
 
 Knobs: ``fail_next(status, times)`` answers OpenAI's error envelope; ``down = True`` answers 503 to
 everything (the SDK retries, then gives up); ``reply`` decides the prompt text. ``requests`` keeps
-every body received, so tests can check what the model was shown (the photo as a data URL).
+every body received, so tests can check what the model was shown (the photo as a data URL). ``models``
+are the models the key may use; any other answers 404 ``model_not_found`` as OpenAI does.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class FakeOpenAI:
         self.requests: list[OpenAICall] = []
         self.down = False
         self._failures: list[tuple[int, str]] = []
+        self.models = {"gpt-4.1-mini", "gpt-4.1"}
         self.reply = "A slow dolly shot of the idea, vertical 9:16, golden hour light, soft ambient sound."
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -34,6 +37,7 @@ class FakeOpenAI:
     async def start(self) -> FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models/{model}", self._model)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -48,6 +52,17 @@ class FakeOpenAI:
 
     def fail_next(self, status: int, *, times: int = 1, message: str = "The server had an error") -> None:
         self._failures += [(status, message)] * times
+
+    async def _model(self, request: web.Request) -> web.Response:
+        self.requests.append(OpenAICall(request.path, {}, request.headers.get("Authorization", "")))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_api_key")
+        model = request.match_info["model"]
+        if model not in self.models:
+            return _error(
+                404, f"The model `{model}` does not exist or you do not have access to it.", "model_not_found"
+            )
+        return web.json_response({"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"})
 
     async def _completions(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -12,8 +12,9 @@ of updates for ``getUpdates`` long polling (``push_update()``).
 
 Knobs: ``upload_limit`` (bigger uploads answer 413), ``fail_next()`` (inject an error for the next calls of a
 method), ``throttle()`` (every n-th call of a method answers 429 with retry_after), ``block()`` (the user blocked
-the bot: 403 for that chat), ``add_file()`` (a downloadable file, e.g. a user's photo), ``add_charge()`` (a Stars
-payment refundStarPayment can refund). Methods it does not implement answer 404 like the real API does.
+the bot: 403 for that chat), ``webhook_last_error`` (a failed delivery that getWebhookInfo reports), ``add_file()``
+(a downloadable file, e.g. a user's photo), ``add_charge()`` (a Stars payment refundStarPayment can refund). Methods
+it does not implement answer 404 like the real API does for unknown methods.
 
 Payments: ``sendInvoice`` is checked as Telegram checks a Stars invoice (XTR, one price, payload 1-128 bytes,
 title 1-32, description 1-255 characters); ``answerPreCheckoutQuery`` answers are kept in ``pre_checkout``;
@@ -114,6 +115,7 @@ class FakeTelegram:
         self.charges: dict[str, dict[str, Any]] = {}  # charge id -> {"user_id", "refunded"}
         self._throttles: dict[str, list[int]] = {}  # method -> [every, retry_after, count]
         self.webhook: dict[str, Any] | None = None
+        self.webhook_last_error: tuple[int, str] | None = None  # (unix time, message) in getWebhookInfo
         self._changed = asyncio.Condition()
         self._chats: dict[int, dict[int, dict[str, Any]]] = {}
         self._next_message_id: dict[int, itertools.count[int]] = {}
@@ -341,6 +343,8 @@ class FakeTelegram:
         }
         if self.webhook:
             info.update({k: self.webhook[k] for k in ("max_connections", "allowed_updates") if self.webhook[k]})
+        if self.webhook_last_error:
+            info["last_error_date"], info["last_error_message"] = self.webhook_last_error
         return info
 
     async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
