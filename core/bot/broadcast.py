@@ -13,6 +13,7 @@ next claim.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import asyncpg
 import structlog
@@ -53,7 +54,7 @@ def build_broadcast_router() -> Router:
     return router
 
 
-def status_text(lang: str, broadcast_id: int, state: str, counts: asyncpg.Record) -> str:
+def status_text(lang: str, broadcast_id: int, state: str, counts: Mapping[str, int] | asyncpg.Record) -> str:
     return text(
         lang,
         "admin_broadcast_status",

@@ -33,6 +33,7 @@ from core.ui.keyboards import BuyPackage, packages_keyboard
 from core.ui.texts import text, user_language
 from db import payments as db_payments
 from db import users as db_users
+from db.pool import Conn
 
 log = structlog.get_logger("payments")
 
@@ -164,7 +165,7 @@ class TakenBack:
     balance: int
 
 
-async def take_back(db: asyncpg.Connection, charge_id: str, by: str) -> TakenBack | str:
+async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
     """Take a refunded payment's credits back, once; else why not: 'unknown' or 'already'."""
     async with db.transaction():
         payment = await db_payments.lock(db, charge_id)

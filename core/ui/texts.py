@@ -20,12 +20,15 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, get_group_symbol
+
+if TYPE_CHECKING:
+    import asyncpg
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "ru")
@@ -54,7 +57,7 @@ def language(code: str | None) -> str:
     return base if base in CATALOGUES else DEFAULT_LANGUAGE
 
 
-def user_language(user: Mapping[str, Any] | None) -> str:
+def user_language(user: Mapping[str, Any] | asyncpg.Record | None) -> str:
     """The language a user reads: the one they chose (or got at first contact), else their Telegram
     one; English for nobody (e.g. an admin who never wrote to the bot)."""
     if user is None:
