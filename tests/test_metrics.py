@@ -83,7 +83,7 @@ class TestAfterAGeneration:
         assert value(after, "reelsmith_fleet_read_timestamp_seconds") > value(
             before, "reelsmith_fleet_read_timestamp_seconds"
         )
-        assert ("reelsmith_stars_revenue", frozenset()) not in after, "no payments table yet"
+        assert value(after, "reelsmith_stars_revenue") == 0, "the payments table (issue 8), no payment yet"
         assert value(after, "process_resident_memory_bytes") > 0
 
     async def test_a_token_guards_it(self, make_bot: Callable[..., Any]) -> None:
@@ -130,6 +130,7 @@ async def test_a_worker_only_process_serves_health_and_metrics(database_url: str
 class TestFleet:
     async def test_reads_tables_that_other_parts_add_once_they_exist(self, pool: asyncpg.Pool) -> None:
         fleet = Fleet(pool, cache_s=0)
+        await pool.execute("DROP TABLE payments")  # migration 0005 (issue 8) adds it: start without
         assert "reelsmith_stars_revenue" not in (await fleet.exposition()).decode()
         await pool.execute(
             "CREATE TABLE payments (total_amount integer NOT NULL, refunded_at timestamptz);"
@@ -143,7 +144,7 @@ class TestFleet:
         assert value(samples, "reelsmith_provider_available", provider="kie") == 0
 
     async def test_a_table_of_another_shape_spoils_nothing_else(self, pool: asyncpg.Pool) -> None:
-        await pool.execute("CREATE TABLE payments (amount integer)")
+        await pool.execute("DROP TABLE payments; CREATE TABLE payments (amount integer)")
         await pool.execute("INSERT INTO jobs (kind) VALUES ('diag.noop'), ('diag.noop')")
         samples = parse((await Fleet(pool, cache_s=0).exposition()).decode())
         assert value(samples, "reelsmith_queue_jobs", kind="diag.noop", state="queued") == 2
