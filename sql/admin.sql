@@ -30,8 +30,8 @@ WHERE status = 'done' AND finished_at IS NOT NULL;
 SELECT coalesce(sum(delta) FILTER (WHERE reason = 'purchase'), 0) AS sold,
        coalesce(-sum(delta) FILTER (WHERE reason IN ('generation', 'refund')), 0) AS spent,
        coalesce(-sum(delta) FILTER (WHERE reason = 'purchase_refund'), 0) AS refunded,
-       (SELECT coalesce(sum(stars), 0) FROM payments WHERE refunded_at IS NULL) AS stars,
-       (SELECT coalesce(sum(stars), 0) FROM payments
+       (SELECT coalesce(sum(total_amount), 0) FROM payments WHERE refunded_at IS NULL) AS stars,
+       (SELECT coalesce(sum(total_amount), 0) FROM payments
         WHERE refunded_at IS NULL AND created_at >= date_trunc('day', now())) AS stars_today
 FROM ledger;
 
@@ -48,7 +48,7 @@ WITH days AS (
 SELECT days.day::date AS day,
        (SELECT count(*) FROM generations
         WHERE confirmed_at >= days.day AND confirmed_at < days.day + interval '1 day') AS generations,
-       (SELECT coalesce(sum(stars), 0) FROM payments
+       (SELECT coalesce(sum(total_amount), 0) FROM payments
         WHERE created_at >= days.day AND created_at < days.day + interval '1 day' AND refunded_at IS NULL) AS stars
 FROM days
 ORDER BY days.day;

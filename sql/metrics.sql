@@ -62,7 +62,7 @@ SELECT array_remove(ARRAY[
 
 -- name: metrics_stars_revenue
 -- Telegram Stars received, refunds deducted. Needs the payments table (skipped while it is absent).
-SELECT coalesce(sum(stars) FILTER (WHERE refunded_at IS NULL), 0)::bigint AS stars FROM payments;
+SELECT coalesce(sum(total_amount) FILTER (WHERE refunded_at IS NULL), 0)::bigint AS stars FROM payments;
 
 -- name: metrics_provider_health
 -- Whether each video provider is available. Needs the provider_health table (skipped while absent).

@@ -3,20 +3,20 @@
 -- name: payment_record
 -- A successful payment; no row comes back when this charge was recorded before (a redelivery).
 -- $1 charge id, $2 user id, $3 credits, $4 stars, $5 payload
-INSERT INTO payments (charge_id, user_id, credits, stars, payload)
+INSERT INTO payments (charge_id, user_id, credits, total_amount, payload)
 VALUES ($1::text, $2::bigint, $3::int, $4::int, $5::text)
 ON CONFLICT (charge_id) DO NOTHING
 RETURNING charge_id;
 
 -- name: payment_get
 -- $1 charge id
-SELECT charge_id, user_id, credits, stars, created_at, refunded_at, refunded_by, refund_shortfall
+SELECT charge_id, user_id, credits, total_amount AS stars, created_at, refunded_at, refunded_by, refund_shortfall
 FROM payments WHERE charge_id = $1::text;
 
 -- name: payment_lock
 -- Serialises the refunds of one charge (an admin's job, Telegram's refunded_payment message).
 -- $1 charge id
-SELECT charge_id, user_id, credits, stars, created_at, refunded_at, refunded_by, refund_shortfall
+SELECT charge_id, user_id, credits, total_amount AS stars, created_at, refunded_at, refunded_by, refund_shortfall
 FROM payments WHERE charge_id = $1::text FOR UPDATE;
 
 -- name: payment_set_refunded

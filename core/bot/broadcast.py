@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
 
 import asyncpg
 import structlog
@@ -55,7 +54,7 @@ def build_broadcast_router() -> Router:
     return router
 
 
-def status_text(lang: str, broadcast_id: int, state: str, counts: Mapping[str, Any] | asyncpg.Record) -> str:
+def status_text(lang: str, broadcast_id: int, state: str, counts: Mapping[str, int] | asyncpg.Record) -> str:
     return text(
         lang,
         "admin_broadcast_status",

@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
 from core.app import App
 from core.ui.status import Reason, status_view
-from core.ui.texts import language
+from core.ui.texts import user_language
 from db import generations as db_generations
 from db import users as db_users
 from db.generations import Generation, Status
@@ -46,7 +46,7 @@ async def show(
         return
     if not await db_generations.claim_status_edit(app.pool, generation.id, interval, force, stage):
         return
-    lang = language(user["language_code"])
+    lang = user_language(user)
     view = status_view(lang, generation, stage, model_title=_model_title(app, generation), **params)
     try:
         await app.bot.edit_message_text(

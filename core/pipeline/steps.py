@@ -46,7 +46,7 @@ from core.ui.status import (
     WAITED,
     Reason,
 )
-from core.ui.texts import language, text
+from core.ui.texts import text, user_language
 from db import generations as db_generations
 from db import jobs as db_jobs
 from db import providers as db_providers
@@ -260,7 +260,7 @@ class Pipeline:
         if user is None or user["blocked_at"] is not None:
             await fail(app, gid, Reason(UNDELIVERABLE, "the user blocked the bot"))
             return
-        lang = language(user["language_code"])
+        lang = user_language(user)
         await show(app, generation, "uploading", force=True)
         try:
             file_id, size = await self._send_video(generation, lang)
@@ -318,10 +318,10 @@ class Pipeline:
         if job.snoozes:
             return None
         params = job.payload.get("params") or {}
-        message = text("en", job.payload["key"], **params)
         for admin in self.app.settings.admin_ids:
+            lang = user_language(await db_users.get(self.app.pool, admin))  # English for one who never wrote
             try:
-                await self.app.bot.send_message(admin, message)
+                await self.app.bot.send_message(admin, text(lang, job.payload["key"], **params))
             except TelegramAPIError as error:
                 log.warning("admin.alert.not_sent", admin_id=admin, error=str(error))
         return Snooze(health.ACCOUNT_ALERT_FOLD_S) if job.payload.get("fold") else None

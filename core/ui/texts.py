@@ -16,15 +16,19 @@ from __future__ import annotations
 import gettext
 import io
 import string
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, get_group_symbol
+
+if TYPE_CHECKING:
+    import asyncpg
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "ru")
@@ -53,13 +57,7 @@ def language(code: str | None) -> str:
     return base if base in CATALOGUES else DEFAULT_LANGUAGE
 
 
-class UserRow(Protocol):
-    """A user as the database returns it (an asyncpg Record) or any mapping with the same keys."""
-
-    def get(self, key: str) -> Any: ...
-
-
-def user_language(user: UserRow | None) -> str:
+def user_language(user: Mapping[str, Any] | asyncpg.Record | None) -> str:
     """The language a user reads: the one they chose (or got at first contact), else their Telegram
     one; English for nobody (e.g. an admin who never wrote to the bot)."""
     if user is None:

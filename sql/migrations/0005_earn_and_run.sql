@@ -17,13 +17,13 @@ CREATE TABLE payments (
     charge_id          text        PRIMARY KEY,                   -- telegram_payment_charge_id
     user_id            bigint      NOT NULL REFERENCES users (id),
     credits            integer     NOT NULL,                      -- credits bought (0: payload not ours)
-    stars              integer     NOT NULL,                      -- total_amount in XTR
+    total_amount       integer     NOT NULL,                      -- Stars paid (XTR), as Telegram names it
     payload            text        NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT now(),
     refunded_at        timestamptz,
     refunded_by        text,                                      -- admin:<id> | telegram (a refund made elsewhere)
     refund_shortfall   integer     NOT NULL DEFAULT 0,            -- credits already spent when refunded
-    CONSTRAINT stars_positive CHECK (stars > 0),
+    CONSTRAINT stars_positive CHECK (total_amount > 0),
     CONSTRAINT credits_not_negative CHECK (credits >= 0)
 );
 CREATE INDEX payments_by_user ON payments (user_id, created_at);

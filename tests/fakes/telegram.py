@@ -13,8 +13,8 @@ of updates for ``getUpdates`` long polling (``push_update()``).
 Knobs: ``upload_limit`` (bigger uploads answer 413), ``fail_next()`` (inject an error for the next calls of a
 method), ``throttle()`` (every n-th call of a method answers 429 with retry_after), ``block()`` (the user blocked
 the bot: 403 for that chat), ``webhook_last_error`` (a failed delivery that getWebhookInfo reports), ``add_file()``
-(a downloadable file, e.g. a user's photo), ``add_charge()`` (a Stars payment refundStarPayment can refund).
-Methods it does not implement answer 404 like the real API does.
+(a downloadable file, e.g. a user's photo), ``add_charge()`` (a Stars payment refundStarPayment can refund). Methods
+it does not implement answer 404 like the real API does for unknown methods.
 
 Payments: ``sendInvoice`` is checked as Telegram checks a Stars invoice (XTR, one price, payload 1-128 bytes,
 title 1-32, description 1-255 characters); ``answerPreCheckoutQuery`` answers are kept in ``pre_checkout``;
