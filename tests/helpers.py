@@ -90,12 +90,16 @@ async def running(
     ready = [asyncio.ensure_future(runtime.started.wait())]
     if runtime.worker and runtime.worker.listener:
         ready.append(asyncio.ensure_future(runtime.worker.listener.wait_connected()))
-    await asyncio.wait([task, asyncio.ensure_future(asyncio.gather(*ready))], return_when=asyncio.FIRST_COMPLETED)
+    all_ready = asyncio.ensure_future(asyncio.gather(*ready))
+    await asyncio.wait([task, all_ready], return_when=asyncio.FIRST_COMPLETED, timeout=30)
     try:
+        if not (task.done() or all_ready.done()):  # a failure to report, never a silent hang
+            all_ready.cancel()
+            raise AssertionError("the runtime neither started nor ended within 30 s (LISTEN never connected?)")
         yield runtime
     finally:
         runtime.stop("test over")
-        await task
+        await asyncio.wait_for(task, 60)
 
 
 async def job_row(db: asyncpg.Pool | asyncpg.Connection, job_id: int) -> asyncpg.Record:
