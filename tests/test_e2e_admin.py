@@ -34,7 +34,11 @@ async def snapshot(bot: BotHarness) -> tuple[Any, ...]:
     return (
         await bot.pool.fetch("SELECT id, credits, banned_at, language FROM users ORDER BY id"),
         await bot.pool.fetch("SELECT reason, reference, delta FROM ledger ORDER BY id"),
-        await bot.pool.fetch("SELECT id, kind, state FROM jobs WHERE kind NOT LIKE 'generation.%' ORDER BY id"),
+        # Not the pipeline's, nor the background duties' (a provider's balance watch runs at start).
+        await bot.pool.fetch(
+            "SELECT id, kind, state FROM jobs WHERE kind NOT LIKE 'generation.%' AND kind NOT LIKE 'provider.%'"
+            " AND kind <> 'bot.housekeeping' ORDER BY id"
+        ),
         await bot.pool.fetchval("SELECT count(*) FROM broadcasts"),
     )
 
