@@ -75,8 +75,11 @@ class Bot:
 
     async def start(self) -> Bot:
         log = self.log_path.open("wb")
+        # BENCH_PROFILE=DIR: the bot runs under cProfile and leaves DIR/<checkout>.prof at its exit
+        profile = os.environ.get("BENCH_PROFILE")
+        profiler = ["-m", "cProfile", "-o", str(Path(profile) / f"{self.repo.name}.prof")] if profile else []
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(self.repo / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=self.repo
+            sys.executable, *profiler, str(self.repo / "bot.py"), env=self.env, stdout=log, stderr=log, cwd=self.repo
         )
         port = int(self.env["PORT"])
         for _ in range(600):

@@ -22,9 +22,9 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup
 from core.app import App
 from core.bot.admin import build_admin_router
 from core.bot.broadcast import build_broadcast_router
-from core.bot.language import build_language_router
+from core.bot.language import build_language_router, on_language
 from core.bot.outbox import Outbox
-from core.bot.payments import build_payments_router
+from core.bot.payments import build_payments_router, on_buy, on_paysupport, on_terms
 from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.archive import video_link
@@ -67,6 +67,10 @@ async def is_command(message: Message) -> bool:
     return (message.text or "").startswith("/")
 
 
+async def has_command_text(message: Message) -> bool:
+    return (message.text or message.caption or "").startswith("/")
+
+
 async def has_text(message: Message) -> bool:
     return message.text is not None
 
@@ -76,29 +80,47 @@ async def has_photo(message: Message) -> bool:
 
 
 def build_router() -> Router:
-    """Payments first (a payment is a message too), then admin commands (others fall through to the
-    unknown-command reply), language, broadcasts, then the everyday commands and ideas."""
+    """The routing table. Each router's filter is checked once, before its handlers, so an update
+    visits as few handlers as possible (aiogram checks handlers one by one, at a cost per check):
+    payment service messages, then admin commands (one check turns everyone else away; their
+    commands fall through to the unknown-command reply), then every user command (one check skips
+    them all for a plain message), then ideas, photos and buttons."""
     root = Router(name="reelsmith")
     root.message.filter(in_private_chat)
+    admin = build_admin_router()
+    admin.include_router(build_broadcast_router())  # behind the admin router's check
     root.include_routers(
         build_payments_router(),
-        build_admin_router(),
-        build_broadcast_router(),
+        admin,
+        build_commands_router(),
         build_language_router(),
         build_everyday_router(),
     )
     return root
 
 
+def build_commands_router() -> Router:
+    """User commands, the most used first. A caption such as "/start" under a photo counts as a
+    command (aiogram's Command reads captions too); the unknown-command reply is for text only,
+    so a photo whose caption starts with "/" falls through to the photo handler as before."""
+    router = Router(name="commands")
+    router.message.filter(has_command_text)
+    router.message.register(on_start, CommandStart())
+    router.message.register(on_balance, Command("balance"))
+    router.message.register(on_help, Command("help"))
+    router.message.register(on_buy, Command("buy"))
+    router.message.register(on_history, Command("history"))
+    router.message.register(on_cancel, Command("cancel"))
+    router.message.register(on_language, Command("language"))
+    router.message.register(on_paysupport, Command("paysupport"))
+    router.message.register(on_terms, Command("terms"))
+    router.message.register(on_unknown_command, is_command)
+    return router
+
+
 def build_everyday_router() -> Router:
     router = Router(name="everyday")
 
-    router.message.register(on_start, CommandStart())
-    router.message.register(on_help, Command("help"))
-    router.message.register(on_balance, Command("balance"))
-    router.message.register(on_cancel, Command("cancel"))
-    router.message.register(on_history, Command("history"))
-    router.message.register(on_unknown_command, is_command)
     router.message.register(on_text, has_text)
     router.message.register(on_photo, has_photo)
     router.message.register(on_unsupported)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncpg
 from aiogram import Router
-from aiogram.filters import Command
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
@@ -18,8 +17,8 @@ from db import users as db_users
 
 
 def build_language_router() -> Router:
+    """The language buttons; /language itself is routed with the other user commands."""
     router = Router(name="language")
-    router.message.register(on_language, Command("language"))
     router.callback_query.register(on_pick_language, SetLanguage.filter())
     return router
 

@@ -21,7 +21,6 @@ import asyncpg
 import structlog
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.filters import Command
 from aiogram.methods import SendInvoice, SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
@@ -41,22 +40,22 @@ REFUND = "payment.refund"
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
 
 
+async def carries_payment(message: Message) -> bool:
+    return message.successful_payment is not None or message.refunded_payment is not None
+
+
 async def has_successful_payment(message: Message) -> bool:
     return message.successful_payment is not None
 
 
-async def has_refunded_payment(message: Message) -> bool:
-    return message.refunded_payment is not None
-
-
 def build_payments_router() -> Router:
+    """Payment service messages, pre-checkout, the package buttons. The commands (/buy, /paysupport,
+    /terms) are routed with the other user commands (core/bot/handlers.py)."""
     router = Router(name="payments")
+    router.message.filter(carries_payment)  # one check for every other message
     router.message.register(on_successful_payment, has_successful_payment)
-    router.message.register(on_refunded_payment, has_refunded_payment)
+    router.message.register(on_refunded_payment)
     router.pre_checkout_query.register(on_pre_checkout)
-    router.message.register(on_buy, Command("buy"))
-    router.message.register(on_paysupport, Command("paysupport"))
-    router.message.register(on_terms, Command("terms"))
     router.callback_query.register(on_pick_package, BuyPackage.filter())
     return router
 

@@ -66,34 +66,41 @@ def user_language(user: Mapping[str, Any] | asyncpg.Record | None) -> str:
     return chosen if chosen in CATALOGUES else language(user.get("language_code"))
 
 
-class _Formatter(string.Formatter):
-    def __init__(self, lang: str) -> None:
+class _Localized:
+    """A placeholder's value formatted in the reader's language. Templates use their own format
+    specs: {when:date}, {when:day}, {when:datetime}, {n:number}, {n:credits} (a plural unit);
+    anything else is Python's. A wrapper (``str.format_map`` calls ``__format__``) rather than a
+    ``string.Formatter``, whose template parsing in Python costs more than the rest of a reply."""
+
+    __slots__ = ("lang", "value")
+
+    def __init__(self, value: Any, lang: str) -> None:
+        self.value = value
         self.lang = lang
 
-    def format_field(self, value: Any, format_spec: str) -> str:
+    def __format__(self, format_spec: str) -> str:
+        value, lang = self.value, self.lang
+        if not format_spec:
+            return str(value)
         if format_spec == "date" and isinstance(value, date):
-            return format_date(value, "d MMM y", locale=self.lang)
+            return format_date(value, "d MMM y", locale=lang)
         if format_spec == "day" and isinstance(value, date):
-            return format_date(value, "d MMM", locale=self.lang)
+            return format_date(value, "d MMM", locale=lang)
         if format_spec == "datetime" and isinstance(value, datetime):
-            return format_datetime(value, "d MMM y, HH:mm", tzinfo=value.tzinfo, locale=self.lang)
+            return format_datetime(value, "d MMM y, HH:mm", tzinfo=value.tzinfo, locale=lang)
         if format_spec == "number":
-            return grouped(self.lang, value)
-        if format_spec and format_spec.isidentifier():
-            return plural(self.lang, format_spec, int(value))
-        return super().format_field(value, format_spec)
-
-
-@cache
-def _formatter(lang: str) -> _Formatter:
-    return _Formatter(lang)
+            return grouped(lang, value)
+        if format_spec.isidentifier():
+            return plural(lang, format_spec, int(value))
+        return format(value, format_spec)
 
 
 def text(lang: str, key: str, **params: object) -> str:
     template = CATALOGUES.get(lang, CATALOGUES[DEFAULT_LANGUAGE]).gettext(key)
     if template == key:
         raise KeyError(f"no text {key!r} in the catalogue")
-    return _formatter(lang if lang in CATALOGUES else DEFAULT_LANGUAGE).format(template, **params)
+    lang = lang if lang in CATALOGUES else DEFAULT_LANGUAGE
+    return template.format_map({name: _Localized(value, lang) for name, value in params.items()})
 
 
 def plural(lang: str, unit: str, count: int) -> str:
