@@ -176,8 +176,22 @@ async def fail(db: Executor, generation_id: int, error: str) -> Generation | Non
     return _one(await db.fetch(queries.generation_fail, generation_id, error))
 
 
-async def claim_status_edit(db: Executor, generation_id: int, min_interval_s: float, force: bool, stage: str) -> bool:
-    return bool(await db.fetch(queries.generation_claim_status_edit, generation_id, min_interval_s, force, stage))
+# Progress ticks in one chat (all of a user's generations together) are at least this far apart.
+CHAT_TICK_GAP_S = 3.0
+
+
+async def claim_status_edit(
+    db: Executor,
+    generation_id: int,
+    min_interval_s: float,
+    force: bool,
+    stage: str,
+    chat_gap_s: float = CHAT_TICK_GAP_S,
+) -> bool:
+    """The right to edit a generation's status message now (generation_claim_status_edit says when)."""
+    return bool(
+        await db.fetch(queries.generation_claim_status_edit, generation_id, min_interval_s, force, stage, chat_gap_s)
+    )
 
 
 async def save_input(db: Executor, generation_id: int, image: bytes, mime: str) -> None:

@@ -151,18 +151,35 @@ DELETE FROM generation_inputs WHERE generation_id = $1::bigint;
 
 -- name: generation_claim_status_edit
 -- Take the right to edit the status message now, which keeps edits under Telegram's limits across
--- processes: always when $3 (force: a final state).
--- $1 id, $2 seconds between edits of one stage, $3 force
--- A new stage always shows; the same stage again (a tick of the elapsed time, a new place in line) only
--- after $2 seconds. Progress edits stop once the generation has ended, so a late one cannot overwrite
--- the final word. $4 the stage to show
-UPDATE generations SET status_edited_at = now(), status_stage = $4::text
-WHERE id = $1::bigint
-  AND ($3::boolean OR (
-       status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
-       AND (status_stage IS DISTINCT FROM $4::text OR status_edited_at IS NULL
-            OR status_edited_at < now() - make_interval(secs => $2::float8))))
-RETURNING id;
+-- processes. $1 id, $2 seconds between ticks of one generation, $3 force (a final word: always),
+-- $4 the stage to show, $5 seconds between ticks in one chat.
+-- A new stage always shows (at most a handful per generation, and the user waits for them: the
+-- "waiting for the service" line carries the cancel button). The same stage again (a tick of the
+-- elapsed time, a new place in line) only after $2 seconds for this generation and $5 for the chat,
+-- whichever of the user's generations ticked last: the user's row is locked for the statement, so
+-- two processes ticking one chat take turns. Progress edits stop once the generation has ended, so
+-- a late one cannot overwrite the final word.
+WITH chat AS (
+    SELECT u.id, u.status_edited_at
+    FROM users u JOIN generations g ON g.user_id = u.id
+    WHERE g.id = $1::bigint
+    FOR UPDATE OF u
+), shown AS (
+    UPDATE generations g SET status_edited_at = now(), status_stage = $4::text
+    FROM chat
+    WHERE g.id = $1::bigint
+      AND ($3::boolean OR (
+           g.status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
+           AND (g.status_stage IS DISTINCT FROM $4::text
+                OR ((g.status_edited_at IS NULL OR g.status_edited_at < now() - make_interval(secs => $2::float8))
+                    AND (chat.status_edited_at IS NULL
+                         OR chat.status_edited_at < now() - make_interval(secs => $5::float8))))))
+    RETURNING g.id, g.user_id
+)
+UPDATE users u SET status_edited_at = now()
+FROM shown
+WHERE u.id = shown.user_id
+RETURNING shown.id;
 
 -- name: generation_history
 -- A user's delivered videos, newest first. $1 user id, $2 how many

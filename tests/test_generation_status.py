@@ -1,11 +1,15 @@
-"""Generation statuses are one enum in Python (db/generations.Status) and one CHECK in SQL: the same."""
+"""Generation statuses are one enum in Python (db/generations.Status) and one CHECK in SQL: the same.
+Status edits are spaced per generation and per chat (generation_claim_status_edit)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import timedelta
 
 import asyncpg
 
+from db import generations as db_generations
 from db.generations import UNFINISHED, WAITING, Status
 
 
@@ -21,3 +25,57 @@ async def test_the_unfinished_index_covers_exactly_the_unfinished_statuses(pool:
     index = await pool.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'generations_unfinished'")
     assert set(re.findall(r"'(\w+)'::text", index)) == {s.value for s in UNFINISHED}
     assert set(WAITING) < set(UNFINISHED)
+
+
+async def _rendering(pool: asyncpg.Pool, user_id: int, n: int) -> list[int]:
+    await pool.execute("INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING", user_id)
+    ids = []
+    for i in range(n):
+        draft = await db_generations.create_draft(
+            pool, user_id, user_id, "veo3_fast", 60, "idea", None, f"t{user_id}-{i}", "kie"
+        )
+        await pool.execute("UPDATE generations SET status = 'rendering', confirmed_at = now() WHERE id = $1", draft.id)
+        ids.append(draft.id)
+    return ids
+
+
+async def _age(pool: asyncpg.Pool, user_id: int, seconds: float) -> None:
+    """Move the chat's and its generations' last edits back in time."""
+    interval = timedelta(seconds=seconds)
+    await pool.execute(
+        "UPDATE users SET status_edited_at = status_edited_at - $2::interval WHERE id = $1", user_id, interval
+    )
+    await pool.execute(
+        "UPDATE generations SET status_edited_at = status_edited_at - $2::interval WHERE user_id = $1",
+        user_id,
+        interval,
+    )
+
+
+async def test_ticks_of_one_chat_are_spaced_across_its_generations(pool: asyncpg.Pool) -> None:
+    a, b = await _rendering(pool, 7001, 2)
+    (other,) = await _rendering(pool, 7002, 1)
+    claim = db_generations.claim_status_edit
+    assert await claim(pool, a, 15, False, "rendering")  # a new stage shows
+    assert await claim(pool, b, 15, False, "rendering")  # so does b's: a stage change is news
+    await _age(pool, 7001, 16)  # both generations may tick again
+    assert await claim(pool, a, 15, False, "rendering")
+    assert not await claim(pool, b, 15, False, "rendering")  # the chat ticked a moment ago
+    assert await claim(pool, other, 15, False, "rendering")  # another chat is not held back
+    assert await claim(pool, b, 15, False, "uploading")  # a stage change is never held back
+    assert await claim(pool, b, 15, True, "done")  # nor a final word
+    await _age(pool, 7001, db_generations.CHAT_TICK_GAP_S + 1)
+    assert not await claim(pool, a, 15, False, "rendering")  # a's own 15 s have not passed
+    await _age(pool, 7001, 15)
+    assert await claim(pool, a, 15, False, "rendering")
+
+
+async def test_concurrent_ticks_in_one_chat_let_one_through(pool: asyncpg.Pool) -> None:
+    ids = await _rendering(pool, 7003, 8)
+    for gid in ids:
+        assert await db_generations.claim_status_edit(pool, gid, 15, False, "rendering")
+    await _age(pool, 7003, 16)
+    results = await asyncio.gather(
+        *(db_generations.claim_status_edit(pool, gid, 15, False, "rendering") for gid in ids)
+    )
+    assert sum(results) == 1

@@ -37,8 +37,10 @@ async def show(
     interval: float = EDIT_INTERVAL_S,
     **params: object,
 ) -> None:
-    """Edit the status message to ``stage``: at most every ``interval`` seconds unless ``force``; never
-    to a user who blocked the bot; "not modified" and a deleted message are not errors."""
+    """Edit the status message to ``stage``. A new stage shows while the generation is under way; the
+    same stage again (a tick) at most every ``interval`` seconds, and every few seconds per chat
+    (db/generations.CHAT_TICK_GAP_S); ``force`` is for final words, which always show. Never to a
+    user who blocked the bot; "not modified" and a deleted message are not errors."""
     if generation.status_message_id is None:
         return
     user = await db_users.get(app.pool, generation.user_id)

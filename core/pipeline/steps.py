@@ -109,7 +109,7 @@ class Pipeline:
         generation = await db_generations.start_prompting(app.pool, gid)
         if generation is None:
             return  # past this step, or finished
-        await show(app, generation, "prompting", force=True)
+        await show(app, generation, "prompting")  # a new stage: shown unless the generation ended
         photo = None
         if generation.photo_file_id:
             photo = await self._input_photo(generation)
@@ -203,7 +203,7 @@ class Pipeline:
         if rendering is not None:
             if rendering.confirmed_at and rendering.rendering_at:  # confirmation to acceptance: prompt and line
                 metrics.observe_step("submit", (rendering.rendering_at - rendering.confirmed_at).total_seconds())
-            await show(app, rendering, "rendering", force=True, elapsed_s=0)
+            await show(app, rendering, "rendering", elapsed_s=0)
         return None
 
     async def poll(self, job: Job) -> Snooze | None:
@@ -261,7 +261,7 @@ class Pipeline:
             await fail(app, gid, Reason(UNDELIVERABLE, "the user blocked the bot"))
             return
         lang = user_language(user)
-        await show(app, generation, "uploading", force=True)
+        await show(app, generation, "uploading")
         try:
             file_id, size = await self._send_video(generation, lang)
         except VideoGone as error:
