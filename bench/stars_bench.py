@@ -123,6 +123,7 @@ async def run(args: argparse.Namespace) -> None:
             if args.only in (None, "broadcast"):
                 await broadcast(url, post, fake_calls, args)
     finally:
+        bot.sample_rss()
         print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
         fake.terminate()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
@@ -27,7 +27,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from db import metrics as db_metrics
-from db.jobs import Executor
 
 log = structlog.get_logger("metrics")
 
@@ -314,24 +313,7 @@ async def read_fleet(pool: asyncpg.Pool) -> dict[str, list[Any]]:
             "generations": await db_metrics.generations(conn),
             "credits": await db_metrics.credits(conn),
             "queue": await db_metrics.queue_depth(conn, QUEUE_COUNT_CAP),
+            "stars": await db_metrics.stars_revenue(conn),
+            "providers": await db_metrics.provider_health(conn),
         }
-        present = await db_metrics.tables_present(conn)
-        # Tables other parts of the system add: read when they exist, skipped before.
-        for key, table, read in _OPTIONAL:
-            if table in present:
-                try:
-                    async with conn.transaction():  # a savepoint: a failing read spoils nothing else
-                        readings[key] = await read(conn)
-                except asyncpg.PostgresError as error:
-                    # Once per process: a table of an unexpected shape would otherwise warn every scrape.
-                    say = log.debug if key in _failed_sources else log.warning
-                    _failed_sources.add(key)
-                    say("metrics.source_failed", source=key, error=str(error))
         return readings
-
-
-_failed_sources: set[str] = set()
-_OPTIONAL: Iterable[tuple[str, str, Callable[[Executor], Awaitable[list[Any]]]]] = (
-    ("stars", "payments", db_metrics.stars_revenue),
-    ("providers", "provider_health", db_metrics.provider_health),
-)

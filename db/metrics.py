@@ -23,10 +23,6 @@ async def queue_depth(conn: Executor, cap: int) -> list[asyncpg.Record]:
     return await conn.fetch(queries.metrics_queue_depth, cap)
 
 
-async def tables_present(conn: Executor) -> set[str]:
-    return set(await conn.fetchval(queries.metrics_tables_present))
-
-
 async def stars_revenue(conn: Executor) -> list[asyncpg.Record]:
     return await conn.fetch(queries.metrics_stars_revenue)
 

@@ -53,15 +53,8 @@ UNION ALL
 SELECT kind, 'running', count(*)::bigint, NULL::float8, NULL::float8
 FROM jobs WHERE state = 'running' GROUP BY kind;
 
--- name: metrics_tables_present
--- Which of the tables other parts of the system add exist yet (payments, provider_health).
-SELECT array_remove(ARRAY[
-    CASE WHEN to_regclass('payments') IS NOT NULL THEN 'payments' END,
-    CASE WHEN to_regclass('provider_health') IS NOT NULL THEN 'provider_health' END
-], NULL) AS present;
-
 -- name: metrics_stars_revenue
--- Telegram Stars received, refunds deducted. Needs the payments table (skipped while it is absent).
+-- Telegram Stars received, refunds deducted.
 SELECT coalesce(sum(total_amount) FILTER (WHERE refunded_at IS NULL), 0)::bigint AS stars FROM payments;
 
 -- name: metrics_provider_health

@@ -242,27 +242,35 @@ async def on_grant(
 async def on_ban(
     message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
 ) -> None:
-    args = split_args(command, 2)
-    target = await _find(db, args[0]) if args else None
-    if target is None:
-        out.add(message.answer(_usage(lang, "/ban <id | @username> [reason]")))
-        return
-    await db_users.set_ban(db, target["id"], True, args[1] if len(args) == 2 else None)
-    log.info("admin.ban", admin_id=user["id"], user_id=target["id"])
-    out.add(message.answer(text(lang, "admin_banned", user=_name(target))))
+    await _set_ban(message, command, db, user, lang, out, banned=True)
 
 
 async def on_unban(
     message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
 ) -> None:
-    args = split_args(command, 1)
+    await _set_ban(message, command, db, user, lang, out, banned=False)
+
+
+async def _set_ban(
+    message: Message,
+    command: CommandObject,
+    db: asyncpg.Connection,
+    user: asyncpg.Record,
+    lang: str,
+    out: Outbox,
+    *,
+    banned: bool,
+) -> None:
+    """/ban <user> [reason] and /unban <user>."""
+    args = split_args(command, 2 if banned else 1)
     target = await _find(db, args[0]) if args else None
     if target is None:
-        out.add(message.answer(_usage(lang, "/unban <id | @username>")))
+        usage = "/ban <id | @username> [reason]" if banned else "/unban <id | @username>"
+        out.add(message.answer(_usage(lang, usage)))
         return
-    await db_users.set_ban(db, target["id"], False, None)
-    log.info("admin.unban", admin_id=user["id"], user_id=target["id"])
-    out.add(message.answer(text(lang, "admin_unbanned", user=_name(target))))
+    await db_users.set_ban(db, target["id"], banned, args[1] if banned and len(args) == 2 else None)
+    log.info("admin.ban" if banned else "admin.unban", admin_id=user["id"], user_id=target["id"])
+    out.add(message.answer(text(lang, "admin_banned" if banned else "admin_unbanned", user=_name(target))))
 
 
 # --- generations and jobs -------------------------------------------------------------------------
