@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import sys
 import tempfile
 import time
 from asyncio.subprocess import DEVNULL
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -74,9 +77,32 @@ async def settings_error_time(name: str, repo: Path, runs: int = 5) -> None:
     )
 
 
-async def run_one(args: argparse.Namespace, repo: Path) -> None:
-    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook")
-    fakes = FakeServers.start()
+@dataclass
+class Target:
+    """A running bot and how to load it: ``post`` sends one update (a new user each time) and
+    returns its latency in ms; ``replies`` counts the messages the fake Telegram has received."""
+
+    bot: Bot
+    post: Callable[[str], Awaitable[float]]
+    replies: Callable[[], Awaitable[int]]
+    port: int
+
+    async def all_replied(self, expected: int, started: float) -> float:
+        """Seconds from ``started`` until the fake received ``expected`` messages."""
+        while await self.replies() < expected:
+            await asyncio.sleep(0.01)
+        return time.perf_counter() - started
+
+
+_update_ids = itertools.count(1)
+_users = itertools.count(1_000_000)  # one user per update, across every bot of the run
+
+
+@contextlib.asynccontextmanager
+async def started_bot(
+    args: argparse.Namespace, url: str, fakes: FakeServers, *, repo: Path = REPO, env: dict[str, str] | None = None
+) -> AsyncIterator[Target]:
+    """``bot.py`` of ``repo`` in webhook mode on ``url``, with ``env`` on top of the bench's settings."""
     port = free_port()
     env = {
         "DATABASE_URL": url,
@@ -88,12 +114,12 @@ async def run_one(args: argparse.Namespace, repo: Path) -> None:
         "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         "DATABASE_POOL_SIZE": str(args.pool),
         "USER_MESSAGES_PER_MINUTE": "1000",
+        **(env or {}),
     }
     secret = Settings.from_env({**SECRETS, **env}).telegram_secret
-    bot = await Bot(env, Path(tempfile.gettempdir()) / "reelsmith-webhook-bench.log", repo=repo).start()
+    log = Path(tempfile.gettempdir()) / f"reelsmith-webhook-bench-{port}.log"
+    bot = await Bot(env, log, repo=repo).start()
     webhook = f"http://127.0.0.1:{port}/telegram/webhook"
-    ids = itertools.count(1)
-    users = itertools.count(1_000_000)
     try:
         connector = aiohttp.TCPConnector(limit=args.concurrency)
         async with aiohttp.ClientSession(
@@ -101,7 +127,7 @@ async def run_one(args: argparse.Namespace, repo: Path) -> None:
         ) as http:
 
             async def post(command: str) -> float:
-                body = message_update(next(ids), next(users), text=command)
+                body = message_update(next(_update_ids), next(_users), text=command)
                 started = time.perf_counter()
                 async with http.post(webhook, json=body) as response:
                     await response.read()
@@ -114,61 +140,87 @@ async def run_one(args: argparse.Namespace, repo: Path) -> None:
                 async with http.get(f"{fakes.telegram}/_calls") as response:
                     return (await response.json()).get("sendMessage", 0)
 
-            async def all_replied(expected: int, started: float) -> float:
-                """Seconds from ``started`` until the fake received ``expected`` messages."""
-                while await replies() < expected:
-                    await asyncio.sleep(0.01)
-                return time.perf_counter() - started
-
-            await asyncio.gather(*(post("/start") for _ in range(200)))  # warm up: connections, caches
-            for command in ("/start", "/balance"):
-                await closed_loop(post, command, args, bot, all_replied, await replies())
-                await open_loop(post, command, args, bot, all_replied, await replies())
+            yield Target(bot, post, replies, port)
     finally:
+        bot.sample_rss()
         print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
+
+
+async def run_one(args: argparse.Namespace, repo: Path) -> None:
+    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook")
+    fakes = FakeServers.start()
+    try:
+        async with started_bot(args, url, fakes, repo=repo) as target:
+            await asyncio.gather(*(target.post("/start") for _ in range(200)))  # warm up: connections, caches
+            for command in ("/start", "/balance"):
+                await closed_loop(target, command, args)
+                await open_loop(target, command, args)
+    finally:
         fakes.stop()
 
 
-async def closed_loop(post, command: str, args: argparse.Namespace, bot: Bot, all_replied, replies_before: int) -> None:
+async def closed_loop(target: Target, command: str, args: argparse.Namespace, *, quiet: bool = False) -> Phase:
+    """As fast as ``args.concurrency`` connections go, for ``args.seconds``; waits for every reply."""
     latencies: list[float] = []
-    cpu_before = bot.cpu_seconds()
+    replies_before = await target.replies()
+    cpu_before = target.bot.cpu_seconds()
     deadline = time.perf_counter() + args.seconds
 
     async def client() -> None:
         while time.perf_counter() < deadline:
-            latencies.append(await post(command))
+            latencies.append(await target.post(command))
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(args.concurrency)))
     elapsed = time.perf_counter() - started
-    replied = await all_replied(replies_before + len(latencies), started)
-    cpu_ms = (bot.cpu_seconds() - cpu_before) * 1000 / len(latencies)
+    replied = await target.all_replied(replies_before + len(latencies), started)
+    phase = Phase(len(latencies), elapsed, replied, (target.bot.cpu_seconds() - cpu_before) * 1000 / len(latencies))
+    if quiet:
+        return phase
     p50, p95, p99 = percentiles(latencies)
     table(
         f"{command}: as fast as {args.concurrency} connections go",
         [
-            ("updates/s", f"{len(latencies) / elapsed:,.0f} ({len(latencies):,} in {elapsed:.1f} s)"),
-            ("bot CPU", f"{cpu_ms:.2f} ms per update, reply included (at most {1000 / cpu_ms:,.0f}/s on one core)"),
-            ("replied/s", f"{len(latencies) / replied:,.0f} (every reply received by Telegram in {replied:.1f} s)"),
+            ("updates/s", f"{phase.rate:,.0f} ({phase.count:,} in {elapsed:.1f} s)"),
+            (
+                "bot CPU",
+                f"{phase.cpu_ms:.2f} ms per update, reply included (at most {1000 / phase.cpu_ms:,.0f}/s on one core)",
+            ),
+            ("replied/s", f"{phase.count / replied:,.0f} (every reply received by Telegram in {replied:.1f} s)"),
             ("latency", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"),
         ],
     )
+    return phase
 
 
-async def open_loop(post, command: str, args: argparse.Namespace, bot: Bot, all_replied, replies_before: int) -> None:
+@dataclass(frozen=True)
+class Phase:
+    count: int
+    elapsed: float
+    replied: float  # seconds until the last reply reached the fake Telegram
+    cpu_ms: float  # the bot's CPU time per update
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed
+
+
+async def open_loop(target: Target, command: str, args: argparse.Namespace) -> None:
+    """``args.rate`` updates/s offered for ``args.seconds``, whatever the answers take."""
     latencies: list[float] = []
     tasks: list[asyncio.Task] = []
+    replies_before = await target.replies()
     interval = 1.0 / args.rate
     started = time.perf_counter()
     total = int(args.rate * args.seconds)
     for n in range(total):
         await asyncio.sleep(max(0.0, started + n * interval - time.perf_counter()))
-        tasks.append(asyncio.create_task(_timed(post, command, latencies)))
+        tasks.append(asyncio.create_task(_timed(target.post, command, latencies)))
         if n % args.rate == 0:
-            bot.sample_rss()
+            target.bot.sample_rss()
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
-    replied = await all_replied(replies_before + len(latencies), started)
+    replied = await target.all_replied(replies_before + len(latencies), started)
     p50, p95, p99 = percentiles(latencies)
     table(
         f"{command}: open loop at {args.rate} updates/s offered",
@@ -176,7 +228,7 @@ async def open_loop(post, command: str, args: argparse.Namespace, bot: Bot, all_
             ("updates/s", f"{len(latencies) / elapsed:,.0f} ({len(latencies):,} in {elapsed:.1f} s)"),
             ("replied/s", f"{len(latencies) / replied:,.0f} (every reply received by Telegram in {replied:.1f} s)"),
             ("latency", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"),
-            ("bot RSS", f"{bot.sample_rss():.0f} MB"),
+            ("bot RSS", f"{target.bot.sample_rss():.0f} MB"),
         ],
     )
 
@@ -185,13 +237,19 @@ async def _timed(post, command: str, latencies: list[float]) -> None:
     latencies.append(await post(command))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str | None) -> argparse.ArgumentParser:
+    """The load's arguments, shared with metrics_overhead_bench."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pool", type=int, default=20, help="DATABASE_POOL_SIZE of the bot")
+    return parser
+
+
+def main() -> None:
+    parser = arguments(__doc__)
     parser.add_argument("--before", help="another checkout whose bot.py runs first, for a comparison")
     asyncio.run(run(parser.parse_args()))
 

@@ -143,13 +143,6 @@ class TestFleet:
         assert value(samples, "reelsmith_stars_revenue") == 150
         assert value(samples, "reelsmith_provider_available", provider="kie") == 0
 
-    async def test_a_table_of_another_shape_spoils_nothing_else(self, pool: asyncpg.Pool) -> None:
-        await pool.execute("DROP TABLE payments; CREATE TABLE payments (amount integer)")
-        await pool.execute("INSERT INTO jobs (kind) VALUES ('diag.noop'), ('diag.noop')")
-        samples = parse((await Fleet(pool, cache_s=0).exposition()).decode())
-        assert value(samples, "reelsmith_queue_jobs", kind="diag.noop", state="queued") == 2
-        assert ("reelsmith_stars_revenue", frozenset()) not in samples
-
     async def test_cached_between_scrapes(self, pool: asyncpg.Pool) -> None:
         fleet = Fleet(pool, cache_s=3600)
         await fleet.exposition()
