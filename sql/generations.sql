@@ -156,30 +156,38 @@ DELETE FROM generation_inputs WHERE generation_id = $1::bigint;
 -- A new stage always shows (at most a handful per generation, and the user waits for them: the
 -- "waiting for the service" line carries the cancel button). The same stage again (a tick of the
 -- elapsed time, a new place in line) only after $2 seconds for this generation and $5 for the chat,
--- whichever of the user's generations ticked last: the user's row is locked for the statement, so
+-- whichever of its generations ticked last. Locks: the generation's row, then the chat's
+-- chat_edits row (always in that order, as an update's transaction that edits a status does), so
 -- two processes ticking one chat take turns. Progress edits stop once the generation has ended, so
 -- a late one cannot overwrite the final word.
-WITH chat AS (
-    SELECT u.id, u.status_edited_at
-    FROM users u JOIN generations g ON g.user_id = u.id
-    WHERE g.id = $1::bigint
-    FOR UPDATE OF u
+WITH target AS (
+    SELECT id, chat_id, status, status_stage, status_edited_at
+    FROM generations
+    WHERE id = $1::bigint
+    FOR UPDATE
+), chat AS (
+    SELECT c.edited_at
+    FROM chat_edits c JOIN target t ON c.chat_id = t.chat_id
+    FOR UPDATE OF c
+), decided AS (
+    SELECT t.id, t.chat_id
+    FROM target t LEFT JOIN chat c ON true
+    WHERE $3::boolean OR (
+          t.status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
+          AND (t.status_stage IS DISTINCT FROM $4::text
+               OR ((t.status_edited_at IS NULL OR t.status_edited_at < now() - make_interval(secs => $2::float8))
+                   AND (c.edited_at IS NULL OR c.edited_at < now() - make_interval(secs => $5::float8)))))
 ), shown AS (
     UPDATE generations g SET status_edited_at = now(), status_stage = $4::text
-    FROM chat
-    WHERE g.id = $1::bigint
-      AND ($3::boolean OR (
-           g.status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
-           AND (g.status_stage IS DISTINCT FROM $4::text
-                OR ((g.status_edited_at IS NULL OR g.status_edited_at < now() - make_interval(secs => $2::float8))
-                    AND (chat.status_edited_at IS NULL
-                         OR chat.status_edited_at < now() - make_interval(secs => $5::float8))))))
-    RETURNING g.id, g.user_id
+    FROM decided d
+    WHERE g.id = d.id
+    RETURNING g.id, g.chat_id
+), stamped AS (
+    INSERT INTO chat_edits (chat_id, edited_at)
+    SELECT chat_id, now() FROM shown
+    ON CONFLICT (chat_id) DO UPDATE SET edited_at = excluded.edited_at
 )
-UPDATE users u SET status_edited_at = now()
-FROM shown
-WHERE u.id = shown.user_id
-RETURNING shown.id;
+SELECT id FROM shown;
 
 -- name: generation_history
 -- A user's delivered videos, newest first. $1 user id, $2 how many

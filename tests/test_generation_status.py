@@ -43,7 +43,7 @@ async def _age(pool: asyncpg.Pool, user_id: int, seconds: float) -> None:
     """Move the chat's and its generations' last edits back in time."""
     interval = timedelta(seconds=seconds)
     await pool.execute(
-        "UPDATE users SET status_edited_at = status_edited_at - $2::interval WHERE id = $1", user_id, interval
+        "UPDATE chat_edits SET edited_at = edited_at - $2::interval WHERE chat_id = $1", user_id, interval
     )
     await pool.execute(
         "UPDATE generations SET status_edited_at = status_edited_at - $2::interval WHERE user_id = $1",
@@ -79,3 +79,16 @@ async def test_concurrent_ticks_in_one_chat_let_one_through(pool: asyncpg.Pool) 
         *(db_generations.claim_status_edit(pool, gid, 15, False, "rendering") for gid in ids)
     )
     assert sum(results) == 1
+
+
+async def test_a_claim_never_waits_on_the_users_row(pool: asyncpg.Pool) -> None:
+    """An update's transaction holds the user's row from its first statement and may then lock a
+    generation; the pipeline's fail() locks the generation, then the user. A claim that locked the
+    user's row too could close a cycle with either: it takes the generation, then chat_edits."""
+    (gid,) = await _rendering(pool, 7004, 1)
+    async with pool.acquire() as update, update.transaction():
+        await update.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", 7004)
+        async with pool.acquire() as job:
+            await job.execute("SET lock_timeout = '2s'")  # waiting on a lock fails instead of hanging
+            assert await db_generations.claim_status_edit(job, gid, 15, False, "rendering")
+            await job.execute("RESET lock_timeout")
