@@ -18,6 +18,14 @@ async def lock(db: Executor, user_id: int) -> asyncpg.Record | None:
     return rows[0] if rows else None
 
 
+async def lock_owner(db: Executor, generation_id: int) -> None:
+    await db.execute(queries.user_lock_owner, generation_id)
+
+
+async def lock_payer(db: Executor, charge_id: str) -> None:
+    await db.execute(queries.user_lock_payer, charge_id)
+
+
 async def set_blocked(db: Executor, user_id: int, blocked: bool) -> bool:
     return bool(await db.fetch(queries.user_set_blocked, user_id, blocked))
 

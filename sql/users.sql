@@ -10,6 +10,20 @@ SELECT id, credits, blocked_at, language, language_code, banned_at, created_at F
 -- $1 id
 SELECT id, credits, blocked_at, language, language_code, banned_at, created_at FROM users WHERE id = $1::bigint FOR UPDATE;
 
+-- name: user_lock_owner
+-- The owner of a generation, locked like user_lock: the pipeline takes it before the generation's
+-- row, the order of an update's transaction (its first statement writes the user's row), so a
+-- refund by the pipeline and the user's own tap on the same generation never wait on each other.
+-- $1 generation id
+SELECT id FROM users WHERE id = (SELECT user_id FROM generations WHERE id = $1::bigint) FOR UPDATE;
+
+-- name: user_lock_payer
+-- The payer of a Stars charge, locked like user_lock, before the payment's row: Telegram's
+-- refunded_payment arrives as an update (whose transaction holds the payer's row first) at the
+-- moment an admin's refund job takes the same charge back, and the two must not wait on each other.
+-- $1 telegram_payment_charge_id
+SELECT id FROM users WHERE id = (SELECT user_id FROM payments WHERE charge_id = $1::text) FOR UPDATE;
+
 -- name: user_set_blocked
 -- $1 id, $2 blocked (true when they blocked the bot, false when they came back)
 UPDATE users

@@ -167,6 +167,7 @@ class TakenBack:
 async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
     """Take a refunded payment's credits back, once; else why not: 'unknown' or 'already'."""
     async with db.transaction():
+        await db_users.lock_payer(db, charge_id)  # the user's row before the payment's, as in an update
         payment = await db_payments.lock(db, charge_id)
         if payment is None:
             log.error("payment.refund.unknown_charge", charge_id=charge_id, by=by)

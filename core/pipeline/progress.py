@@ -74,6 +74,7 @@ async def fail(app: App, generation_id: int, reason: Reason) -> None:
     """Fail an unfinished generation and refund it, both once; tell the user (again, if asked twice).
     One refunded earlier (past its deadline, still awaited) is not refunded again: it never arrived."""
     async with app.pool.acquire() as conn, conn.transaction():
+        await db_users.lock_owner(conn, generation_id)  # the user's row first, as in an update
         failed = await db_generations.fail(conn, generation_id, reason.for_operator())
         credits = await _refund(conn, failed) if failed is not None else None
     generation = failed or await db_generations.get(app.pool, generation_id)
@@ -99,6 +100,7 @@ async def overdue(app: App, generation: Generation) -> None:
     """Past its deadline and still rendering: refund now, tell the user, keep waiting for the video
     (it is delivered free if it arrives within LATE_RENDER_LIMIT)."""
     async with app.pool.acquire() as conn, conn.transaction():
+        await db_users.lock(conn, generation.user_id)  # the user's row first, as in an update
         marked = await db_generations.mark_refunded(conn, generation.id)
         credits = await _refund(conn, marked) if marked is not None else None
     if marked is None or credits is None:
