@@ -28,8 +28,8 @@ async def run(args: argparse.Namespace) -> None:
     results: dict[str, dict[str, list[float]]] = {"off": {}, "on": {}}
     try:
         async with (
-            started_bot(args, url, fakes, env={"METRICS_ENABLED": "false"}) as off,
-            started_bot(args, url, fakes, env={"METRICS_ENABLED": "true"}) as on,
+            started_bot(args, url, fakes.telegram, env={"METRICS_ENABLED": "false"}) as off,
+            started_bot(args, url, fakes.telegram, env={"METRICS_ENABLED": "true"}) as on,
         ):
             targets = {"off": off, "on": on}
             scraper = asyncio.create_task(scrape_every_second(f"http://127.0.0.1:{on.port}/metrics"))

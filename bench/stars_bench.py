@@ -3,7 +3,7 @@
     python -m bench.stars_bench [--server DSN|embedded] [--only broadcast|precheckout] [--own-connection]
                                 [--recipients 10000] [--throttle-every 200] [--rate 500] [--seconds 20]
 
-A real ``bot.py`` (role all, webhook mode, one admin) on a scratch database; the fake Telegram Bot
+A real ``bot.py`` (``webhook_bench``'s: role all, webhook mode; one admin) on a scratch database; the fake Telegram Bot
 API in a process of its own, which records when each call arrived (``time.monotonic``, one clock
 for every process on the machine) and answers every n-th copyMessage with 429 retry_after=1.
 
@@ -21,16 +21,14 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench.common import DEFAULT_SERVER, Bot, free_port, fresh_database, percentiles, server_dsn, table
-from core.settings import Settings
+from bench.common import free_port, fresh_database, percentiles, server_dsn, table
+from bench.webhook_bench import arguments, started_bot
 from core.stars import Package, make_payload, payload_key
 from tests.fakes.telegram import message_update, pre_checkout_update
 from tests.helpers import SECRETS
@@ -77,54 +75,30 @@ async def run(args: argparse.Namespace) -> None:
     fake = spawn.Process(target=_serve_telegram, args=(urls, args.throttle_every), daemon=True)
     fake.start()
     telegram_url, control_url = urls.get(timeout=60)
-    port = free_port()
-    env = {
-        "DATABASE_URL": url,
-        "TELEGRAM_API_BASE": telegram_url,
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "KIE_BASE_URL": "http://127.0.0.1:9",
-        "ADMIN_IDS": str(ADMIN),
-        "DATABASE_POOL_SIZE": str(args.pool),
-        "USER_MESSAGES_PER_MINUTE": "1000",
-    }
-    secret = Settings.from_env({**SECRETS, **env}).telegram_secret
-    bot = await Bot(env, Path(tempfile.gettempdir()) / "reelsmith-stars-bench.log").start()
-    webhook = f"http://127.0.0.1:{port}/telegram/webhook"
     try:
-        connector = aiohttp.TCPConnector(limit=args.concurrency)
-        async with aiohttp.ClientSession(
-            connector=connector, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
-        ) as http:
-
-            async def post(update: dict[str, Any]) -> None:
-                async with http.post(webhook, json=update) as response:
-                    await response.read()
-                    if response.status != 200:
-                        raise RuntimeError(f"webhook answered {response.status}")
-
-            own = aiohttp.ClientSession(headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+        async with (
+            started_bot(args, url, telegram_url, env={"ADMIN_IDS": str(ADMIN)}) as target,
+            aiohttp.ClientSession(headers={"X-Telegram-Bot-Api-Secret-Token": target.secret}) as own,
+        ):
 
             async def post_money(update: dict[str, Any]) -> None:
                 """Pre-checkouts over their own connection with --own-connection: Telegram's queue
                 (all max_connections busy) taken out of the measurement, the bot's left in."""
-                session = own if args.own_connection else http
-                async with session.post(webhook, json=update) as response:
+                if not args.own_connection:
+                    await target.send(update)
+                    return
+                async with own.post(target.webhook, json=update) as response:
                     await response.read()
 
             async def fake_calls(method: str) -> list[list[Any]]:
-                async with http.get(f"{control_url}/calls", params={"method": method}) as response:
+                async with own.get(f"{control_url}/calls", params={"method": method}) as response:
                     return await response.json()
 
             if args.only in (None, "precheckout"):
-                await precheckout(post, post_money, fake_calls, args)
-            await own.close()
+                await precheckout(target.send, post_money, fake_calls, args)
             if args.only in (None, "broadcast"):
-                await broadcast(url, post, fake_calls, args)
+                await broadcast(url, target.send, fake_calls, args)
     finally:
-        bot.sample_rss()
-        print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
         fake.terminate()
 
 
@@ -220,16 +194,11 @@ def max_in_window(times: list[float], window: float) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=DEFAULT_SERVER)
+    parser = arguments(__doc__)
     parser.add_argument("--only", choices=["broadcast", "precheckout"])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--throttle-every", type=int, default=200, help="every n-th copyMessage answers 429")
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--own-connection", action="store_true", help="pre-checkouts skip the busy connections")
-    parser.add_argument("--pool", type=int, default=20, help="DATABASE_POOL_SIZE of the bot")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -29,6 +29,7 @@ from asyncio.subprocess import DEVNULL
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -79,13 +80,19 @@ async def settings_error_time(name: str, repo: Path, runs: int = 5) -> None:
 
 @dataclass
 class Target:
-    """A running bot and how to load it: ``post`` sends one update (a new user each time) and
-    returns its latency in ms; ``replies`` counts the messages the fake Telegram has received."""
+    """A running bot and how to load it: ``send`` posts one update as Telegram does and returns its
+    latency in ms; ``post`` sends a command from a new user each time; ``replies`` counts the
+    messages the fake Telegram has received."""
 
     bot: Bot
-    post: Callable[[str], Awaitable[float]]
+    send: Callable[[dict[str, Any]], Awaitable[float]]
     replies: Callable[[], Awaitable[int]]
     port: int
+    webhook: str
+    secret: str
+
+    async def post(self, command: str) -> float:
+        return await self.send(message_update(next(_update_ids), next(_users), text=command))
 
     async def all_replied(self, expected: int, started: float) -> float:
         """Seconds from ``started`` until the fake received ``expected`` messages."""
@@ -100,13 +107,14 @@ _users = itertools.count(1_000_000)  # one user per update, across every bot of 
 
 @contextlib.asynccontextmanager
 async def started_bot(
-    args: argparse.Namespace, url: str, fakes: FakeServers, *, repo: Path = REPO, env: dict[str, str] | None = None
+    args: argparse.Namespace, url: str, telegram: str, *, repo: Path = REPO, env: dict[str, str] | None = None
 ) -> AsyncIterator[Target]:
-    """``bot.py`` of ``repo`` in webhook mode on ``url``, with ``env`` on top of the bench's settings."""
+    """``bot.py`` of ``repo`` in webhook mode on ``url``, talking to the fake Telegram at ``telegram``,
+    with ``env`` on top of the bench's settings."""
     port = free_port()
     env = {
         "DATABASE_URL": url,
-        "TELEGRAM_API_BASE": fakes.telegram,
+        "TELEGRAM_API_BASE": telegram,
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -126,10 +134,9 @@ async def started_bot(
             connector=connector, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
         ) as http:
 
-            async def post(command: str) -> float:
-                body = message_update(next(_update_ids), next(_users), text=command)
+            async def send(update: dict[str, Any]) -> float:
                 started = time.perf_counter()
-                async with http.post(webhook, json=body) as response:
+                async with http.post(webhook, json=update) as response:
                     await response.read()
                     if response.status != 200:
                         raise RuntimeError(f"webhook answered {response.status}")
@@ -137,10 +144,10 @@ async def started_bot(
 
             async def replies() -> int:
                 """Messages the fake Telegram has received: replies go out after the webhook answered."""
-                async with http.get(f"{fakes.telegram}/_calls") as response:
+                async with http.get(f"{telegram}/_calls") as response:
                     return (await response.json()).get("sendMessage", 0)
 
-            yield Target(bot, post, replies, port)
+            yield Target(bot, send, replies, port, webhook, secret)
     finally:
         bot.sample_rss()
         print(f"  bot exit code {await bot.stop()}, peak RSS {bot.peak_rss:.0f} MB")
@@ -150,7 +157,7 @@ async def run_one(args: argparse.Namespace, repo: Path) -> None:
     url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook")
     fakes = FakeServers.start()
     try:
-        async with started_bot(args, url, fakes, repo=repo) as target:
+        async with started_bot(args, url, fakes.telegram, repo=repo) as target:
             await asyncio.gather(*(target.post("/start") for _ in range(200)))  # warm up: connections, caches
             for command in ("/start", "/balance"):
                 await closed_loop(target, command, args)

@@ -99,6 +99,14 @@ class TestCommands:
         assert await say(bot, ANN, "/balance") == "💳 You have 0 credits."
         assert "don't know that command" in await say(bot, ANN, "/dance")
 
+    async def test_commands_in_a_photo_caption(self, bot: BotHarness) -> None:
+        """A caption is a command when it names one (as aiogram reads captions); a caption that only
+        starts with "/" is the photo's idea, never the unknown-command reply."""
+        assert "/balance" in await say(bot, ANN, photo=photo_sizes("p1", 1000), caption="/help")
+        reply = await say(bot, ANN, photo=photo_sizes("p2", 1000), caption="/dance in the rain")
+        assert "don't know that command" not in reply
+        assert await bot.pool.fetchval("SELECT idea FROM generations WHERE user_id = $1", ANN) == "/dance in the rain"
+
     async def test_cancel_drops_the_open_proposal(self, bot: BotHarness) -> None:
         await say(bot, ANN, "/start")
         draft = await propose(bot, ANN, text="an idea I regret")

@@ -73,6 +73,12 @@ def parse_who(raw: str) -> tuple[int | None, str | None]:
     return None, raw.removeprefix("@")
 
 
+def id_arg(command: CommandObject) -> int | None:
+    """The command's one numeric argument (/gen 12, /job 34, /retry 34); None when missing or not a number."""
+    args = split_args(command, 1)
+    return parse_int(args[0]) if args else None
+
+
 def parse_int(raw: str) -> int | None:
     raw = raw.strip()
     return int(raw) if raw.lstrip("-").isdigit() and len(raw) < 18 else None
@@ -277,8 +283,7 @@ async def _set_ban(
 
 
 async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
-    args = split_args(command, 1)
-    generation_id = parse_int(args[0]) if args else None
+    generation_id = id_arg(command)
     generation = await db_generations.get(db, generation_id) if generation_id is not None else None
     if generation is None:
         out.add(message.answer(_usage(lang, "/gen <generation id>")))
@@ -312,8 +317,7 @@ async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connectio
 
 
 async def on_job(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
-    args = split_args(command, 1)
-    job_id = parse_int(args[0]) if args else None
+    job_id = id_arg(command)
     job = await db_admin.job(db, job_id) if job_id is not None else None
     if job is None:
         out.add(message.answer(_usage(lang, "/job <job id>")))
@@ -339,8 +343,7 @@ async def on_job(message: Message, command: CommandObject, db: asyncpg.Connectio
 async def on_retry(
     message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
 ) -> None:
-    args = split_args(command, 1)
-    job_id = parse_int(args[0]) if args else None
+    job_id = id_arg(command)
     before = await db_admin.retry_job(db, job_id) if job_id is not None else None
     if before is None:
         out.add(message.answer(_usage(lang, "/retry <failed job id>")))
