@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -64,6 +65,19 @@ async def post_raw(bot: BotHarness, path: str, data: bytes, *, secret: bool = Tr
         return response.status
 
 
+async def post_chunked(bot: BotHarness, path: str, *parts: bytes) -> int:
+    """The body sent with Transfer-Encoding: chunked, so no Content-Length announces its size."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    headers = {SECRET_HEADER: bot.app.settings.telegram_secret}
+    async with bot._http.post(f"{bot.base_url}{path}", data=body(), headers=headers) as response:
+        await response.read()
+        return response.status
+
+
 async def outcome_of(bot: BotHarness, update_id: int) -> Any:
     return await bot.pool.fetchrow("SELECT kind, outcome, error FROM telegram_updates WHERE update_id = $1", update_id)
 
@@ -76,7 +90,14 @@ class TestEndpoints:
             assert await post_raw(bot, path, b'{"a":' * 50_000) == 400
             assert await post_raw(bot, path, b"\xff" * 100) == 400
             assert await post_raw(bot, path, b"{" + b" " * (MAX_BODY_BYTES + 1) + b"}") == 413
+            half = b" " * (MAX_BODY_BYTES // 2)
+            assert await post_chunked(bot, path, b"{", half, half, b"}") == 413
         assert await bot.pool.fetchval("SELECT count(*) FROM telegram_updates") == 0
+
+    async def test_a_chunked_update_is_applied(self, bot: BotHarness) -> None:
+        update = json.dumps(message_update(bot.next_update_id(), 501, text="/start")).encode()
+        assert await post_chunked(bot, "/telegram/webhook", update[:10], update[10:]) == 200
+        assert await bot.pool.fetchval("SELECT count(*) FROM users WHERE id = 501") == 1
 
     async def test_bad_callback_paths_never_reach_the_database(self, bot: BotHarness) -> None:
         for token in ("%00", "abc%00def", "%ff%fe", "%c3"):
