@@ -27,9 +27,7 @@ from core.logging import configure_logging, wants_json
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
 
 if TYPE_CHECKING:
-    from core.app import App
-    from core.queue import Registry
-    from core.runtime import Component
+    from core.runtime.process import Component
 
 log = structlog.get_logger("bot")
 
@@ -57,15 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def serve(settings: Settings, role: Role) -> int:
-    from core.app import services
     from core.bot.frontend import TelegramFrontend
     from core.bot.menus import CommandMenus
     from core.pipeline import HOUSEKEEPING
     from core.pipeline import health as provider_health
-    from core.pipeline.callbacks import ProviderCallbacks
-    from core.preflight import log_checks
     from core.queue import enqueue
-    from core.runtime import Runtime
+    from core.runtime.jobs import job_kinds
+    from core.runtime.preflight import log_checks
+    from core.runtime.process import Runtime
+    from core.runtime.services import services
+    from core.web.callbacks import ProviderCallbacks
     from db.embedded import stop_embedded
     from db.migrate import migrate
     from db.pool import create_pool
@@ -118,7 +117,7 @@ async def serve(settings: Settings, role: Role) -> int:
 
 async def check(settings: Settings) -> int:
     """``check``: exit 0 only when every check passed; it reads and changes nothing."""
-    from core.preflight import print_checks
+    from core.runtime.preflight import print_checks
 
     try:
         database_url = settings.database_url or await _embedded_database(settings)
@@ -145,25 +144,6 @@ async def migrate_only(settings: Settings) -> int:
         await conn.close()
     log.info("db.migrations.applied", applied=[m.path.name for m in applied])
     return 0
-
-
-def job_kinds(app: App) -> Registry:
-    """Every job kind this code can run, with the operator's per-kind limits applied; a job's log lines
-    carry the generation and the user its payload names. Raises ValueError for settings only now
-    checkable (limits of unknown kinds, models without a provider)."""
-    from core.bot.broadcast import BroadcastJobs
-    from core.bot.payments import RefundJob
-    from core.bot.session import job_error
-    from core.diag import register_diagnostics
-    from core.pipeline.steps import Pipeline
-    from core.queue import Registry
-
-    problems = app.providers.check(app.settings.video_models)
-    if problems:
-        raise ValueError("; ".join(problems))
-    registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
-    registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
-    return registry.with_limits(app.settings.queue_concurrency).with_log_fields("generation_id", "user_id")
 
 
 def _db_errors() -> tuple[type[BaseException], ...]:

@@ -20,11 +20,11 @@ import aiohttp
 import asyncpg
 
 from bench.common import DEFAULT_SERVER, free_port, fresh_database, percentiles, server_dsn, table
-from core.diag import register_diagnostics
-from core.metrics import QUEUE_COUNT_CAP
 from core.queue import Registry
-from core.runtime import Role, Runtime
+from core.queue.diag import register_diagnostics
+from core.runtime.process import Role, Runtime
 from core.settings import Settings
+from core.web.metrics import QUEUE_COUNT_CAP
 from db.pool import create_pool
 from db.sql import queries
 from tests.helpers import SECRETS

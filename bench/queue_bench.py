@@ -27,10 +27,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.diag import register_diagnostics
 from core.logging import configure_logging
 from core.queue import Job, JobSpec, NewJob, Registry, enqueue, enqueue_many
-from core.runtime import Role, Runtime
+from core.queue.diag import register_diagnostics
+from core.runtime.process import Role, Runtime
 from core.settings import Settings
 from db.embedded import start_embedded
 from db.migrate import migrate

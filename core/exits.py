@@ -21,3 +21,11 @@ class Role(StrEnum):
     ALL = "all"
     WEB = "web"
     WORKER = "worker"
+
+
+class Fatal(Exception):
+    """Restarting cannot help: stop the process with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

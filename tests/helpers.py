@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from core.queue import Registry
-from core.runtime import Role, Runtime
+from core.runtime.process import Role, Runtime
 from core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -337,12 +337,12 @@ class BotHarness:
     ) -> AsyncIterator[BotHarness]:
         import aiohttp
 
-        from bot import job_kinds
-        from core.app import services
         from core.bot.frontend import TelegramFrontend
         from core.bot.menus import CommandMenus
         from core.pipeline import health
-        from core.pipeline.callbacks import ProviderCallbacks
+        from core.runtime.jobs import job_kinds
+        from core.runtime.services import services
+        from core.web.callbacks import ProviderCallbacks
         from db.pool import create_pool
 
         database_url = settings.database_url or ""

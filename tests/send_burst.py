@@ -12,8 +12,8 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from core.bot.limiter import SendLimiter
-from core.bot.session import TelegramResilience
+from core.telegram.limiter import SendLimiter
+from core.telegram.session import TelegramResilience
 from db.pool import create_pool
 from tests.helpers import SECRETS
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from core.queue import Backoff, Cancel, Job, JobSpec, Snooze, TransientError
+from core.queue.breaker import CircuitBreaker
 from core.queue.outcomes import Verdict, decide, released, stopped
-from core.supervisor import CircuitBreaker
 
 
 async def _noop(_job: Job) -> None:

@@ -15,11 +15,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message, Update
 
 from core import errors
-from core.bot.storage import PostgresStorage
+from core.bot.fsm import PostgresStorage
 from core.bot.updates import UpdateProcessor
-from core.diag import register_diagnostics
 from core.logging import scrubber
 from core.queue import Registry, enqueue
+from core.queue.diag import register_diagnostics
 from core.settings import Settings
 from tests.fakes.sentry import FakeSentry, parse_envelope
 from tests.fakes.telegram import FakeTelegram, message_update

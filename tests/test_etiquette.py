@@ -13,11 +13,12 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import SendMessage
 
-from core.bot.limiter import SendLimiter
-from core.bot.session import TelegramResilience, is_message, job_error
 from core.queue import JobSpec, Registry
 from core.queue.jobs import Job
 from core.queue.outcomes import Verdict, decide
+from core.runtime.jobs import job_error
+from core.telegram.limiter import SendLimiter
+from core.telegram.session import TelegramResilience, is_message
 from core.ui.keyboards import Confirm
 from tests.fakes.telegram import FakeTelegram, callback_update, message_update
 from tests.helpers import REPO, SECRETS, BotHarness, wait_until

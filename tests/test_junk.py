@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from core.ui.keyboards import Drop
-from core.web import MAX_BODY_BYTES, BodyError, parse_json_object, path_ok
+from core.web.body import MAX_BODY_BYTES, BodyError, parse_json_object
+from core.web.server import path_ok
 from tests.fakes.telegram import FakeTelegram, callback_update, message_update
 from tests.helpers import BotHarness, wait_until
 from tests.test_e2e_generation import ANN, propose

@@ -10,9 +10,9 @@ from collections.abc import Awaitable
 
 import asyncpg
 
-from core.app import services
 from core.bot.payments import TakenBack, take_back
 from core.pipeline import progress
+from core.runtime.services import services
 from core.settings import Settings
 from core.ui.status import TIMEOUT, Reason
 from db import generations as db_generations

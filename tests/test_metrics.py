@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import metrics
-from core.metrics import Fleet, fleet_families, queued_counts
 from core.providers.prompter import Prompter, PromptError
+from core.web.metrics import Fleet, fleet_families, queued_counts
 from db import metrics as db_metrics
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI

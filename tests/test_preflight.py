@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from core.preflight import Check, judge_migrations, print_checks, run_checks
+from core.runtime.preflight import Check, judge_migrations, print_checks, run_checks
 from core.settings import Settings
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI

@@ -8,9 +8,9 @@ import signal
 
 import asyncpg
 
-from core.diag import register_diagnostics
 from core.queue import NewJob, Registry, enqueue, enqueue_many
-from core.runtime import EXIT_BREAKER, EXIT_CONFIG
+from core.queue.diag import register_diagnostics
+from core.runtime.process import EXIT_BREAKER, EXIT_CONFIG
 from db.migrate import discover
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import SECRETS, BotProcess, bot_env, free_port, job_row, wait_until

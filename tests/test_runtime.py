@@ -11,11 +11,11 @@ import asyncpg
 import pytest
 import structlog
 
-from core.diag import register_diagnostics
 from core.queue import Job, JobSpec, NewJob, Registry, TransientError, enqueue, enqueue_many
-from core.runtime import EXIT_BREAKER, EXIT_OK, EXIT_SUPERVISOR, Role, Runtime
+from core.queue.diag import register_diagnostics
+from core.runtime.process import EXIT_BREAKER, EXIT_OK, EXIT_SUPERVISOR, Role, Runtime
+from core.runtime.supervisor import Supervisor
 from core.settings import Settings
-from core.supervisor import Supervisor
 from db.pool import create_pool
 from tests.helpers import DatabaseProxy, Probe, running, wait_until
 

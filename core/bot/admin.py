@@ -17,10 +17,10 @@ from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendPhoto
 from aiogram.types import BufferedInputFile, Message, Update
 
-from core.app import App
-from core.bot.outbox import Outbox
 from core.bot.payments import REFUND
+from core.pipeline.services import App
 from core.queue import enqueue
+from core.telegram.outbox import Outbox
 from core.ui import chart
 from core.ui.status import clock
 from core.ui.texts import text

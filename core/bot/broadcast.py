@@ -29,10 +29,10 @@ from aiogram.filters import Command
 from aiogram.methods import CopyMessage, EditMessageText
 from aiogram.types import Message
 
-from core.app import App
 from core.bot.admin import is_admin
-from core.bot.outbox import Outbox
+from core.pipeline.services import App
 from core.queue import Job, JobSpec, NewJob, Registry, Snooze, enqueue_many
+from core.telegram.outbox import Outbox
 from core.ui.texts import text, user_language
 from db import broadcasts as db_broadcasts
 from db import users as db_users

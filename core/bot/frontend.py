@@ -26,14 +26,15 @@ from aiogram.types import BotCommand
 from aiohttp import web
 
 from core import metrics
-from core.app import App
+from core.bot.fsm import PostgresStorage
 from core.bot.handlers import build_router
-from core.bot.storage import PostgresStorage
 from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor, update_id_of
-from core.exits import EXIT_CONFIG
+from core.exits import EXIT_CONFIG, Fatal
+from core.pipeline.services import App
 from core.queue.outcomes import describe
-from core.supervisor import Fatal, Supervisor
-from core.web import BodyError, Check, clean_object, read_json_object
+from core.tasks import Starter
+from core.web.body import BodyError, clean_object, read_json_object
+from core.web.server import Check
 
 log = structlog.get_logger("telegram")
 
@@ -67,7 +68,7 @@ class TelegramFrontend:
             app.pool, self.dispatcher, app.bot, messages_per_minute=app.settings.user_messages_per_minute
         )
         self._secret = app.settings.telegram_secret.encode()
-        self._supervisor: Supervisor | None = None
+        self._supervisor: Starter | None = None
         self._not_ready: str | None = "setting up Telegram"
         self.set_up_done = asyncio.Event()
 
@@ -84,7 +85,7 @@ class TelegramFrontend:
     async def _telegram_ready(self) -> bool | str:
         return self._not_ready or True
 
-    async def start(self, supervisor: Supervisor) -> None:
+    async def start(self, supervisor: Starter) -> None:
         """Set up in the background: the web server (health checks, webhook) is up meanwhile."""
         self._supervisor = supervisor
         supervisor.start("telegram.setup", self.set_up)

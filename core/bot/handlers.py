@@ -19,17 +19,17 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import SendMessage, SendVideo, TelegramMethod
 from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 
-from core.app import App
 from core.bot.admin import build_admin_router
 from core.bot.broadcast import build_broadcast_router
 from core.bot.language import build_language_router, on_language
-from core.bot.outbox import Outbox
 from core.bot.payments import build_payments_router, on_buy, on_paysupport, on_terms
 from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.archive import video_link
 from core.pipeline.progress import cancel as cancel_generation
+from core.pipeline.services import App
 from core.stars import covering
+from core.telegram.outbox import Outbox
 from core.ui.keyboards import (
     Again,
     CancelGeneration,

@@ -8,9 +8,9 @@ from aiogram import Router
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
-from core.app import App
 from core.bot.menus import chat_menu
-from core.bot.outbox import Outbox
+from core.pipeline.services import App
+from core.telegram.outbox import Outbox
 from core.ui.keyboards import SetLanguage, language_keyboard
 from core.ui.texts import LANGUAGES, text
 from db import users as db_users

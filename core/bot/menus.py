@@ -9,8 +9,8 @@ from aiogram.methods import SetMyCommands
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiohttp import web
 
-from core.app import App
-from core.supervisor import Supervisor
+from core.pipeline.services import App
+from core.tasks import Starter
 from core.ui.texts import DEFAULT_LANGUAGE, LANGUAGES, text, user_language
 from db import users as db_users
 
@@ -44,7 +44,7 @@ class CommandMenus:
     def add_routes(self, web_app: web.Application) -> None:
         """No routes."""
 
-    async def start(self, supervisor: Supervisor) -> None:
+    async def start(self, supervisor: Starter) -> None:
         # Without language_code: every other language reads the English menu (this replaces the
         # frontend's shorter one).
         menus = [SetMyCommands(commands=commands(DEFAULT_LANGUAGE), scope=BotCommandScopeDefault())]

@@ -24,10 +24,10 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendInvoice, SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
-from core.app import App
-from core.bot.outbox import Outbox
+from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
 from core.stars import CURRENCY, Package, check_pre_checkout, make_payload, payload_key, read_payload, refund_take
+from core.telegram.outbox import Outbox
 from core.ui.keyboards import BuyPackage, packages_keyboard
 from core.ui.texts import text, user_language
 from db import payments as db_payments

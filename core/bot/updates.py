@@ -30,14 +30,14 @@ from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 
 from core import errors, metrics
-from core.bot.context import current_db, fsm_cache
-from core.bot.outbox import Outbox, ReplySender
-from core.bot.storage import PostgresStorage
-from core.queue.outage import UNAVAILABLE
+from core.bot.fsm import PostgresStorage
 from core.queue.outcomes import describe
+from core.telegram.context import current_db, fsm_cache
+from core.telegram.outbox import Outbox, ReplySender
 from core.ui import texts
 from db import telegram as db_telegram
 from db import users as db_users
+from db.errors import UNAVAILABLE
 from db.pool import Conn
 
 log = structlog.get_logger("telegram.update")

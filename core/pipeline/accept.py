@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from core.app import App
 from core.pipeline import PROMPT, WATCHDOG, job_key
+from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
 from core.queue import NewJob, enqueue_many
 from db import generations as db_generations

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 import structlog
 
-from core.app import App
 from core.pipeline import ALERT, BALANCE, PROBE, SUBMIT, job_key
+from core.pipeline.services import App
 from core.providers.base import AccountProblem, ProviderError, Retryable, VideoProvider
 from core.queue import Job, NewJob, Snooze, enqueue, enqueue_many
 from db import jobs as db_jobs

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import structlog
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
-from core.app import App
+from core.pipeline.services import App
 from core.ui.status import Reason, status_view
 from core.ui.texts import user_language
 from db import generations as db_generations

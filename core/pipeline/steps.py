@@ -23,13 +23,13 @@ from aiogram.exceptions import (
 from aiogram.types import FSInputFile
 
 from core import metrics
-from core.app import App
 from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
 from core.pipeline.archive import archive_input, archive_video, video_link
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
 from core.pipeline.mp4 import probe as probe_mp4
 from core.pipeline.photos import PhotoUnreadable, to_vertical
 from core.pipeline.progress import elapsed, fail, overdue, show
+from core.pipeline.services import App
 from core.providers.base import AccountProblem, ContentRefused, ProviderError, Retryable, VideoProvider
 from core.providers.prompter import PromptError, fallback_prompt
 from core.queue import Backoff, Cancel, Job, JobSpec, Registry, Snooze, TransientError, enqueue

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from core.logging import redact
 from core.queue.jobs import Cancel, Job, JobSpec, RetryAfter, Snooze, TransientError
-from core.queue.outage import JOB_UNAVAILABLE
+from db.errors import JOB_UNAVAILABLE
 
 MAX_ERROR_LENGTH = 2000
 

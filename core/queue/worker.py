@@ -11,19 +11,20 @@ import asyncio
 import os
 import secrets
 import socket
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
 
 from core.queue import outcomes
+from core.queue.breaker import CircuitBreaker
 from core.queue.completer import Completer
 from core.queue.consumers import Consumers, Interrupt
 from core.queue.jobs import Job, Registry
 from core.queue.outcomes import Outcome
 from core.queue.producer import Producer
 from core.queue.upkeep import LeaseKeeper, Maintenance
-from core.settings import Settings
-from core.supervisor import CircuitBreaker, Supervisor
+from core.tasks import Starter
 from db.jobs import JOBS_CHANNEL, STOP_CHANNEL
 from db.listener import Listener
 
@@ -31,6 +32,18 @@ log = structlog.get_logger("queue.worker")
 
 # A run cut short by shutdown gets this long to unwind before its consumer is cancelled outright.
 UNWIND_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """What the queue needs of the settings (QUEUE_*), and nothing else."""
+
+    consumers: int
+    lease_s: float
+    poll_s: float
+    keep_succeeded_s: float
+    keep_failed_s: float
+    vacuum_dead_rows: int
 
 
 def worker_id() -> str:
@@ -43,14 +56,14 @@ class Worker:
         self,
         pool: asyncpg.Pool,
         registry: Registry,
-        settings: Settings,
+        config: QueueConfig,
         *,
         listen_dsn: str | None,
         breaker: CircuitBreaker,
         owner: str | None = None,
     ) -> None:
         self.owner = owner or worker_id()
-        self.consumer_count = settings.queue_consumers
+        self.consumer_count = config.consumers
         self.breaker = breaker
         self.consumers = Consumers(registry, on_done=self._on_done)
         self.producer = Producer(
@@ -58,18 +71,18 @@ class Worker:
             registry,
             self.consumers.offer,
             owner=self.owner,
-            slots=settings.queue_consumers,
-            lease_s=settings.queue_lease,
-            poll_s=settings.queue_poll_interval,
+            slots=config.consumers,
+            lease_s=config.lease_s,
+            poll_s=config.poll_s,
         )
         self.completer = Completer(pool, owner=self.owner, on_requeued=self.producer.wake_in)
-        self.leases = LeaseKeeper(pool, self.consumers, owner=self.owner, lease_s=settings.queue_lease)
+        self.leases = LeaseKeeper(pool, self.consumers, owner=self.owner, lease_s=config.lease_s)
         self.maintenance = Maintenance(
             pool,
-            rescue_every_s=min(15.0, settings.queue_lease / 2),
-            keep_succeeded_s=settings.queue_keep_succeeded,
-            keep_failed_s=settings.queue_keep_failed,
-            vacuum_dead_rows=settings.queue_vacuum_dead_rows,
+            rescue_every_s=min(15.0, config.lease_s / 2),
+            keep_succeeded_s=config.keep_succeeded_s,
+            keep_failed_s=config.keep_failed_s,
+            vacuum_dead_rows=config.vacuum_dead_rows,
         )
         self.listener = None
         if listen_dsn:
@@ -78,9 +91,9 @@ class Worker:
                 {JOBS_CHANNEL: lambda _payload: self.producer.wake(), STOP_CHANNEL: self._on_stop_request},
                 on_connect=self.producer.wake,
             )
-        self._supervisor: Supervisor | None = None
+        self._supervisor: Starter | None = None
 
-    def start(self, supervisor: Supervisor) -> None:
+    def start(self, supervisor: Starter) -> None:
         self._supervisor = supervisor
         if self.listener:
             supervisor.start("queue.listener", self.listener.run)

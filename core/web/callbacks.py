@@ -15,9 +15,9 @@ import time
 import structlog
 from aiohttp import web
 
-from core.app import App
 from core.pipeline import POLL, job_key
-from core.web import BodyError, read_json_object
+from core.pipeline.services import App
+from core.web.body import BodyError, read_json_object
 from db import generations as db_generations
 from db import jobs as db_jobs
 

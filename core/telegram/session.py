@@ -7,7 +7,7 @@ Where a call comes from decides how it is treated (``context.replying``):
 - anything else (**jobs**, start-up): a message waits for a slot of the shared budget, and a 429
   is raised at once, so a job's consumer is not held asleep: the
   queue retries the job at exactly ``retry_after`` without counting it toward the circuit breaker
-  (``job_error``, passed to the queue by bot.py).
+  (``job_error`` in core/runtime/jobs.py, given to the queue).
 A 403 marks the user as blocked either way.
 """
 
@@ -25,9 +25,8 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
 from core import metrics
-from core.bot.context import current_db, replying
-from core.bot.limiter import SendLimiter, slot_taken
-from core.queue import RetryAfter
+from core.telegram.context import current_db, replying
+from core.telegram.limiter import SendLimiter, slot_taken
 from db import users as db_users
 
 log = structlog.get_logger("telegram")
@@ -36,13 +35,6 @@ log = structlog.get_logger("telegram")
 def is_message(api_method: str) -> bool:
     """A call Telegram counts against the bot's ~30 messages a second."""
     return api_method.startswith(("send", "edit", "copy", "forward")) and api_method != "sendChatAction"
-
-
-def job_error(error: BaseException) -> BaseException:
-    """For the queue: a 429 in a job is a retry at exactly ``retry_after``, not a failure."""
-    if isinstance(error, TelegramRetryAfter):
-        return RetryAfter(f"Telegram: {error.message}", seconds=error.retry_after)
-    return error
 
 
 class TelegramResilience(BaseRequestMiddleware):

@@ -10,7 +10,7 @@ import asyncpg
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
-from core.bot.context import current_db, fsm_cache
+from core.telegram.context import current_db, fsm_cache
 from db import telegram as db_telegram
 from db.jobs import Executor
 

@@ -14,30 +14,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 import structlog
+
+from db.errors import UNAVAILABLE
 
 log = structlog.get_logger("db.outage")
 
 OUTAGE_LIMIT_S = 60.0
 PING_TIMEOUT_S = 2.0
-
-# Errors that mean "the database cannot be reached", not "this statement is wrong".
-UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.exceptions.OperatorInterventionError,  # the server is shutting down (failover)
-)
-# In a job the same, but narrower: a handler's own OSError (a missing file) is a real failure.
-JOB_UNAVAILABLE = (*(e for e in UNAVAILABLE if e is not OSError), ConnectionError)
-
-
-def unavailable(error: BaseException) -> bool:
-    return isinstance(error, UNAVAILABLE)
 
 
 class Outage:

@@ -9,9 +9,8 @@ Two policies, for two kinds of trouble:
 - A lost database (``Outage``): a loop failing because the database is away is restarted
   quietly, every few seconds, without counting as a crash; the outage's own limit decides when
   the process gives up (core/queue/outage.py).
-- ``CircuitBreaker``: ``threshold`` job failures in a row of the kind a restart can cure (lost
-  database, unexpected exceptions) and the process drains and exits non-zero. A provider's
-  passing trouble (``TransientError``) backs off in the queue and never counts.
+- The queue's ``CircuitBreaker`` (core/queue/breaker.py) is the third: job failures in a row that a
+  restart can cure make the process drain and exit.
 """
 
 from __future__ import annotations
@@ -23,21 +22,14 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from core.queue.outage import Outage, unavailable
-from core.queue.outcomes import Outcome, Verdict
+from core.exits import Fatal
+from core.runtime.outage import Outage
+from db.errors import unavailable
 
 log = structlog.get_logger("supervisor")
 
 GiveUp = Callable[[str, BaseException], None]
 OUTAGE_BACKOFF_MAX_S = 5.0
-
-
-class Fatal(Exception):
-    """Restarting cannot help: stop the process with ``exit_code``."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class Supervisor:
@@ -118,23 +110,3 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class CircuitBreaker:
-    def __init__(self, threshold: int, on_trip: Callable[[int], None]) -> None:
-        self._threshold = threshold
-        self._on_trip = on_trip
-        self.consecutive = 0
-        self.tripped = False
-
-    def record(self, outcome: Outcome) -> None:
-        if outcome.curable:
-            self.failure()
-        elif outcome.verdict in (Verdict.SUCCEEDED, Verdict.SNOOZED, Verdict.CANCELLED):
-            self.consecutive = 0
-
-    def failure(self) -> None:
-        self.consecutive += 1
-        if self.consecutive >= self._threshold and not self.tripped:
-            self.tripped = True
-            self._on_trip(self.consecutive)

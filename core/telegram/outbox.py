@@ -24,7 +24,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
 
-from core.bot.context import replying
+from core.telegram.context import replying
 
 log = structlog.get_logger("telegram")
 

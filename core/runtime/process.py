@@ -22,14 +22,16 @@ import structlog
 from aiohttp import web
 
 from core import errors, metrics
-from core.exits import EXIT_BREAKER, EXIT_CONFIG, EXIT_OK, EXIT_START_FAILED, EXIT_SUPERVISOR, Role
-from core.metrics import Fleet
+from core.exits import EXIT_BREAKER, EXIT_CONFIG, EXIT_OK, EXIT_START_FAILED, EXIT_SUPERVISOR, Fatal, Role
+from core.queue.breaker import CircuitBreaker
 from core.queue.jobs import Registry
-from core.queue.outage import OUTAGE_LIMIT_S, Outage
-from core.queue.worker import Worker
+from core.queue.worker import QueueConfig, Worker
+from core.runtime.outage import OUTAGE_LIMIT_S, Outage
+from core.runtime.supervisor import Supervisor
 from core.settings import Settings
-from core.supervisor import CircuitBreaker, Fatal, Supervisor
-from core.web import Check, WebServer, build_app, metrics_route
+from core.tasks import Starter
+from core.web.metrics import Fleet, metrics_route
+from core.web.server import Check, WebServer, build_app
 
 log = structlog.get_logger("runtime")
 
@@ -41,7 +43,7 @@ class Component(Protocol):
     may also have ``checks() -> dict[str, Check]``, added to /readyz."""
 
     def add_routes(self, web_app: web.Application) -> None: ...
-    async def start(self, supervisor: Supervisor) -> None: ...
+    async def start(self, supervisor: Starter) -> None: ...
     async def stop(self) -> None: ...
 
 
@@ -75,7 +77,15 @@ class Runtime:
         self.worker: Worker | None = None
         if role in (Role.ALL, Role.WORKER):
             breaker = CircuitBreaker(settings.breaker_threshold, self._tripped)
-            self.worker = Worker(pool, registry, settings, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
+            queue = QueueConfig(
+                consumers=settings.queue_consumers,
+                lease_s=settings.queue_lease,
+                poll_s=settings.queue_poll_interval,
+                keep_succeeded_s=settings.queue_keep_succeeded,
+                keep_failed_s=settings.queue_keep_failed,
+                vacuum_dead_rows=settings.queue_vacuum_dead_rows,
+            )
+            self.worker = Worker(pool, registry, queue, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
         self.components: Sequence[Component] = components if role in (Role.ALL, Role.WEB) else ()
         # Every role serves HTTP: a worker-only process still answers /healthz, /readyz and /metrics.
         checks: dict[str, Check] = {"database": self._database_ok, "accepting": self._accepting}

@@ -1,10 +1,10 @@
-"""The long-lived services one process shares: built once at start, closed once at the end."""
+"""Building the long-lived services one process shares (``App``, core/pipeline/services.py): once at
+start, closed once at the end."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
 
 import aiohttp
 import asyncpg
@@ -13,35 +13,15 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from core.bot.limiter import SendLimiter
-from core.bot.session import TelegramResilience
-from core.catalogue import VideoModel
+from core.pipeline.services import App
 from core.providers import Providers
 from core.providers.base import VideoProvider
 from core.providers.kie import KieProvider
 from core.providers.prompter import Prompter
-from core.queue import Registry
 from core.settings import Settings
-from core.storage import Storage, open_storage
-
-
-@dataclass
-class App:
-    settings: Settings
-    pool: asyncpg.Pool
-    bot: Bot
-    providers: Providers
-    prompter: Prompter
-    http: aiohttp.ClientSession  # downloads of videos and photos
-    limiter: SendLimiter  # bot-wide pace for bulk sends (broadcasts), shared by every process
-    storage: Storage | None = None  # the archive of photos and videos, when STORAGE_URL is set
-    registry: Registry = field(default_factory=Registry)
-
-    def model(self, model_id: str) -> VideoModel:
-        return self.settings.video_models[model_id]
-
-    def provider(self, model: VideoModel) -> VideoProvider:
-        return self.providers.for_model(model)
+from core.storage import open_storage
+from core.telegram.limiter import SendLimiter
+from core.telegram.session import TelegramResilience
 
 
 def build_bot(settings: Settings, pool: asyncpg.Pool, limiter: SendLimiter | None = None) -> Bot:

@@ -1,0 +1,38 @@
+"""The long-lived services one process shares, as the pipeline and the handlers see them; built and
+closed by the runtime (core/runtime/services.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aiohttp
+import asyncpg
+from aiogram import Bot
+
+from core.catalogue import VideoModel
+from core.providers import Providers
+from core.providers.base import VideoProvider
+from core.providers.prompter import Prompter
+from core.queue import Registry
+from core.settings import Settings
+from core.storage import Storage
+from core.telegram.limiter import SendLimiter
+
+
+@dataclass
+class App:
+    settings: Settings
+    pool: asyncpg.Pool
+    bot: Bot
+    providers: Providers
+    prompter: Prompter
+    http: aiohttp.ClientSession  # downloads of videos and photos
+    limiter: SendLimiter  # bot-wide pace for bulk sends (broadcasts), shared by every process
+    storage: Storage | None = None  # the archive of photos and videos, when STORAGE_URL is set
+    registry: Registry = field(default_factory=Registry)
+
+    def model(self, model_id: str) -> VideoModel:
+        return self.settings.video_models[model_id]
+
+    def provider(self, model: VideoModel) -> VideoProvider:
+        return self.providers.for_model(model)
