@@ -30,7 +30,7 @@ def commands(lang: str, *, admin: bool = False) -> list[BotCommand]:
 def chat_menu(app: App, chat_id: int, lang: str) -> SetMyCommands:
     """The menu of one private chat, in the language its user chose."""
     return SetMyCommands(
-        commands=commands(lang, admin=chat_id in app.settings.admin_ids),
+        commands=commands(lang, admin=chat_id in app.settings.telegram.admin_ids),
         scope=BotCommandScopeChat(chat_id=chat_id),
     )
 
@@ -52,7 +52,7 @@ class CommandMenus:
             SetMyCommands(commands=commands(lang), scope=BotCommandScopeDefault(), language_code=lang)
             for lang in LANGUAGES
         ]
-        for admin_id in self.app.settings.admin_ids:
+        for admin_id in self.app.settings.telegram.admin_ids:
             admin = await db_users.get(self.app.pool, admin_id)
             menus.append(chat_menu(self.app, admin_id, user_language(admin)))
         for menu in menus:

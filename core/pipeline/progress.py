@@ -66,7 +66,7 @@ async def show(
 
 
 def _model_title(app: App, generation: Generation) -> str:
-    model = app.settings.video_models.get(generation.model)
+    model = app.settings.product.video_models.get(generation.model)
     return model.title if model else generation.model
 
 
@@ -105,7 +105,7 @@ async def overdue(app: App, generation: Generation) -> None:
         credits = await _refund(conn, marked) if marked is not None else None
     if marked is None or credits is None:
         return
-    waited = app.settings.late_render_limit - app.settings.generation_timeout
+    waited = app.settings.product.late_render_limit - app.settings.product.generation_timeout
     log.warning(
         "generation.overdue",
         generation_id=marked.id,
