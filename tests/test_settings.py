@@ -234,3 +234,11 @@ def test_changed_copies_a_section_and_leaves_the_rest() -> None:
     faster = settings.changed(queue={"consumers": 1, "poll_interval": 0.05})
     assert (faster.queue.consumers, faster.queue.poll_interval, faster.queue.lease) == (1, 0.05, 30)
     assert settings.queue.consumers == 32 and faster.runtime is settings.runtime
+
+
+def test_only_the_given_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """from_env reads the mapping it is handed (bot.py: the process environment over .env), names as written."""
+    monkeypatch.setenv("PORT", "9999")
+    monkeypatch.setenv("QUEUE_CONCURRENCY", "video.nope=2")
+    settings = Settings.from_env({**SECRETS, "queue_consumers": "3"})
+    assert (settings.runtime.port, settings.queue.concurrency, settings.queue.consumers) == (8080, {}, 32)

@@ -20,23 +20,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import EnvSettingsSource
 
-from core.settings.sections import (
-    DatabaseSettings,
-    KieSettings,
-    LoggingSettings,
-    MetricsSettings,
-    OpenAISettings,
-    ProductSettings,
-    QueueSettings,
-    RuntimeSettings,
-    Section,
-    StorageSettings,
-    TelegramSettings,
-    redact_dsn,
-    reveal,
-)
+from core.settings import sections
+from core.settings.sections import Section
 
-__all__ = ["Settings", "SettingsError", "env_example", "read_environment", "redact_dsn", "reveal", "variables"]
+__all__ = ["Settings", "SettingsError", "env_example", "read_environment", "redact_dsn", "variables"]
 
 
 class SettingsError(Exception):
@@ -57,36 +44,37 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    telegram: TelegramSettings
-    product: ProductSettings
-    openai: OpenAISettings
-    kie: KieSettings
-    database: DatabaseSettings
-    queue: QueueSettings
-    runtime: RuntimeSettings
-    logging: LoggingSettings
-    metrics: MetricsSettings
-    storage: StorageSettings
+    telegram: sections.TelegramSettings
+    product: sections.ProductSettings
+    openai: sections.OpenAISettings
+    kie: sections.KieSettings
+    database: sections.DatabaseSettings
+    queue: sections.QueueSettings
+    runtime: sections.RuntimeSettings
+    logging: sections.LoggingSettings
+    metrics: sections.MetricsSettings
+    storage: sections.StorageSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Every section from ``environ``; every problem of every section in one ``SettingsError``."""
-        sections: dict[str, Section] = {}
+        parsed: dict[str, Section] = {}
         problems: list[str] = []
         for name, section in _sections():
             try:
-                sections[name] = section.model_validate(_Environ(section, environ)())
+                parsed[name] = section(**_Environ(section, environ)())
             except ValidationError as error:
-                problems += [_problem(section, detail) for detail in error.errors()]
-        problems += _cross_checks(sections)
+                by_key = {var.key: var for var in _variables(name, section)}
+                problems += [_problem(by_key, detail) for detail in error.errors()]
+        problems += _cross_checks(parsed)
         if problems:
             raise SettingsError(problems)
-        return cls.model_validate(sections)
+        return cls.model_validate(parsed)
 
-    def changed(self, **sections: Mapping[str, Any]) -> Settings:
+    def changed(self, **changes: Mapping[str, Any]) -> Settings:
         """A copy with some values changed, by section: ``settings.changed(queue={"consumers": 1})``."""
         return self.model_copy(
-            update={name: getattr(self, name).model_copy(update=values) for name, values in sections.items()}
+            update={name: getattr(self, name).model_copy(update=values) for name, values in changes.items()}
         )
 
     def summary(self) -> dict[str, Any]:
@@ -115,31 +103,35 @@ class Variable(NamedTuple):
     secret: bool
     section: str  # Settings' attribute
     field: str  # the section's attribute
+    key: str  # what pydantic calls it: the alias, else the field name
 
 
 def variables() -> Iterator[Variable]:
     """Every environment variable, in the order of .env.example."""
     for attribute, section in _sections():
-        for name, field in section.model_fields.items():
-            yield Variable(
-                _env_name(section, name, field),
-                str(section.model_config.get("title")),
-                field.description or "",
-                None if field.is_required() else str(field.default),
-                field.annotation in (SecretStr, SecretStr | None),
-                attribute,
-                name,
-            )
+        yield from _variables(attribute, section)
+
+
+def _variables(attribute: str, section: type[Section]) -> Iterator[Variable]:
+    prefix = section.model_config.get("env_prefix", "")
+    for name, field in section.model_fields.items():
+        key = str(field.validation_alias or name)
+        yield Variable(
+            (str(field.validation_alias) if field.validation_alias else prefix + name).upper(),
+            str(section.model_config.get("title")),
+            " ".join((field.description or "").split()),  # a docstring's lines joined
+            None if field.is_required() else str(field.default),
+            field.annotation in (SecretStr, SecretStr | None),
+            attribute,
+            name,
+            key,
+        )
 
 
 def _sections() -> Iterator[tuple[str, type[Section]]]:
     for name, field in Settings.model_fields.items():
         assert isinstance(field.annotation, type) and issubclass(field.annotation, Section)
         yield name, field.annotation
-
-
-def _env_name(section: type[Section], name: str, field: FieldInfo) -> str:
-    return str(field.validation_alias or f"{section.model_config.get('env_prefix', '')}{name}").upper()
 
 
 class _Environ(EnvSettingsSource):
@@ -159,21 +151,19 @@ class _Environ(EnvSettingsSource):
         return value
 
 
-def _problem(section: type[Section], detail: ErrorDetails) -> str:
+def _problem(by_key: Mapping[str, Variable], detail: ErrorDetails) -> str:
+    """pydantic's error as our line: the variable as written, the value (or <hidden>), why, what it is for."""
     reason = detail["msg"].removeprefix("Value error, ")
     if not detail["loc"]:  # a check across the section's variables: its message names them
         return reason
-    by_key = {str(f.validation_alias or n): (n, f) for n, f in section.model_fields.items()}
-    name, field = by_key[str(detail["loc"][0])]
-    var = _env_name(section, name, field)
+    var = by_key[str(detail["loc"][0])]
     if detail["type"] == "missing":
-        return f"{var} is missing. {field.description}"
-    shown = "<hidden>" if field.annotation in (SecretStr, SecretStr | None) else repr(detail["input"])
-    return f"{var}={shown} {reason}. {field.description}"
+        return f"{var.name} is missing. {var.help}"
+    return f"{var.name}={'<hidden>' if var.secret else repr(detail['input'])} {reason}. {var.help}"
 
 
-def _cross_checks(sections: dict[str, Any]) -> list[str]:
-    telegram, database = sections.get("telegram"), sections.get("database")
+def _cross_checks(parsed: dict[str, Any]) -> list[str]:
+    telegram, database = parsed.get("telegram"), parsed.get("database")
     if telegram and database and telegram.webhook_mode and not database.url and not database.allow_embedded:
         return [
             "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded "
@@ -194,6 +184,13 @@ def _shown(var: Variable, value: Any) -> Any:
     if var.name == "VIDEO_MODELS":
         return {m.id: f"{m.family}, {m.price} credits" for m in value.values()}
     return value
+
+
+def redact_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def read_environment(environ: Mapping[str, str], dotenv: Path | None) -> dict[str, str]:
