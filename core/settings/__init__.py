@@ -117,7 +117,7 @@ def _variables(attribute: str, section: type[Section]) -> Iterator[Variable]:
     for name, field in section.model_fields.items():
         key = str(field.validation_alias or name)
         yield Variable(
-            (str(field.validation_alias) if field.validation_alias else prefix + name).upper(),
+            (key if field.validation_alias else prefix + name).upper(),
             str(section.model_config.get("title")),
             " ".join((field.description or "").split()),  # a docstring's lines joined
             None if field.is_required() else str(field.default),
