@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from core.catalogue import VideoModel, parse_models
-from core.pipeline.steps import poll_delay
+from core.pipeline.verdict import poll_delay
 from core.providers.base import AccountProblem, ContentRefused, FinalFailure, Retryable
 from core.providers.kie import (
     MARKET_CREATE,
