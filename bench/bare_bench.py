@@ -26,17 +26,7 @@ from bench.webhook_bench import arguments, started_bot
 
 BARE = REPO.parent / "shared" / "bench" / "aiogram_bare"
 
-# The same update as the bare bench's post.lua, with the bot's path and secret; update ids start high
-# so none collides with the warm-up's (a duplicate is skipped, which would flatter the bot).
-LUA = """
-local n = 0
-request = function()
-  n = n + 1
-  local user = 1000 + (n % 500)
-  local body = string.format('{"update_id":%d,"message":{"message_id":%d,"date":1700000000,"chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"u"},"text":"/start","entities":[{"type":"bot_command","offset":0,"length":6}]}}', 50000000 + n, n, user, user)
-  return wrk.format("POST", "PATH", {["Content-Type"]="application/json", ["X-Telegram-Bot-Api-Secret-Token"]="SECRET"}, body)
-end
-"""
+LUA = Path(__file__).with_name("bare_post.lua")  # the bare bench's post.lua with our path and secret
 
 
 def parse_wrk(output: str) -> tuple[float, str]:
@@ -68,7 +58,7 @@ async def bot(args: argparse.Namespace, repo: Path) -> tuple[float, str]:
             await asyncio.gather(*(target.post("/start") for _ in range(200)))  # warm up, as webhook_bench
             path = "/" + target.webhook.split("/", 3)[3]
             script = Path(tempfile.mkdtemp()) / "post.lua"
-            script.write_text(LUA.replace("PATH", path).replace("SECRET", target.secret))
+            script.write_text(LUA.read_text().replace("PATH", path).replace("SECRET", target.secret))
             proc = await asyncio.create_subprocess_exec(
                 "wrk",
                 "-t1",
