@@ -26,7 +26,7 @@ from core.bot.payments import build_payments_router, on_buy, on_paysupport, on_t
 from core.catalogue import VideoModel
 from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.archive import video_link
-from core.pipeline.progress import cancel as cancel_generation
+from core.pipeline.refunds import cancel as cancel_generation
 from core.pipeline.services import App
 from core.stars import covering
 from core.telegram.outbox import Outbox
