@@ -25,6 +25,7 @@ import structlog
 from core.exits import EXIT_CONFIG, EXIT_START_FAILED, Role
 from core.logging import configure_logging, wants_json
 from core.settings import Settings, SettingsError, read_environment, redact_dsn
+from core.settings.sections import reveal
 
 if TYPE_CHECKING:
     from core.runtime.process import Component
@@ -43,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         _report_bad_settings(error, environ.get("LOG_FORMAT", "auto"))
         return EXIT_CONFIG
-    configure_logging(settings.log_level, settings.log_format, secrets=settings.secrets())
+    configure_logging(settings.logging.level, settings.logging.format, secrets=settings.secrets())
     from core import errors
 
-    errors.init(settings.sentry_dsn, environment=settings.sentry_environment)
+    errors.init(reveal(settings.metrics.sentry_dsn), environment=settings.metrics.sentry_environment)
     if args.command == "check":
         return asyncio.run(check(settings))
     if args.command == "migrate":
@@ -71,12 +72,12 @@ async def serve(settings: Settings, role: Role) -> int:
 
     log.info("runtime.boot", role=str(role), settings=settings.summary())
     try:
-        database_url = settings.database_url or await _embedded_database(settings)
+        database_url = settings.database.dsn or await _embedded_database(settings)
         pool = await create_pool(
             database_url,
-            max_size=settings.database_pool_size,
-            transaction_pooler=settings.database_transaction_pooler,
-            log_sql=settings.log_sql,
+            max_size=settings.database.pool_size,
+            transaction_pooler=settings.database.transaction_pooler,
+            log_sql=settings.logging.sql,
         )
     except _db_errors() as error:
         log.critical("db.unreachable", error=str(error))
@@ -100,13 +101,15 @@ async def serve(settings: Settings, role: Role) -> int:
             if role is not Role.WORKER:
                 web = [TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)]
             runtime = Runtime(
-                settings,
+                settings.runtime,
                 pool,
                 app.registry,
+                queue=settings.queue,
+                metrics_settings=settings.metrics,
                 role=role,
-                listen_dsn=settings.listen_dsn(database_url),
+                listen_dsn=settings.database.listen_dsn(database_url),
                 components=web,
-                on_forced_exit=None if settings.database_url else stop_embedded,  # no orphan postgres
+                on_forced_exit=None if settings.database.dsn else stop_embedded,  # no orphan postgres
             )
             return await runtime.run()
     finally:
@@ -120,7 +123,7 @@ async def check(settings: Settings) -> int:
     from core.runtime.preflight import print_checks
 
     try:
-        database_url = settings.database_url or await _embedded_database(settings)
+        database_url = settings.database.dsn or await _embedded_database(settings)
     except _db_errors() as error:
         print(f"❌ Database: the embedded PostgreSQL did not start: {error}")
         return EXIT_START_FAILED
@@ -133,8 +136,8 @@ async def migrate_only(settings: Settings) -> int:
     from db.pool import connect
 
     try:
-        database_url = settings.database_url or await _embedded_database(settings)
-        conn = await connect(database_url, transaction_pooler=settings.database_transaction_pooler)
+        database_url = settings.database.dsn or await _embedded_database(settings)
+        conn = await connect(database_url, transaction_pooler=settings.database.transaction_pooler)
     except _db_errors() as error:
         log.critical("db.unreachable", error=str(error))
         return EXIT_START_FAILED
@@ -156,11 +159,11 @@ def _db_errors() -> tuple[type[BaseException], ...]:
 async def _embedded_database(settings: Settings) -> str:
     from db.embedded import start_embedded
 
-    dsn = await asyncio.to_thread(start_embedded, settings.embedded_pg_dir)
+    dsn = await asyncio.to_thread(start_embedded, settings.database.embedded_pg_dir)
     log.warning(
         "db.embedded.started",
         dsn=redact_dsn(dsn),
-        data_dir=str(settings.embedded_pg_dir.resolve()),
+        data_dir=str(settings.database.embedded_pg_dir.resolve()),
         note="DATABASE_URL is unset: using the embedded PostgreSQL; its data persists in data_dir. "
         "Set DATABASE_URL in production.",
     )

@@ -55,7 +55,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     try:
         await _wait_for_port(port)
-        async with open_storage(settings) as storage:
+        async with open_storage(settings.storage) as storage:
             assert storage is not None
             await storage.create_buckets()
             warm = directory / "warm.mp4"

@@ -22,12 +22,12 @@ import asyncpg
 from bench.common import DEFAULT_SERVER, free_port, fresh_database, percentiles, server_dsn, table
 from core.queue import Registry
 from core.queue.diag import register_diagnostics
-from core.runtime.process import Role, Runtime
+from core.runtime.process import Role
 from core.settings import Settings
 from core.web.metrics import QUEUE_COUNT_CAP
 from db.pool import create_pool
 from db.sql import queries
-from tests.helpers import SECRETS
+from tests.helpers import SECRETS, runtime_for
 
 KINDS = ["generation.prompt", "generation.submit", "generation.poll", "generation.deliver", "generation.watchdog"]
 
@@ -89,7 +89,7 @@ async def run(args: argparse.Namespace) -> None:
     try:
         for name, backlog in (("a day of history", False), ("a backlog of queued jobs", True)):
             await fill(pool, args.rows, backlog=backlog)
-            runtime = Runtime(settings, pool, register_diagnostics(Registry()), role=Role.WEB, handle_signals=False)
+            runtime = runtime_for(settings, pool, register_diagnostics(Registry()), role=Role.WEB, handle_signals=False)
             task = asyncio.create_task(runtime.run())
             await runtime.started.wait()
             times = await scrape_times(f"http://127.0.0.1:{port}/metrics", args.scrapes)

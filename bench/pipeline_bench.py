@@ -224,7 +224,7 @@ async def send_everyone(user_ids: range, st: Stage) -> None:
     """Every user: /start, an idea, then a tap on "make it", all users at the same time."""
     ids = iter(range(10 * user_ids.start, 10 * user_ids.stop))  # update ids unique across calls
     connector = aiohttp.TCPConnector(limit=64)
-    headers = {"X-Telegram-Bot-Api-Secret-Token": st.settings.telegram_secret}
+    headers = {"X-Telegram-Bot-Api-Secret-Token": st.settings.telegram.secret}
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
 
         async def post(update: dict) -> None:

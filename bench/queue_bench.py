@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import multiprocessing
 import os
 import signal
@@ -30,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.logging import configure_logging
 from core.queue import Job, JobSpec, NewJob, Registry, enqueue, enqueue_many
 from core.queue.diag import register_diagnostics
-from core.runtime.process import Role, Runtime
+from core.runtime.process import Role
 from core.settings import Settings
 from db.embedded import start_embedded
 from db.migrate import migrate
 from db.pool import connect, create_pool
 from tests.fakes.telegram import FakeTelegram
-from tests.helpers import SECRETS, free_port
+from tests.helpers import SECRETS, free_port, runtime_for
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DB = "reelsmith_bench"
@@ -107,8 +106,8 @@ async def fill(url: str, count: int) -> None:
 async def drain(url: str, consumers: int, jobs: int, label: str, stop_after: int | None = None) -> float:
     """Start a worker on a pre-filled queue; jobs/s until ``stop_after`` (default all) are written."""
     settings = settings_for(url, consumers)
-    pool = await create_pool(url, max_size=settings.database_pool_size)
-    runtime = Runtime(
+    pool = await create_pool(url, max_size=settings.database.pool_size)
+    runtime = runtime_for(
         settings, pool, register_diagnostics(Registry()), role=Role.WORKER, listen_dsn=url, handle_signals=False
     )
     target = stop_after or jobs
@@ -157,8 +156,8 @@ async def scenario_steady(server: str, consumers: int, rate: int, seconds: float
     should stay flat, the backlog small, and dead rows bounded by autovacuum."""
     url = await fresh_database(server)
     settings = settings_for(url, consumers)
-    pool = await create_pool(url, max_size=settings.database_pool_size)
-    runtime = Runtime(
+    pool = await create_pool(url, max_size=settings.database.pool_size)
+    runtime = runtime_for(
         settings, pool, register_diagnostics(Registry()), role=Role.WORKER, listen_dsn=url, handle_signals=False
     )
     task = asyncio.create_task(runtime.run())
@@ -202,9 +201,9 @@ async def scenario_latency(server: str, samples: int) -> None:
 
     registry = Registry()
     registry.add(JobSpec("bench.stamp", stamp))
-    settings = dataclasses.replace(settings_for(url, 8), queue_poll_interval=5.0)
+    settings = settings_for(url, 8).changed(queue={"poll_interval": 5.0})
     pool = await create_pool(url, max_size=10)
-    runtime = Runtime(settings, pool, registry, role=Role.WORKER, listen_dsn=url, handle_signals=False)
+    runtime = runtime_for(settings, pool, registry, role=Role.WORKER, listen_dsn=url, handle_signals=False)
     task = asyncio.create_task(runtime.run())
     await runtime.worker.listener.wait_connected()
     producer = await connect(url)

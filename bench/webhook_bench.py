@@ -124,7 +124,7 @@ async def started_bot(
         "USER_MESSAGES_PER_MINUTE": "1000",
         **(env or {}),
     }
-    secret = Settings.from_env({**SECRETS, **env}).telegram_secret
+    secret = Settings.from_env({**SECRETS, **env}).telegram.secret
     log = Path(tempfile.gettempdir()) / f"reelsmith-webhook-bench-{port}.log"
     bot = await Bot(env, log, repo=repo).start()
     webhook = f"http://127.0.0.1:{port}/telegram/webhook"

@@ -19,7 +19,7 @@ import aiohttp
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.settings import Settings
+from core.settings.sections import StorageSettings, reveal
 
 log = structlog.get_logger("storage")
 
@@ -92,9 +92,9 @@ class Storage:
 
 
 @contextlib.asynccontextmanager
-async def open_storage(settings: Settings) -> AsyncIterator[Storage | None]:
+async def open_storage(settings: StorageSettings) -> AsyncIterator[Storage | None]:
     """The storage for the life of the process, or None when STORAGE_URL is unset."""
-    if not settings.storage_url:
+    if not settings.url:
         yield None
         return
     from aiobotocore.config import AioConfig
@@ -111,16 +111,16 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage | None]:
     )
     async with session.create_client(
         "s3",
-        endpoint_url=settings.storage_url,
-        region_name=settings.storage_region,
-        aws_access_key_id=settings.storage_access_key,
-        aws_secret_access_key=settings.storage_secret_key,
+        endpoint_url=settings.url,
+        region_name=settings.region,
+        aws_access_key_id=reveal(settings.access_key),
+        aws_secret_access_key=reveal(settings.secret_key),
         config=config,
     ) as client:
-        log.info("storage.ready", inputs=settings.storage_inputs_bucket, outputs=settings.storage_outputs_bucket)
+        log.info("storage.ready", inputs=settings.inputs_bucket, outputs=settings.outputs_bucket)
         yield Storage(
             client,
-            inputs=settings.storage_inputs_bucket,
-            outputs=settings.storage_outputs_bucket,
-            link_ttl=settings.storage_link_ttl,
+            inputs=settings.inputs_bucket,
+            outputs=settings.outputs_bucket,
+            link_ttl=settings.link_ttl,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import json
 import os
@@ -22,7 +21,7 @@ import asyncpg
 
 from core.queue import Registry
 from core.runtime.process import Role, Runtime
-from core.settings import Settings
+from core.settings import Settings, variables
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,6 +62,11 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
+def runtime_for(settings: Settings, pool: asyncpg.Pool, registry: Registry, **options: Any) -> Runtime:
+    """A Runtime handed its sections of ``settings``, as bot.py hands them."""
+    return Runtime(settings.runtime, pool, registry, queue=settings.queue, metrics_settings=settings.metrics, **options)
+
+
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings,
@@ -76,14 +80,14 @@ async def running(
 ) -> AsyncIterator[Runtime]:
     """A runtime running in this event loop; stopped (and drained) when the block ends.
 
-    Every role serves HTTP on ``settings.port``; ``fresh_port`` picks another, for a second runtime."""
-    runtime = Runtime(
-        dataclasses.replace(settings, port=free_port()) if fresh_port else settings,
+    Every role serves HTTP on ``settings.runtime.port``; ``fresh_port`` picks another, for a second runtime."""
+    runtime = runtime_for(
+        settings.changed(runtime={"port": free_port()}) if fresh_port else settings,
         pool,
         registry,
         role=role,
         handle_signals=False,
-        listen_dsn=settings.database_url if listen else None,
+        listen_dsn=settings.database.dsn if listen else None,
         **options,
     )
     task = asyncio.create_task(runtime.run())
@@ -124,7 +128,7 @@ class BotProcess:
 
     @classmethod
     async def start(cls, env: dict[str, str], *args: str, cwd: Path | None = None) -> BotProcess:
-        known = {f.name.upper() for f in dataclasses.fields(Settings)}
+        known = {var.name for var in variables()}
         full_env = {k: v for k, v in os.environ.items() if k not in known}
         full_env.update({"LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **env})
         proc = await asyncio.create_subprocess_exec(
@@ -323,7 +327,7 @@ class BotHarness:
         self.telegram = telegram
         self.pool = app.pool
         self._http = http
-        self.base_url = app.settings.public_base_url
+        self.base_url = app.settings.telegram.public_base_url
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -346,11 +350,11 @@ class BotHarness:
         from core.web.callbacks import ProviderCallbacks
         from db.pool import create_pool
 
-        database_url = settings.database_url or ""
+        database_url = settings.database.dsn or ""
         pool = await create_pool(
             database_url,
-            max_size=settings.database_pool_size,
-            transaction_pooler=settings.database_transaction_pooler,
+            max_size=settings.database.pool_size,
+            transaction_pooler=settings.database.transaction_pooler,
         )
         try:
             async with (
@@ -359,12 +363,12 @@ class BotHarness:
             ):
                 app.registry = job_kinds(app)
                 await health.ensure(app)
-                runtime = Runtime(
+                runtime = runtime_for(
                     settings,
                     pool,
                     app.registry,
                     role=Role.ALL,
-                    listen_dsn=settings.listen_dsn(database_url),
+                    listen_dsn=settings.database.listen_dsn(database_url),
                     handle_signals=False,
                     components=[frontend := TelegramFrontend(app), menus := CommandMenus(app), ProviderCallbacks(app)],
                     **runtime_options,
@@ -396,7 +400,7 @@ class BotHarness:
 
     async def send(self, update: dict[str, Any], *, secret: str | None = None) -> int:
         """Deliver an update to the webhook as Telegram does; the HTTP status it answered."""
-        header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.app.settings.telegram_secret}
+        header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.app.settings.telegram.secret}
         status = await self.post("/telegram/webhook", update, header)
         await self.replies_sent()
         return status

@@ -8,7 +8,6 @@ import configparser
 import json
 import re
 import shlex
-from dataclasses import fields
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -17,11 +16,11 @@ import pytest
 import yaml
 
 from bot import _arguments
-from core.settings import Settings
+from core.settings import Settings, variables
 from tests.helpers import REPO, SECRETS, BotHarness
 
-SETTINGS = {f.name.upper() for f in fields(Settings)}
-SECRET_SETTINGS = {f.name.upper() for f in fields(Settings) if f.metadata["var"].secret}
+SETTINGS = {var.name for var in variables()}
+SECRET_SETTINGS = {var.name for var in variables() if var.secret}
 # Read by a platform's build, not by the bot.
 PLATFORM_VARIABLES = {"PYTHON_VERSION"}
 
@@ -105,7 +104,7 @@ def test_systemd_units() -> None:
     for service in (web, worker):
         assert service["Service"]["EnvironmentFile"] == "/etc/reelsmith/reelsmith.env"
         assert service["Service"]["RestartPreventExitStatus"] == "78", "bad settings: no restart loop"
-        assert float(service["Service"]["TimeoutStopSec"]) > Settings.from_env(SECRETS).shutdown_grace
+        assert float(service["Service"]["TimeoutStopSec"]) > Settings.from_env(SECRETS).runtime.shutdown_grace
     assert shlex.split(worker["Service"]["ExecStart"])[1] == "PORT=%i", "each worker instance has its own port"
 
 

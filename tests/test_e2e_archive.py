@@ -31,11 +31,11 @@ async def test_photo_and_video_are_archived_and_a_large_video_is_linked_from_the
 ) -> None:
     storage = s3.settings()
     archive = {
-        "STORAGE_URL": storage.storage_url,
+        "STORAGE_URL": storage.url,
         "STORAGE_ACCESS_KEY": "test-access-key",
         "STORAGE_SECRET_KEY": "test-secret-key-0123456789",
-        "STORAGE_INPUTS_BUCKET": storage.storage_inputs_bucket,
-        "STORAGE_OUTPUTS_BUCKET": storage.storage_outputs_bucket,
+        "STORAGE_INPUTS_BUCKET": storage.inputs_bucket,
+        "STORAGE_OUTPUTS_BUCKET": storage.outputs_bucket,
         "TELEGRAM_UPLOAD_LIMIT": "100KB",
     }
     buffer = io.BytesIO()
@@ -52,7 +52,7 @@ async def test_photo_and_video_are_archived_and_a_large_video_is_linked_from_the
         assert await storage_.exists(storage_.outputs, f"{ANN}/{draft}.mp4")
         link_message = fake_telegram.calls("sendMessage", chat_id=ANN)[-1].params["text"]
         (link,) = re.findall(r"https?://\S+", link_message)
-        assert link.startswith(storage.storage_url) and task_id not in link, "the archive's link, not KIE's"
+        assert link.startswith(storage.url) and task_id not in link, "the archive's link, not KIE's"
         assert done["video_file_id"] is None
         # /history sends a fresh link to the same archived video.
         await bot.send(message_update(bot.next_update_id(), ANN, text="/history"))

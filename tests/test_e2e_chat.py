@@ -41,7 +41,7 @@ class TestWebhook:
         webhook = fake_telegram.webhook
         assert webhook is not None
         assert webhook["url"] == f"{bot.base_url}/telegram/webhook"
-        assert webhook["secret_token"] == bot.app.settings.telegram_secret
+        assert webhook["secret_token"] == bot.app.settings.telegram.secret
         assert webhook["drop_pending_updates"] is False
         assert {"message", "callback_query", "my_chat_member"} <= set(webhook["allowed_updates"])
 
@@ -54,7 +54,7 @@ class TestWebhook:
         async with bot._http.post(
             f"{bot.base_url}/telegram/webhook",
             data=b"\xff{not json",
-            headers={"X-Telegram-Bot-Api-Secret-Token": bot.app.settings.telegram_secret},
+            headers={"X-Telegram-Bot-Api-Secret-Token": bot.app.settings.telegram.secret},
         ) as response:
             assert response.status == 400
         assert bot.telegram.calls("sendMessage") == []
@@ -303,7 +303,7 @@ class TestPolling:
         """Without PUBLIC_BASE_URL the bot removes any webhook and polls; an update counts as
         received (offset moved past it) only after it was applied."""
         async with make_bot(PUBLIC_BASE_URL="") as bot:
-            assert bot.app.settings.webhook_mode is False
+            assert bot.app.settings.telegram.webhook_mode is False
             fake_telegram.push_update(message_update(bot.next_update_id(), ANN, text="/start"))
             await fake_telegram.wait_for(lambda calls: [c for c in calls if c.method == "sendMessage"])
             second = bot.next_update_id()

@@ -19,7 +19,7 @@ async def test_sigkill_while_rendering(
     bot_environment: dict[str, str], fake_telegram: FakeTelegram, fake_kie: FakeKie, pool: asyncpg.Pool
 ) -> None:
     env = {**bot_environment, "QUEUE_LEASE": "2s"}
-    secret = Settings.from_env(env).telegram_secret
+    secret = Settings.from_env(env).telegram.secret
     webhook = f"{env['PUBLIC_BASE_URL']}/telegram/webhook"
 
     async def send(http: aiohttp.ClientSession, update: dict) -> None:

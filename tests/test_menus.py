@@ -30,7 +30,7 @@ async def test_a_german_user_sees_the_full_default_menu_whatever_the_order(
     fake_telegram.hold("setMyCommands")
     settings = Settings.from_env({**bot_environment, "ADMIN_IDS": admin_ids})
     async with BotHarness.running(settings, fake_telegram, wait_for_telegram=False) as bot:
-        sent = 1 + len(LANGUAGES) + len(settings.admin_ids)  # no language, each language, each admin's chat
+        sent = 1 + len(LANGUAGES) + len(settings.telegram.admin_ids)  # no language, each language, each admin's chat
         await fake_telegram.wait_for(lambda _: len(fake_telegram.held) == sent)
         fake_telegram.release(ORDERS[order](sent))
         await asyncio.wait_for(bot.menus.set_up_done.wait(), 10)

@@ -38,7 +38,7 @@ def env(bot_environment: dict[str, str], fake_telegram: FakeTelegram) -> dict[st
 
 async def checks(env: dict[str, str], **overrides: str) -> dict[str, Check]:
     settings = Settings.from_env({**env, **overrides})
-    return {c.name: c for c in await run_checks(settings, settings.database_url or "")}
+    return {c.name: c for c in await run_checks(settings, settings.database.dsn or "")}
 
 
 async def test_every_check_passes_against_the_fakes_and_only_reads(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -146,7 +145,7 @@ class TestOrderAndSchedule:
         registry = registry_of(JobSpec("t.record", record))
         jobs = [NewJob("t.record", {"n": n}, priority=p) for n, p in enumerate([0, 5, 0, 9, 5, -2, 9])]
         await enqueue_many(pool, registry, jobs)
-        async with running(dataclasses.replace(settings, queue_consumers=1), pool, registry):
+        async with running(settings.changed(queue={"consumers": 1}), pool, registry):
             await wait_until(lambda: len(seen) == 7)
         assert seen == [3, 6, 1, 4, 0, 2, 5]
 
@@ -176,7 +175,7 @@ class TestOutcomes:
 
         registry = registry_of(JobSpec("t.broken", broken, max_attempts=3, backoff=FAST))
         job_id = await enqueue(pool, registry, "t.broken")
-        async with running(dataclasses.replace(settings, breaker_threshold=100), pool, registry):
+        async with running(settings.changed(runtime={"breaker_threshold": 100}), pool, registry):
             await wait_until(lambda: finished(pool, job_id))
         row = await job_row(pool, job_id)
         assert (row["state"], row["attempt"], row["max_attempts"]) == ("failed", 3, 3)
@@ -308,7 +307,7 @@ class TestConcurrency:
 
         registry = registry_of(JobSpec("t.slow", slow, concurrency=2), JobSpec("t.fast", fast))
         slow_ids = await enqueue_many(pool, registry, [NewJob("t.slow") for _ in range(6)])
-        async with running(dataclasses.replace(settings, queue_consumers=4), pool, registry) as runtime:
+        async with running(settings.changed(queue={"consumers": 4}), pool, registry) as runtime:
             await wait_until(lambda: running_now["t.slow"] == 2)
             fast_ids = await enqueue_many(pool, registry, [NewJob("t.fast") for _ in range(20)])
             await wait_until(lambda: finished(pool, *fast_ids))
@@ -329,7 +328,7 @@ class TestConcurrency:
             ran.append(job.id)
 
         registry = registry_of(JobSpec("t.limited", quick, concurrency=2))
-        async with running(dataclasses.replace(settings, queue_poll_interval=3600), pool, registry):
+        async with running(settings.changed(queue={"poll_interval": 3600}), pool, registry):
             ids = await enqueue_many(pool, registry, [NewJob("t.limited") for _ in range(30)])
             await wait_until(lambda: len(ran) == 30, timeout=10)
         assert sorted(ran) == sorted(ids)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 
 import aiohttp
@@ -13,11 +12,11 @@ import structlog
 
 from core.queue import Job, JobSpec, NewJob, Registry, TransientError, enqueue, enqueue_many
 from core.queue.diag import register_diagnostics
-from core.runtime.process import EXIT_BREAKER, EXIT_OK, EXIT_SUPERVISOR, Role, Runtime
+from core.runtime.process import EXIT_BREAKER, EXIT_OK, EXIT_SUPERVISOR, Role
 from core.runtime.supervisor import Supervisor
 from core.settings import Settings
 from db.pool import create_pool
-from tests.helpers import DatabaseProxy, Probe, running, wait_until
+from tests.helpers import DatabaseProxy, Probe, running, runtime_for, wait_until
 
 
 class TestSupervisor:
@@ -62,13 +61,13 @@ class TestCircuitBreaker:
     async def test_trips_drains_and_exits_75(self, pool: asyncpg.Pool, settings: Settings) -> None:
         registry = register_diagnostics(Registry())
         await enqueue_many(pool, registry, [NewJob("diag.fail", {"error": "db driver bug"}) for _ in range(5)])
-        runtime = Runtime(
-            dataclasses.replace(settings, breaker_threshold=5),
+        runtime = runtime_for(
+            settings.changed(runtime={"breaker_threshold": 5}),
             pool,
             registry,
             role=Role.WORKER,
             handle_signals=False,
-            listen_dsn=settings.database_url,
+            listen_dsn=settings.database.dsn,
         )
         with structlog.testing.capture_logs() as logs:
             assert await asyncio.wait_for(runtime.run(), 30) == EXIT_BREAKER
@@ -90,7 +89,7 @@ class TestCircuitBreaker:
         registry = Registry()
         registry.add(JobSpec("t.provider", provider_down, max_attempts=1))
         await enqueue_many(pool, registry, [NewJob("t.provider") for _ in range(10)])
-        async with running(dataclasses.replace(settings, breaker_threshold=2), pool, registry) as runtime:
+        async with running(settings.changed(runtime={"breaker_threshold": 2}), pool, registry) as runtime:
             await asyncio.wait_for(seen.wait(), 10)
             assert runtime.worker.breaker.tripped is False
         assert runtime.exit_code == EXIT_OK
@@ -102,7 +101,7 @@ class TestListener:
         record = Probe()
         registry = Registry()
         registry.add(JobSpec("t.record", record))
-        slow_poll = dataclasses.replace(settings, queue_poll_interval=3600)
+        slow_poll = settings.changed(queue={"poll_interval": 3600})
         async with running(slow_poll, pool, registry) as runtime:
             listener = runtime.worker.listener
             first_pid = listener.backend_pid
@@ -116,7 +115,7 @@ class TestListener:
         record = Probe()
         registry = Registry()
         registry.add(JobSpec("t.record", record))
-        async with running(dataclasses.replace(settings, queue_poll_interval=0.05), pool, registry, listen=False):
+        async with running(settings.changed(queue={"poll_interval": 0.05}), pool, registry, listen=False):
             await enqueue(pool, registry, "t.record")
             await asyncio.wait_for(record.started.wait(), 10)
 
@@ -129,8 +128,8 @@ class TestDatabaseLoss:
         proxy = await DatabaseProxy(database_url).start()
         pool = await create_pool(proxy.dsn, max_size=4)
         try:
-            runtime = Runtime(
-                dataclasses.replace(settings, supervisor_max_restarts=2, supervisor_window=60, shutdown_grace=1),
+            runtime = runtime_for(
+                settings.changed(runtime={"supervisor_max_restarts": 2, "supervisor_window": 60, "shutdown_grace": 1}),
                 pool,
                 register_diagnostics(Registry()),
                 role=Role.WORKER,
@@ -151,7 +150,7 @@ class TestHealth:
     async def test_healthz_readyz_and_bad_requests(self, database_url: str, settings: Settings) -> None:
         proxy = await DatabaseProxy(database_url).start()
         pool = await create_pool(proxy.dsn, max_size=4)
-        base = f"http://127.0.0.1:{settings.port}"
+        base = f"http://127.0.0.1:{settings.runtime.port}"
         try:
             async with (
                 running(settings, pool, register_diagnostics(Registry()), role=Role.ALL, listen=False),

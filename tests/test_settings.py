@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings, SettingsError, env_example, read_environment, redact_dsn
+from core.settings import Settings, SettingsError, env_example, read_environment, redact_dsn, variables
 from tests.helpers import REPO, SECRETS
 
 
@@ -14,15 +14,15 @@ def test_defaults_need_only_the_three_secrets() -> None:
     """With nothing but the bot token and the two API keys the process can start: embedded database,
     long polling, default knobs."""
     settings = Settings.from_env(SECRETS)
-    assert settings.database_url is None
-    assert settings.queue_consumers == 32
-    assert settings.shutdown_grace == 25.0
-    assert settings.port == 8080
-    assert settings.embedded_pg_dir == Path(".data/postgres")
-    assert settings.webhook_mode is False
-    assert settings.default_model == "veo3_fast"
-    assert settings.video_models["sora-2"].family == "sora"
-    assert settings.generation_timeout == 360
+    assert settings.database.dsn is None
+    assert settings.queue.consumers == 32
+    assert settings.runtime.shutdown_grace == 25.0
+    assert settings.runtime.port == 8080
+    assert settings.database.embedded_pg_dir == Path(".data/postgres")
+    assert settings.telegram.webhook_mode is False
+    assert settings.product.default_model == "veo3_fast"
+    assert settings.product.video_models["sora-2"].family == "sora"
+    assert settings.product.generation_timeout == 360
 
 
 def test_missing_secrets_are_named() -> None:
@@ -60,14 +60,14 @@ def test_webhook_secret_is_derived_from_the_token_and_hidden() -> None:
     settings = Settings.from_env(
         {**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com/", "DATABASE_URL": "postgresql://db/app"}
     )
-    assert settings.webhook_mode is True
-    assert settings.public_base_url == "https://bot.example.com"
-    assert len(settings.telegram_secret) == 64
-    assert settings.telegram_secret == Settings.from_env(SECRETS).telegram_secret, "stable across restarts"
-    assert settings.telegram_secret in settings.secrets()
+    assert settings.telegram.webhook_mode is True
+    assert settings.telegram.public_base_url == "https://bot.example.com"
+    assert len(settings.telegram.secret) == 64
+    assert settings.telegram.secret == Settings.from_env(SECRETS).telegram.secret, "stable across restarts"
+    assert settings.telegram.secret in settings.secrets()
     assert SECRETS["BOT_TOKEN"] in settings.secrets()
     chosen = Settings.from_env({**SECRETS, "WEBHOOK_SECRET": "my_secret-1"})
-    assert chosen.telegram_secret == "my_secret-1"
+    assert chosen.telegram.secret == "my_secret-1"
 
 
 def test_values_are_parsed() -> None:
@@ -83,12 +83,12 @@ def test_values_are_parsed() -> None:
             "LOG_LEVEL": "WARNING",
         }
     )
-    assert settings.queue_lease == 120
-    assert settings.queue_poll_interval == 0.25
-    assert settings.queue_keep_failed == 7 * 86400
-    assert settings.queue_concurrency == {"video.deliver": 2, "video.submit": 4}
-    assert settings.database_transaction_pooler is True
-    assert settings.log_level == "warning"
+    assert settings.queue.lease == 120
+    assert settings.queue.poll_interval == 0.25
+    assert settings.queue.keep_failed == 7 * 86400
+    assert settings.queue.concurrency == {"video.deliver": 2, "video.submit": 4}
+    assert settings.database.transaction_pooler is True
+    assert settings.logging.level == "warning"
 
 
 def test_every_problem_is_listed_with_the_variable_and_its_purpose() -> None:
@@ -129,13 +129,13 @@ def test_redact_dsn_without_password_is_unchanged() -> None:
 
 def test_listen_connection_choice() -> None:
     url = "postgresql://u:p@pooler:6543/db"
-    assert Settings.from_env(SECRETS).listen_dsn(url) == url
+    assert Settings.from_env(SECRETS).database.listen_dsn(url) == url
     pooled = Settings.from_env({**SECRETS, "DATABASE_TRANSACTION_POOLER": "true"})
-    assert pooled.listen_dsn(url) is None, "LISTEN cannot go through a transaction pooler: poll instead"
+    assert pooled.database.listen_dsn(url) is None, "LISTEN cannot go through a transaction pooler: poll instead"
     direct = Settings.from_env(
         {**SECRETS, "DATABASE_TRANSACTION_POOLER": "true", "DATABASE_DIRECT_URL": "postgresql://db/x"}
     )
-    assert direct.listen_dsn(url) == "postgresql://db/x"
+    assert direct.database.listen_dsn(url) == "postgresql://db/x"
 
 
 def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
@@ -163,5 +163,82 @@ def test_webhook_mode_without_a_database_url_is_refused() -> None:
     allowed = Settings.from_env(
         {**SECRETS, "PUBLIC_BASE_URL": "https://bot.example.com", "ALLOW_EMBEDDED_DATABASE": "1"}
     )
-    assert allowed.webhook_mode and allowed.database_url is None
-    assert Settings.from_env(SECRETS).database_url is None, "long polling (a local run) may use the embedded one"
+    assert allowed.telegram.webhook_mode and allowed.database.dsn is None
+    assert Settings.from_env(SECRETS).database.dsn is None, "long polling (a local run) may use the embedded one"
+
+
+def test_sizes_are_binary() -> None:
+    """50MB is 50 * 1024**2 bytes, as .env.example has always said (pydantic's ByteSize would read 10**6)."""
+    settings = Settings.from_env({**SECRETS, "TELEGRAM_UPLOAD_LIMIT": "50MB", "PHOTO_MAX_SIZE": "512KB"})
+    assert settings.telegram.upload_limit == 52428800
+    assert settings.product.photo_max_size == 512 * 1024
+
+
+def test_every_problem_of_every_section_is_in_one_message() -> None:
+    """One start tells of every bad variable, whichever sections they belong to, each by its name."""
+    bad = {"BOT_TOKEN": "", "STARTER_CREDITS": "-1", "KIE_TIMEOUT": "0s", "DATABASE_POOL_SIZE": "1"}
+    bad |= {"QUEUE_LEASE": "later", "PORT": "0", "LOG_SQL": "maybe", "METRICS_CACHE": "x", "STORAGE_URL": "s3"}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**SECRETS, **bad, "OPENAI_TIMEOUT": "1h", "TELEGRAM_API_LOCAL": "on"})
+    named = [problem.split("=")[0] for problem in caught.value.problems]
+    assert named == list(bad), "in the order of .env.example"
+    assert all(line in str(caught.value) for line in caught.value.problems)
+    assert "9 settings need fixing" in str(caught.value)
+
+
+def test_a_secret_never_appears_in_the_message() -> None:
+    """A wrong secret is named, never shown: not its value, not a part of it."""
+    secret = "hunter2-Secret_value"
+    environ = {**SECRETS, "BOT_TOKEN": secret, "WEBHOOK_SECRET": f"{secret}!", "DATABASE_URL": f"mysql://u:{secret}@db"}
+    environ |= {"DATABASE_DIRECT_URL": f"ftp://{secret}", "SENTRY_DSN": f"dsn:{secret}", "STORAGE_URL": "http://s3"}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**environ, "STORAGE_ACCESS_KEY": secret})
+    message = str(caught.value)
+    assert "hunter2" not in message
+    for name in ["BOT_TOKEN", "WEBHOOK_SECRET", "DATABASE_URL", "DATABASE_DIRECT_URL", "SENTRY_DSN"]:
+        assert f"{name}=<hidden>" in message
+
+
+def test_each_section_holds_only_its_variables() -> None:
+    """A part handed its section sees its own variables and no others (none twice, none lost)."""
+    owners = {
+        "telegram": {"BOT_TOKEN", "PUBLIC_BASE_URL", "WEBHOOK_SECRET", "ADMIN_IDS"},
+        "kie": {"PROVIDER_FAILURE_THRESHOLD"},
+        "product": {"QUEUE_WAIT_LIMIT"},  # how long a user waits, not how the queue runs
+        "database": {"ALLOW_EMBEDDED_DATABASE", "EMBEDDED_PG_DIR"},
+        "metrics": {"SENTRY_DSN", "SENTRY_ENVIRONMENT"},
+    }
+    prefixes = {"telegram": "TELEGRAM_", "openai": "OPENAI_", "kie": "KIE_", "database": "DATABASE_"}
+    prefixes |= {"queue": "QUEUE_", "logging": "LOG_", "metrics": "METRICS_", "storage": "STORAGE_"}
+    names = [var.name for var in variables()]
+    written = [line.split("=")[0] for line in (REPO / ".env.example").read_text().splitlines() if "=" in line[:40]]
+    assert names == written and len(set(names)) == len(names)
+    for var in variables():
+        prefix = prefixes.get(var.section)
+        assert (
+            (prefix and var.name.startswith(prefix))
+            or var.name in owners.get(var.section, ())
+            or (var.section in {"product", "runtime"} and not any(var.name.startswith(p) for p in prefixes.values()))
+        ), f"{var.name} in {var.section}"
+    settings = Settings.from_env(SECRETS)
+    assert set(settings.queue.model_dump()) == {
+        "consumers", "concurrency", "poll_interval", "lease", "keep_succeeded", "keep_failed", "vacuum_dead_rows"
+    }  # fmt: skip
+    assert set(settings.runtime.model_dump()) == {
+        "host", "port", "shutdown_grace", "breaker_threshold", "supervisor_max_restarts", "supervisor_window"
+    }  # fmt: skip
+
+
+def test_changed_copies_a_section_and_leaves_the_rest() -> None:
+    settings = Settings.from_env(SECRETS)
+    faster = settings.changed(queue={"consumers": 1, "poll_interval": 0.05})
+    assert (faster.queue.consumers, faster.queue.poll_interval, faster.queue.lease) == (1, 0.05, 30)
+    assert settings.queue.consumers == 32 and faster.runtime is settings.runtime
+
+
+def test_only_the_given_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """from_env reads the mapping it is handed (bot.py: the process environment over .env), names as written."""
+    monkeypatch.setenv("PORT", "9999")
+    monkeypatch.setenv("QUEUE_CONCURRENCY", "video.nope=2")
+    settings = Settings.from_env({**SECRETS, "queue_consumers": "3"})
+    assert (settings.runtime.port, settings.queue.concurrency, settings.queue.consumers) == (8080, {}, 32)

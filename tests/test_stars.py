@@ -37,7 +37,7 @@ class TestPackages:
     def test_a_bad_setting_stops_the_start_with_its_name(self) -> None:
         with pytest.raises(SettingsError, match="CREDIT_PACKAGES"):
             Settings.from_env({**SECRETS, "CREDIT_PACKAGES": "lots"})
-        assert Settings.from_env(SECRETS).credit_packages == PACKAGES
+        assert Settings.from_env(SECRETS).product.credit_packages == PACKAGES
 
     def test_the_packages_that_cover_what_is_missing(self) -> None:
         assert covering(PACKAGES, 20) == PACKAGES

@@ -39,7 +39,7 @@ FINAL_STATES = ("done", "failed")
 
 
 async def is_admin(message: Message, app: App) -> bool:
-    return message.from_user is not None and message.from_user.id in app.settings.admin_ids
+    return message.from_user is not None and message.from_user.id in app.settings.telegram.admin_ids
 
 
 def build_admin_router() -> Router:

@@ -58,9 +58,9 @@ class TelegramFrontend:
         self.dispatcher = Dispatcher(storage=PostgresStorage(app.pool), app=app)
         self.dispatcher.include_router(build_router())
         self.processor = UpdateProcessor(
-            app.pool, self.dispatcher, app.bot, messages_per_minute=app.settings.user_messages_per_minute
+            app.pool, self.dispatcher, app.bot, messages_per_minute=app.settings.product.user_messages_per_minute
         )
-        self._secret = app.settings.telegram_secret.encode()
+        self._secret = app.settings.telegram.secret.encode()
         self._supervisor: Starter | None = None
         self._not_ready: str | None = "setting up Telegram"
         self.set_up_done = asyncio.Event()
@@ -105,12 +105,12 @@ class TelegramFrontend:
 
     async def _connect(self) -> None:
         settings, bot = self.app.settings, self.app.bot
-        if settings.webhook_mode:
-            url = f"{settings.public_base_url}{WEBHOOK_PATH}"
+        if settings.telegram.webhook_mode:
+            url = f"{settings.telegram.public_base_url}{WEBHOOK_PATH}"
             # Never drop pending updates: whatever arrived while we were down is still owed an answer.
             await bot.set_webhook(
                 url,
-                secret_token=settings.telegram_secret,
+                secret_token=settings.telegram.secret,
                 allowed_updates=self.allowed_updates,
                 drop_pending_updates=False,
             )

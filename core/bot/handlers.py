@@ -142,7 +142,7 @@ def build_everyday_router() -> Router:
 async def on_start(
     message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
 ) -> None:
-    starter = app.settings.starter_credits
+    starter = app.settings.product.starter_credits
     granted = starter > 0 and (await db_users.apply_credits(db, user["id"], starter, "starter", str(user["id"])))
     credits = granted if granted is not None and granted is not False else user["credits"]
     lines = [
@@ -151,7 +151,7 @@ async def on_start(
             "welcome",
             name=message.from_user.first_name if message.from_user else "",
             credits=credits,
-            min_price=min(m.price for m in app.settings.video_models.values()),
+            min_price=min(m.price for m in app.settings.product.video_models.values()),
         )
     ]
     if granted:
@@ -202,10 +202,15 @@ async def on_photo(
 ) -> None:
     assert message.photo, "registered only for messages with a photo (has_photo)"
     photo = message.photo[-1]  # the largest size
-    if photo.file_size and photo.file_size > app.settings.photo_max_size:
+    if photo.file_size and photo.file_size > app.settings.product.photo_max_size:
         out.add(
             message.answer(
-                text(lang, "photo_too_big", size_mb=_mb(photo.file_size), limit_mb=_mb(app.settings.photo_max_size))
+                text(
+                    lang,
+                    "photo_too_big",
+                    size_mb=_mb(photo.file_size),
+                    limit_mb=_mb(app.settings.product.photo_max_size),
+                )
             )
         )
         return
@@ -231,10 +236,12 @@ async def _propose(
     out: Outbox,
 ) -> None:
     idea = idea.strip()
-    if len(idea) > app.settings.idea_max_length:
-        out.add(message.answer(text(lang, "idea_too_long", length=len(idea), limit=app.settings.idea_max_length)))
+    if len(idea) > app.settings.product.idea_max_length:
+        out.add(
+            message.answer(text(lang, "idea_too_long", length=len(idea), limit=app.settings.product.idea_max_length))
+        )
         return
-    model = app.model(app.settings.default_model)
+    model = app.model(app.settings.product.default_model)
     await _offer(
         message.chat.id, app, db, user, lang, state, out=out, model=model, idea=idea, photo_file_id=photo_file_id
     )
@@ -267,7 +274,7 @@ async def _offer(
     proposal = SendMessage(
         chat_id=chat_id,
         text=await _proposal_text(db, app, lang, draft, user["credits"]),
-        reply_markup=confirm_keyboard(lang, draft, app.settings.video_models.values()),
+        reply_markup=confirm_keyboard(lang, draft, app.settings.product.video_models.values()),
     )
     out.add(proposal, then=remember)
     await state.set_state(Flow.confirming)
@@ -312,7 +319,7 @@ async def on_confirm(
     if isinstance(result, Refused) and result.key == "not_enough_credits":
         # One tap from an invoice: the packages that would cover the price.
         price, credits = int(str(result.params["price"])), int(str(result.params["credits"]))
-        packages = covering(app.settings.credit_packages, price - credits)
+        packages = covering(app.settings.product.credit_packages, price - credits)
         out.add(callback.answer())
         offer = text(lang, "not_enough_credits_offer", price=price, credits=credits)
         out.add(SendMessage(chat_id=user["id"], text=offer, reply_markup=packages_keyboard(lang, packages)))
@@ -394,7 +401,7 @@ async def on_pick_model(
     lang: str,
     out: Outbox,
 ) -> None:
-    model = app.settings.video_models.get(callback_data.model)
+    model = app.settings.product.video_models.get(callback_data.model)
     draft = model and await db_generations.set_model(
         db, callback_data.draft, user["id"], model.id, model.price, app.provider(model).name
     )
@@ -406,7 +413,7 @@ async def on_pick_model(
         _edit_or_send(
             callback,
             await _proposal_text(db, app, lang, draft, user["credits"]),
-            confirm_keyboard(lang, draft, app.settings.video_models.values()),
+            confirm_keyboard(lang, draft, app.settings.product.video_models.values()),
         ),
         then=_remember_status_message(app, draft.id),
     )
@@ -427,7 +434,7 @@ async def on_again(
     out.add(callback.answer())
     if old is None or old.user_id != user["id"]:
         return
-    model = app.settings.video_models.get(old.model) or app.model(app.settings.default_model)
+    model = app.settings.product.video_models.get(old.model) or app.model(app.settings.product.default_model)
     await _offer(
         user["id"], app, db, user, lang, state, out=out, model=model, idea=old.idea, photo_file_id=old.photo_file_id
     )

@@ -51,7 +51,7 @@ def commands(lang: str, *, admin: bool = False) -> list[BotCommand]:
 def chat_menu(app: App, chat_id: int, lang: str) -> SetMyCommands:
     """The menu of one private chat, in the language its user chose."""
     return SetMyCommands(
-        commands=commands(lang, admin=chat_id in app.settings.admin_ids),
+        commands=commands(lang, admin=chat_id in app.settings.telegram.admin_ids),
         scope=BotCommandScopeChat(chat_id=chat_id),
     )
 
@@ -83,7 +83,7 @@ class CommandMenus:
 
     async def set_up(self) -> None:
         menus = default_menus()
-        for admin_id in self.app.settings.admin_ids:
+        for admin_id in self.app.settings.telegram.admin_ids:
             admin = await db_users.get(self.app.pool, admin_id)
             menus.append(chat_menu(self.app, admin_id, user_language(admin)))
         await asyncio.gather(*(self._send(menu) for menu in menus))

@@ -64,7 +64,7 @@ def build_payments_router() -> Router:
 
 
 async def on_buy(message: Message, app: App, user: asyncpg.Record, lang: str, out: Outbox) -> None:
-    packages = app.settings.credit_packages
+    packages = app.settings.product.credit_packages
     out.add(message.answer(text(lang, "buy", credits=user["credits"]), reply_markup=packages_keyboard(lang, packages)))
 
 
@@ -80,7 +80,7 @@ async def on_pick_package(
     callback: CallbackQuery, callback_data: BuyPackage, app: App, user: asyncpg.Record, lang: str, out: Outbox
 ) -> None:
     package = Package(callback_data.credits, callback_data.stars)
-    if package not in app.settings.credit_packages:
+    if package not in app.settings.product.credit_packages:
         out.add(callback.answer(text(lang, "package_gone"), show_alert=True))
         return
     out.add(callback.answer())
@@ -93,7 +93,7 @@ def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
         chat_id=user_id,
         title=title,
         description=text(lang, "invoice_description", credits=package.credits),
-        payload=make_payload(payload_key(app.settings.bot_token), package, user_id),
+        payload=make_payload(payload_key(app.settings.telegram.token), package, user_id),
         currency=CURRENCY,
         prices=[LabeledPrice(label=title, amount=package.stars)],
         provider_token="",  # Telegram Stars take no payment provider
@@ -103,8 +103,8 @@ def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
 async def on_pre_checkout(query: PreCheckoutQuery, app: App, user: asyncpg.Record, lang: str, out: Outbox) -> None:
     """Answered from what the update already read (the user row): no extra query, well within 10 s."""
     refusal = check_pre_checkout(
-        payload_key(app.settings.bot_token),
-        app.settings.credit_packages,
+        payload_key(app.settings.telegram.token),
+        app.settings.product.credit_packages,
         payload=query.invoice_payload,
         currency=query.currency,
         total_amount=query.total_amount,
@@ -126,7 +126,7 @@ async def on_successful_payment(
 ) -> None:
     paid = message.successful_payment
     assert paid is not None
-    signed = read_payload(payload_key(app.settings.bot_token), paid.invoice_payload)
+    signed = read_payload(payload_key(app.settings.telegram.token), paid.invoice_payload)
     credits = signed.package.credits if signed is not None and paid.currency == CURRENCY else 0
     if signed is None or signed.package.stars != paid.total_amount:
         # Telegram took the Stars for a payload we did not sign: keep the payment (refundable), credit nothing.

@@ -42,7 +42,7 @@ async def accept(db: asyncpg.Connection, app: App, draft_id: int, user_id: int) 
         return Refused("draft_gone")
     if draft.status != Status.DRAFT:
         return Refused("already_started")
-    model = app.settings.video_models.get(draft.model)
+    model = app.settings.product.video_models.get(draft.model)
     if model is None:
         return Refused("draft_gone")  # the operator removed the model since the proposal
     provider = app.provider(model)
@@ -50,7 +50,7 @@ async def accept(db: asyncpg.Connection, app: App, draft_id: int, user_id: int) 
     if health.account_problem:
         return Refused("service_unavailable")
     active = await db_generations.count_unfinished(db, user_id)
-    if active >= app.settings.max_active_per_user:
+    if active >= app.settings.product.max_active_per_user:
         return Refused("too_many_active", {"active": active})
     if user["credits"] < draft.price:
         return Refused("not_enough_credits", {"price": draft.price, "credits": user["credits"]})
@@ -59,7 +59,7 @@ async def accept(db: asyncpg.Connection, app: App, draft_id: int, user_id: int) 
     if credits is None or generation is None or generation.confirmed_at is None:
         raise RuntimeError(f"generation {draft.id}: draft confirmed twice in one transaction")
     payload = {"generation_id": generation.id, "user_id": user_id}
-    wait_limit = generation.confirmed_at + timedelta(seconds=app.settings.queue_wait_limit)
+    wait_limit = generation.confirmed_at + timedelta(seconds=app.settings.product.queue_wait_limit)
     await enqueue_many(
         db,
         app.registry,

@@ -54,7 +54,7 @@ async def ensure(app: App) -> None:
 async def failed(app: App, provider: VideoProvider, error: Retryable) -> float:
     """Count a retryable failure; the seconds the caller should wait before its next try."""
     went_down, failures = await db_providers.failed(
-        app.pool, provider.name, app.settings.provider_failure_threshold, error.detail
+        app.pool, provider.name, app.settings.kie.provider_failure_threshold, error.detail
     )
     if went_down:
         log.critical("provider.down", provider=provider.name, failures=failures, reason=error.detail)
@@ -89,7 +89,7 @@ async def _went_down(app: App, provider: VideoProvider, key: str, params: Mappin
 
 
 async def _alert(app: App, key: str, params: Mapping[str, object], *, fold: str | None = None) -> None:
-    if app.settings.admin_ids:
+    if app.settings.telegram.admin_ids:
         await enqueue(
             app.pool, app.registry, ALERT, {"key": key, "params": params, "fold": fold is not None}, unique_key=fold
         )

@@ -55,7 +55,7 @@ async def overdue(app: App, generation: Generation) -> None:
         credits = await _refund(conn, marked) if marked is not None else None
     if marked is None or credits is None:
         return
-    waited = app.settings.late_render_limit - app.settings.generation_timeout
+    waited = app.settings.product.late_render_limit - app.settings.product.generation_timeout
     log.warning(
         "generation.overdue",
         generation_id=marked.id,

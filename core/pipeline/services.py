@@ -32,7 +32,7 @@ class App:
     registry: Registry = field(default_factory=Registry)
 
     def model(self, model_id: str) -> VideoModel:
-        return self.settings.video_models[model_id]
+        return self.settings.product.video_models[model_id]
 
     def provider(self, model: VideoModel) -> VideoProvider:
         return self.providers.for_model(model)

@@ -66,5 +66,5 @@ async def show(
 
 
 def _model_title(app: App, generation: Generation) -> str:
-    model = app.settings.video_models.get(generation.model)
+    model = app.settings.product.video_models.get(generation.model)
     return model.title if model else generation.model

@@ -172,8 +172,8 @@ class Pipeline:
             return None
         situation = Rendering(
             elapsed(generation.rendering_at),
-            app.settings.generation_timeout,
-            app.settings.late_render_limit,
+            app.settings.product.generation_timeout,
+            app.settings.product.late_render_limit,
             refunded=generation.refunded_at is not None,
         )
         outcome = None if situation.expired else await self._state(generation)
@@ -225,17 +225,19 @@ class Pipeline:
         now = datetime.now(UTC)
         if generation.status in WAITING:
             assert generation.confirmed_at is not None
-            limit = generation.confirmed_at + timedelta(seconds=app.settings.queue_wait_limit)
+            limit = generation.confirmed_at + timedelta(seconds=app.settings.product.queue_wait_limit)
             if now < limit:
                 return Snooze((limit - now).total_seconds())
-            await fail(app, generation.id, Reason(WAITED, f"not started within {app.settings.queue_wait_limit:g}s"))
+            await fail(
+                app, generation.id, Reason(WAITED, f"not started within {app.settings.product.queue_wait_limit:g}s")
+            )
             return None
         if generation.status == Status.UPLOADING:
             return Snooze(30) if job.snoozes < 40 else None  # rendered; the delivery (and its retries) decides
         assert generation.rendering_at is not None and generation.deadline_at is not None
-        late_limit = generation.rendering_at + timedelta(seconds=app.settings.late_render_limit)
+        late_limit = generation.rendering_at + timedelta(seconds=app.settings.product.late_render_limit)
         if now >= late_limit:
-            await fail(app, generation.id, too_late(app.settings.late_render_limit))
+            await fail(app, generation.id, too_late(app.settings.product.late_render_limit))
             return None
         if now >= generation.deadline_at:
             await overdue(app, generation)
@@ -247,7 +249,7 @@ class Pipeline:
         if job.snoozes:
             return None
         params = job.payload.get("params") or {}
-        for admin in self.app.settings.admin_ids:
+        for admin in self.app.settings.telegram.admin_ids:
             lang = user_language(await db_users.get(self.app.pool, admin))  # English for one who never wrote
             try:
                 await self.app.bot.send_message(admin, text(lang, job.payload["key"], **params))
@@ -305,7 +307,7 @@ class Pipeline:
         app, gid = self.app, generation.id
         await health.succeeded(app, provider)
         async with app.pool.acquire() as conn, conn.transaction():
-            rendering = await db_generations.save_task(conn, gid, task_id, app.settings.generation_timeout)
+            rendering = await db_generations.save_task(conn, gid, task_id, app.settings.product.generation_timeout)
             if rendering is not None:
                 await enqueue(
                     conn, app.registry, POLL, _payload(generation), delay=poll_delay(0), unique_key=job_key(POLL, gid)
@@ -384,7 +386,7 @@ class Pipeline:
         assert generation.photo_file_id is not None
         raw = await download_photo(self.app.bot, generation.photo_file_id)
         try:
-            photo = await asyncio.to_thread(to_vertical, raw, fit=self.app.settings.photo_fit)  # CPU: a second
+            photo = await asyncio.to_thread(to_vertical, raw, fit=self.app.settings.product.photo_fit)  # CPU: a second
         except PhotoUnreadable as error:
             await fail(self.app, generation.id, Reason(PHOTO, str(error)))
             return None
@@ -416,7 +418,7 @@ class Pipeline:
             archived = await archive_video(
                 self.app.storage, user_id=generation.user_id, generation_id=generation.id, path=path
             )
-            if size <= settings.telegram_upload_limit:
+            if size <= settings.telegram.upload_limit:
                 info = probe_mp4(path)
                 try:
                     sent = await bot.send_video(
@@ -457,7 +459,7 @@ class Pipeline:
             log.warning("generation.submit.slot_unsettled", bucket=bucket, error=str(error))
 
     def _callback(self, generation: Generation) -> str | None:
-        base = self.app.settings.public_base_url
+        base = self.app.settings.telegram.public_base_url
         return f"{base}/{generation.provider}/callback/{generation.callback_token}" if base else None
 
     def _refund_on_last_attempt(

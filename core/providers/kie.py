@@ -39,6 +39,7 @@ from core.providers.base import (
     Retryable,
     TaskState,
 )
+from core.settings.sections import KieSettings, reveal
 
 VEO_CREATE, VEO_RECORD = "/api/v1/veo/generate", "/api/v1/veo/record-info"
 MARKET_CREATE, MARKET_RECORD = "/api/v1/jobs/createTask", "/api/v1/jobs/recordInfo"
@@ -233,6 +234,22 @@ class KieProvider:
         self._upload_base_url = upload_base_url.rstrip("/")
         self._hmac_key = hmac_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    @classmethod
+    def configured(
+        cls, settings: KieSettings, http: aiohttp.ClientSession, *, timeout_s: float | None = None
+    ) -> KieProvider:
+        """The provider as the KIE_* variables describe it; ``timeout_s`` shortens the wait (preflight)."""
+        return cls(
+            http,
+            api_key=settings.api_key.get_secret_value(),
+            base_url=settings.base_url,
+            upload_base_url=settings.upload_base_url,
+            hmac_key=reveal(settings.webhook_hmac_key),
+            creates_per_10s=settings.creates_per_10s,
+            min_balance=settings.min_balance,
+            timeout_s=timeout_s or settings.timeout,
+        )
 
     async def upload_image(self, data: bytes, file_name: str, mime: str = "image/jpeg") -> str:
         """Put the image on KIE's file host; the URL KIE renders from (kept 24 h)."""

@@ -8,6 +8,7 @@ import openai
 from openai.types.chat import ChatCompletionContentPartParam
 
 from core import metrics
+from core.settings.sections import OpenAISettings
 
 SYSTEM_PROMPT = """You write prompts for an AI video model that renders one short vertical video (9:16, \
 about 8 seconds, with sound). From the user's idea (and photo, when there is one) write a single \
@@ -33,6 +34,16 @@ def fallback_prompt(idea: str, with_photo: bool) -> str:
     else:
         subject = idea
     return f"{subject}. Vertical 9:16 video, cinematic lighting, smooth camera movement."
+
+
+def openai_client(settings: OpenAISettings, *, timeout: float | None = None, retries: int = 1) -> openai.AsyncOpenAI:
+    """A client as the OPENAI_* variables describe it; ``timeout`` shortens the wait (preflight)."""
+    return openai.AsyncOpenAI(
+        api_key=settings.api_key.get_secret_value(),
+        base_url=settings.base_url,  # None: the SDK's default (it reads no environment here)
+        timeout=timeout or settings.timeout,
+        max_retries=retries,
+    )
 
 
 class Prompter:

@@ -23,9 +23,9 @@ def job_kinds(app: App) -> Registry:
     """Every job kind this code can run, with the operator's per-kind limits applied; a job's log lines
     carry the generation and the user its payload names. Raises ValueError for settings only now
     checkable (limits of unknown kinds, models without a provider)."""
-    problems = app.providers.check(app.settings.video_models)
+    problems = app.providers.check(app.settings.product.video_models)
     if problems:
         raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
-    return registry.with_limits(app.settings.queue_concurrency).with_log_fields("generation_id", "user_id")
+    return registry.with_limits(app.settings.queue.concurrency).with_log_fields("generation_id", "user_id")

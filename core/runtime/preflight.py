@@ -28,7 +28,9 @@ from aiogram.types import WebhookInfo
 from core.bot.frontend import WEBHOOK_PATH
 from core.providers.base import AccountProblem, ProviderError, Retryable, VideoProvider
 from core.providers.kie import KieProvider
+from core.providers.prompter import openai_client
 from core.settings import Settings
+from core.settings.sections import TelegramSettings
 from db.migrate import applied_versions, discover
 from db.pool import connect
 
@@ -83,7 +85,7 @@ def judge_migrations(server_version: str, applied: set[int] | None, known: set[i
     return passed(name, f"PostgreSQL {server_version}, migrations current ({len(known)})")
 
 
-def judge_webhook(info: WebhookInfo, settings: Settings, *, now: float) -> Check:
+def judge_webhook(info: WebhookInfo, settings: TelegramSettings, *, now: float) -> Check:
     name = "Webhook"
     expected = f"{settings.public_base_url}{WEBHOOK_PATH}" if settings.webhook_mode else ""
     pending = f"{info.pending_update_count} update(s) pending"
@@ -171,10 +173,10 @@ async def check_database(database_url: str, *, transaction_pooler: bool) -> Chec
     return judge_migrations(server, applied, {m.version for m in discover()})
 
 
-def preflight_bot(settings: Settings) -> Bot:
+def preflight_bot(settings: TelegramSettings) -> Bot:
     """A plain Bot for reading: none of the running bot's retry or blocked-user middleware."""
-    api = TelegramAPIServer.from_base(settings.telegram_api_base, is_local=settings.telegram_api_local)
-    return Bot(settings.bot_token, session=AiohttpSession(api=api))
+    api = TelegramAPIServer.from_base(settings.api_base, is_local=settings.api_local)
+    return Bot(settings.token, session=AiohttpSession(api=api))
 
 
 async def check_telegram(bot: Bot) -> Check:
@@ -189,7 +191,7 @@ async def check_telegram(bot: Bot) -> Check:
     return passed("Telegram", f"@{me.username} (id {me.id})")
 
 
-async def check_webhook(bot: Bot, settings: Settings) -> Check:
+async def check_webhook(bot: Bot, settings: TelegramSettings) -> Check:
     try:
         info = await bot.get_webhook_info()
     except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
@@ -226,34 +228,27 @@ async def check_openai(client: openai.AsyncOpenAI, model: str) -> Check:
 
 async def run_checks(settings: Settings, database_url: str) -> list[Check]:
     """Every check, at once; each bounded by CHECK_TIMEOUT. In a fixed order for reading."""
-    bot = preflight_bot(settings)
-    client = openai.AsyncOpenAI(
-        api_key=settings.openai_api_key, base_url=settings.openai_base_url, timeout=CHECK_TIMEOUT, max_retries=0
-    )
+    bot = preflight_bot(settings.telegram)
+    client = openai_client(settings.openai, timeout=CHECK_TIMEOUT, retries=0)
     timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
             named: list[tuple[str, Awaitable[Check]]] = [
-                ("Database", check_database(database_url, transaction_pooler=settings.database_transaction_pooler)),
+                ("Database", check_database(database_url, transaction_pooler=settings.database.transaction_pooler)),
                 ("Telegram", check_telegram(bot)),
-                ("Webhook", check_webhook(bot, settings)),
-                ("KIE", check_kie(kie_provider(http, settings), settings.kie_min_balance)),
-                ("OpenAI", check_openai(client, settings.openai_model)),
+                ("Webhook", check_webhook(bot, settings.telegram)),
+                (
+                    "KIE",
+                    check_kie(
+                        KieProvider.configured(settings.kie, http, timeout_s=CHECK_TIMEOUT), settings.kie.min_balance
+                    ),
+                ),
+                ("OpenAI", check_openai(client, settings.openai.model)),
             ]
             return list(await asyncio.gather(*(_bounded(name, check) for name, check in named)))
     finally:
         await bot.session.close()
         await client.close()
-
-
-def kie_provider(http: aiohttp.ClientSession, settings: Settings) -> KieProvider:
-    return KieProvider(
-        http,
-        api_key=settings.kie_api_key,
-        base_url=settings.kie_base_url,
-        upload_base_url=settings.kie_upload_base_url,
-        timeout_s=CHECK_TIMEOUT,
-    )
 
 
 async def _bounded(name: str, check: Awaitable[Check]) -> Check:

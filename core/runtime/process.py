@@ -28,7 +28,7 @@ from core.queue.jobs import Registry
 from core.queue.worker import QueueConfig, Worker
 from core.runtime.outage import OUTAGE_LIMIT_S, Outage
 from core.runtime.supervisor import Supervisor
-from core.settings import Settings
+from core.settings.sections import MetricsSettings, QueueSettings, RuntimeSettings, reveal
 from core.tasks import Starter
 from core.web.metrics import Fleet, metrics_route
 from core.web.server import Check, WebServer, build_app
@@ -50,10 +50,12 @@ class Component(Protocol):
 class Runtime:
     def __init__(
         self,
-        settings: Settings,
+        settings: RuntimeSettings,
         pool: asyncpg.Pool,
         registry: Registry,
         *,
+        queue: QueueSettings,
+        metrics_settings: MetricsSettings,
         role: Role = Role.ALL,
         listen_dsn: str | None = None,
         owner: str | None = None,
@@ -77,15 +79,15 @@ class Runtime:
         self.worker: Worker | None = None
         if role in (Role.ALL, Role.WORKER):
             breaker = CircuitBreaker(settings.breaker_threshold, self._tripped)
-            queue = QueueConfig(
-                consumers=settings.queue_consumers,
-                lease_s=settings.queue_lease,
-                poll_s=settings.queue_poll_interval,
-                keep_succeeded_s=settings.queue_keep_succeeded,
-                keep_failed_s=settings.queue_keep_failed,
-                vacuum_dead_rows=settings.queue_vacuum_dead_rows,
+            config = QueueConfig(
+                consumers=queue.consumers,
+                lease_s=queue.lease,
+                poll_s=queue.poll_interval,
+                keep_succeeded_s=queue.keep_succeeded,
+                keep_failed_s=queue.keep_failed,
+                vacuum_dead_rows=queue.vacuum_dead_rows,
             )
-            self.worker = Worker(pool, registry, queue, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
+            self.worker = Worker(pool, registry, config, listen_dsn=listen_dsn, breaker=breaker, owner=owner)
         self.components: Sequence[Component] = components if role in (Role.ALL, Role.WEB) else ()
         # Every role serves HTTP: a worker-only process still answers /healthz, /readyz and /metrics.
         checks: dict[str, Check] = {"database": self._database_ok, "accepting": self._accepting}
@@ -94,10 +96,10 @@ class Runtime:
         for component in self.components:
             checks.update(getattr(component, "checks", dict)())
         routes: list[Callable[[web.Application], None]] = [component.add_routes for component in self.components]
-        metrics.enable(settings.metrics_enabled)
-        self.fleet = Fleet(pool, cache_s=settings.metrics_cache)
-        if settings.metrics_enabled:
-            routes.append(metrics_route(self.fleet, settings.metrics_token))
+        metrics.enable(metrics_settings.enabled)
+        self.fleet = Fleet(pool, cache_s=metrics_settings.cache)
+        if metrics_settings.enabled:
+            routes.append(metrics_route(self.fleet, reveal(metrics_settings.token)))
         self.web = WebServer(
             build_app(checks, routes), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace
         )
@@ -145,7 +147,7 @@ class Runtime:
             role=str(self.role),
             pid=os.getpid(),
             worker=self.worker.owner if self.worker else None,
-            consumers=self.settings.queue_consumers if self.worker else 0,
+            consumers=self.worker.consumer_count if self.worker else 0,
         )
         self.started.set()
 

@@ -11,6 +11,7 @@ import itertools
 from moto.server import ThreadedMotoServer
 
 from core.settings import Settings
+from core.settings.sections import StorageSettings
 from tests.helpers import SECRETS
 
 _buckets = itertools.count(1)
@@ -30,8 +31,8 @@ class FakeS3:
     def stop(self) -> None:
         self._server.stop()
 
-    def settings(self, **overrides: str) -> Settings:
-        """Settings pointing at this server, with buckets of their own (tests share the server)."""
+    def settings(self, **overrides: str) -> StorageSettings:
+        """The storage section pointing at this server, with buckets of their own (tests share the server)."""
         n = next(_buckets)
         return Settings.from_env(
             {
@@ -43,4 +44,4 @@ class FakeS3:
                 "STORAGE_OUTPUTS_BUCKET": f"outputs-{n}",
                 **overrides,
             }
-        )
+        ).storage

@@ -1,0 +1,221 @@
+"""All configuration, read from the environment (and an optional .env) once at start, into sections
+(core/settings/sections.py) that are handed each to the part that uses it.
+
+pydantic-settings maps variables to fields; our readers (core/settings/readers.py) parse the
+documented forms. What pydantic would print is rewritten here: one line per variable, named as the
+person wrote it, secrets hidden, so a bad start reads as a list of fixes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import EnvSettingsSource
+
+from core.settings import sections
+from core.settings.sections import Section
+
+__all__ = ["Settings", "SettingsError", "env_example", "read_environment", "redact_dsn", "variables"]
+
+
+class SettingsError(Exception):
+    """Some variables are missing or wrong; ``problems`` has one line per variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = "1 setting needs" if len(problems) == 1 else f"{len(problems)} settings need"
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"Reelsmith cannot start: {count} fixing.\n{lines}\n"
+            "Set them in the environment or in .env (every variable is described in .env.example)."
+        )
+
+
+class Settings(BaseModel):
+    """Every section; the runtime wiring hands each part the one it uses."""
+
+    model_config = ConfigDict(frozen=True)
+
+    telegram: sections.TelegramSettings
+    product: sections.ProductSettings
+    openai: sections.OpenAISettings
+    kie: sections.KieSettings
+    database: sections.DatabaseSettings
+    queue: sections.QueueSettings
+    runtime: sections.RuntimeSettings
+    logging: sections.LoggingSettings
+    metrics: sections.MetricsSettings
+    storage: sections.StorageSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Every section from ``environ``; every problem of every section in one ``SettingsError``."""
+        parsed: dict[str, Section] = {}
+        problems: list[str] = []
+        for name, section in _sections():
+            try:
+                parsed[name] = section(**_Environ(section, environ)())
+            except ValidationError as error:
+                by_key = {var.key: var for var in _variables(name, section)}
+                problems += [_problem(by_key, detail) for detail in error.errors()]
+        problems += _cross_checks(parsed)
+        if problems:
+            raise SettingsError(problems)
+        return cls.model_validate(parsed)
+
+    def changed(self, **changes: Mapping[str, Any]) -> Settings:
+        """A copy with some values changed, by section: ``settings.changed(queue={"consumers": 1})``."""
+        return self.model_copy(
+            update={name: getattr(self, name).model_copy(update=values) for name, values in changes.items()}
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Every setting for the start-up log, secrets hidden."""
+        return {var.name.lower(): _shown(var, self._value(var)) for var in variables()}
+
+    def secrets(self) -> list[str]:
+        """Secret values (and DSN passwords) the log scrubber must never let through."""
+        found = [self.telegram.secret]
+        for var in variables():
+            if var.secret and (value := self._value(var)):
+                raw = value.get_secret_value()
+                # A DSN is shown redacted; only its password is secret.
+                found += [urlsplit(raw).password or ""] if raw.startswith("postgres") else [raw]
+        return [secret for secret in found if secret]
+
+    def _value(self, var: Variable) -> Any:
+        return getattr(getattr(self, var.section), var.field)
+
+
+class Variable(NamedTuple):
+    name: str  # as in the environment
+    group: str
+    help: str
+    default: str | None  # as written in .env; None: required
+    secret: bool
+    section: str  # Settings' attribute
+    field: str  # the section's attribute
+    key: str  # what pydantic calls it: the alias, else the field name
+
+
+def variables() -> Iterator[Variable]:
+    """Every environment variable, in the order of .env.example."""
+    for attribute, section in _sections():
+        yield from _variables(attribute, section)
+
+
+def _variables(attribute: str, section: type[Section]) -> Iterator[Variable]:
+    prefix = section.model_config.get("env_prefix", "")
+    for name, field in section.model_fields.items():
+        key = str(field.validation_alias or name)
+        yield Variable(
+            (key if field.validation_alias else prefix + name).upper(),
+            str(section.model_config.get("title")),
+            " ".join((field.description or "").split()),  # a docstring's lines joined
+            None if field.is_required() else str(field.default),
+            field.annotation in (SecretStr, SecretStr | None),
+            attribute,
+            name,
+            key,
+        )
+
+
+def _sections() -> Iterator[tuple[str, type[Section]]]:
+    for name, field in Settings.model_fields.items():
+        assert isinstance(field.annotation, type) and issubclass(field.annotation, Section)
+        yield name, field.annotation
+
+
+class _Environ(EnvSettingsSource):
+    """``environ`` in place of ``os.environ``: names only as written, in capitals; values handed to our
+    readers as written (no JSON decoding), and an empty value left out, so the default applies."""
+
+    def __init__(self, section: type[Section], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(section)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items() if name == name.upper()}
+
+    def prepare_field_value(self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool) -> Any:
+        if isinstance(value, str) and not value.strip() and not field.is_required():
+            return None
+        return value
+
+
+def _problem(by_key: Mapping[str, Variable], detail: ErrorDetails) -> str:
+    """pydantic's error as our line: the variable as written, the value (or <hidden>), why, what it is for."""
+    reason = detail["msg"].removeprefix("Value error, ")
+    if not detail["loc"]:  # a check across the section's variables: its message names them
+        return reason
+    var = by_key[str(detail["loc"][0])]
+    if detail["type"] == "missing":
+        return f"{var.name} is missing. {var.help}"
+    return f"{var.name}={'<hidden>' if var.secret else repr(detail['input'])} {reason}. {var.help}"
+
+
+def _cross_checks(parsed: dict[str, Any]) -> list[str]:
+    telegram, database = parsed.get("telegram"), parsed.get("database")
+    if telegram and database and telegram.webhook_mode and not database.url and not database.allow_embedded:
+        return [
+            "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded "
+            "PostgreSQL would keep every balance on the platform's disk, lost at the next deploy. Set "
+            "DATABASE_URL to a managed PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
+        ]
+    return []
+
+
+def _shown(var: Variable, value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        raw = value.get_secret_value()
+        return redact_dsn(raw) if raw.startswith("postgres") else "***"
+    if isinstance(value, Path):
+        return str(value)
+    if var.name == "CREDIT_PACKAGES":
+        return [package.id for package in value]
+    if var.name == "VIDEO_MODELS":
+        return {m.id: f"{m.family}, {m.price} credits" for m in value.values()}
+    return value
+
+
+def redact_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def read_environment(environ: Mapping[str, str], dotenv: Path | None) -> dict[str, str]:
+    """The process environment over the .env file: a variable set in both keeps its environment value."""
+    merged: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def env_example() -> str:
+    """The text of .env.example: every variable, grouped, with what it is for and its default."""
+    out = [
+        "# Reelsmith configuration. Copy to .env or set these in the environment.",
+        "# Empty values take the default shown.",
+        "",
+    ]
+    group = None
+    for var in variables():
+        if var.group != group:
+            group = var.group
+            out += [f"# --- {group} " + "-" * (60 - len(group)), ""]
+        out += textwrap.wrap(var.help, width=98, initial_indent="# ", subsequent_indent="# ")
+        if var.default is None:
+            out.append("# Required.")
+        out += [f"{var.name}={var.default or ''}", ""]
+    return "\n".join(out)

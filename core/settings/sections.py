@@ -1,0 +1,300 @@
+"""The variables, one section per part of the program; each part is handed only its section.
+
+A field is one environment variable: the section's prefix and the field's name in capitals, or its
+alias; the docstring under it is its description (.env.example, error messages). Its default is
+written as in .env (``"6m"``, ``"50MB"``) and read by the same reader as the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.catalogue import VideoModel, parse_models
+from core.settings import readers as read
+from core.settings.readers import Count, Duration, Flag, Folder, HttpUrl, Natural, Seconds, Secret, Size, Text, reads
+from core.stars import Package, parse_packages
+
+MaybeUrl = Annotated[str | None, reads(read.optional(read.http_url))]
+MaybeSecret = Annotated[SecretStr | None, reads(read.optional(read.text))]
+MaybeDsn = Annotated[SecretStr | None, reads(read.optional(read.postgres_dsn))]
+
+
+def env(default: str, *, alias: str | None = None) -> Any:
+    """A variable's default as written in .env; ``alias``: its name, when not prefix + field name."""
+    return Field(default, validation_alias=alias)
+
+
+class Section(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, validate_default=True, use_attribute_docstrings=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values handed in: ``Settings.from_env`` reads the mapping it is given, never os.environ."""
+        return (init_settings,)
+
+
+class TelegramSettings(Section):
+    model_config = SettingsConfigDict(title="Telegram", env_prefix="TELEGRAM_")
+
+    bot_token: Annotated[SecretStr, reads(read.telegram_token)] = Field(validation_alias="BOT_TOKEN")
+    """The bot's token from @BotFather."""
+    api_base: HttpUrl = env("https://api.telegram.org")
+    """Bot API server; point it at a local telegram-bot-api server to upload videos up to 2000 MB."""
+    api_local: Flag = env("false")
+    """true when TELEGRAM_API_BASE is a telegram-bot-api server in --local mode (uploads up to 2000 MB); it must
+    share this process's filesystem, since it hands out file paths."""
+    public_base_url: MaybeUrl = env("", alias="PUBLIC_BASE_URL")
+    """Public https:// address of this service. Set: webhook mode (Telegram and KIE call us). Empty: long polling
+    and KIE status polling, for local runs."""
+    webhook_secret: Annotated[SecretStr | None, reads(read.optional(read.secret_token))] = env(
+        "", alias="WEBHOOK_SECRET"
+    )
+    """Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token. Empty: derived from the bot token."""
+    upload_limit: Size = env("50MB")
+    """Largest video sent as a file; larger ones are sent as a link. 50MB on api.telegram.org, 2000MB on a local
+    Bot API server."""
+    admin_ids: Annotated[tuple[int, ...], reads(read.id_list)] = env("", alias="ADMIN_IDS")
+    """Telegram user ids of the operators, comma-separated: they get the admin commands (/stats, /grant, /ban,
+    /refund, /broadcast...) and are told about account problems (KIE credits, keys)."""
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.public_base_url is not None
+
+    @property
+    def token(self) -> str:
+        return self.bot_token.get_secret_value()
+
+    @property
+    def secret(self) -> str:
+        """The webhook secret: WEBHOOK_SECRET, or one derived from the bot token (stable across restarts)."""
+        if self.webhook_secret:
+            return self.webhook_secret.get_secret_value()
+        return hmac.new(self.token.encode(), b"reelsmith-webhook", hashlib.sha256).hexdigest()
+
+
+class ProductSettings(Section):
+    model_config = SettingsConfigDict(title="Product")
+
+    starter_credits: Natural = env("100")
+    """Credits a new user gets with their first /start."""
+    credit_packages: Annotated[tuple[Package, ...], reads(parse_packages)] = env("100:50,300:140,1000:400")
+    """Credit packages sold for Telegram Stars (/buy): credits:stars entries, comma-separated."""
+    max_active_per_user: Count = env("1")
+    """Unfinished generations one user may have at once."""
+    user_messages_per_minute: Count = env("20")
+    """Messages one user may send per minute; the rest are ignored with one polite reply."""
+    idea_max_length: Annotated[int, reads(read.integer(minimum=10, maximum=3000))] = env("1000")
+    """Longest idea (or photo caption) accepted, in characters (the proposal repeats it within Telegram's 4096)."""
+    photo_max_size: Size = env("10MB")
+    """Largest photo accepted."""
+    video_models: Annotated[dict[str, VideoModel], reads(parse_models)] = env(
+        "veo3_fast:veo:60,veo3:veo:250,kling-2.6:kling:55,sora-2:sora:30"
+    )
+    """Models users can pick: id:family:price entries, price in credits. Families (KIE): veo (veo3_fast, veo3,
+    veo3_lite), kling (kling-2.6, any Market kling-<version>), kling3 (kling-3.0-std, kling-3.0-pro), sora (sora-2,
+    sora-2-pro)."""
+    default_model: Text = env("veo3_fast")
+    """The model offered first; one of VIDEO_MODELS."""
+    generation_timeout: Seconds = env("6m")
+    """Render time allowed from the provider's acceptance of the task; past it the user is refunded (waiting in line
+    or for an outage never counts)."""
+    late_render_limit: Seconds = env("30m")
+    """How long after the provider's acceptance a render is still awaited; one that arrives after GENERATION_TIMEOUT
+    (already refunded) is delivered free."""
+    queue_wait_limit: Seconds = env("2h")
+    """Longest a confirmed generation waits to reach the provider (in line, or during an outage) before it is
+    refunded."""
+    photo_fit: Annotated[Literal["crop", "pad"], reads(read.choice("crop", "pad"))] = env("crop")
+    """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
+
+    @field_validator("default_model")
+    @classmethod
+    def _offered(cls, model: str, info: ValidationInfo) -> str:
+        models = info.data.get("video_models")  # absent when VIDEO_MODELS itself is wrong
+        if models and model not in models:
+            raise ValueError(f"is not one of VIDEO_MODELS ({', '.join(models)})")
+        return model
+
+
+class OpenAISettings(Section):
+    model_config = SettingsConfigDict(title="OpenAI", env_prefix="OPENAI_")
+
+    api_key: Secret
+    """Key for the OpenAI-compatible API that writes prompts."""
+    base_url: MaybeUrl = env("")
+    """OpenAI-compatible endpoint. Empty: https://api.openai.com/v1."""
+    model: Text = env("gpt-4.1-mini")
+    """Model that writes the video prompt."""
+    timeout: Seconds = env("30s")
+    """How long one prompt request may take before it is retried."""
+
+
+class KieSettings(Section):
+    model_config = SettingsConfigDict(title="KIE.ai", env_prefix="KIE_")
+
+    api_key: Secret
+    """KIE.ai API key (kie.ai/api-key)."""
+    base_url: HttpUrl = env("https://api.kie.ai")
+    """KIE.ai API."""
+    upload_base_url: HttpUrl = env("https://kieai.redpandaai.co")
+    """KIE.ai file upload API (a separate host)."""
+    webhook_hmac_key: MaybeSecret = env("")
+    """The webhookHmacKey from kie.ai/settings. Set: callbacks without a valid X-Webhook-Signature are refused."""
+    timeout: Seconds = env("30s")
+    """How long one KIE request may take before it counts as a failure (a hung connection)."""
+    min_balance: Natural = env("1000")
+    """KIE credits the account should keep: under it the admins are told (at most hourly), the preflight (python
+    bot.py check, and the same checks logged at start) fails, and after an account problem KIE counts as back only
+    once topped up to it. At 0 new videos wait."""
+    provider_failure_threshold: Count = env("5", alias="PROVIDER_FAILURE_THRESHOLD")
+    """Retryable provider failures in a row (across every process) after which the provider counts as down: new work
+    waits, one probe asks it with backoff, admins are told."""
+    creates_per_10s: Count = env("20")
+    """New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20)."""
+
+
+class DatabaseSettings(Section):
+    model_config = SettingsConfigDict(title="Database", env_prefix="DATABASE_")
+
+    url: MaybeDsn = env("")
+    """PostgreSQL URL. Leave empty to run the embedded PostgreSQL, kept in EMBEDDED_PG_DIR."""
+    allow_embedded: Flag = env("false", alias="ALLOW_EMBEDDED_DATABASE")
+    """true lets webhook mode (PUBLIC_BASE_URL set) run without DATABASE_URL, on the embedded PostgreSQL. Off, that
+    start is refused: on a platform its data sits on an ephemeral disk and every balance is lost at the next deploy."""
+    direct_url: MaybeDsn = env("")
+    """Direct (non-pooled) URL for LISTEN, when DATABASE_URL goes through a transaction pooler. Empty: LISTEN on
+    DATABASE_URL, or poll only when DATABASE_TRANSACTION_POOLER is on."""
+    transaction_pooler: Flag = env("false")
+    """true when DATABASE_URL is PgBouncer/Supavisor in transaction mode: turns off prepared statements."""
+    pool_size: Annotated[int, reads(read.integer(minimum=2, maximum=500))] = env("20")
+    """Most connections this process opens in its pool (each Telegram update in flight holds one)."""
+    embedded_pg_dir: Folder = env(".data/postgres", alias="EMBEDDED_PG_DIR")
+    """Where the embedded PostgreSQL keeps its data between runs (used when DATABASE_URL is empty)."""
+
+    @property
+    def dsn(self) -> str | None:
+        """DATABASE_URL, or None for the embedded PostgreSQL."""
+        return reveal(self.url)
+
+    def listen_dsn(self, database_url: str) -> str | None:
+        """Where LISTEN goes: the direct URL, else the pool's URL unless that is a pooler."""
+        if self.direct_url:
+            return self.direct_url.get_secret_value()
+        return None if self.transaction_pooler else database_url
+
+
+class QueueSettings(Section):
+    model_config = SettingsConfigDict(title="Queue", env_prefix="QUEUE_")
+
+    consumers: Annotated[int, reads(read.integer(minimum=1, maximum=1000))] = env("32")
+    """Consumer coroutines that run jobs in this process."""
+    concurrency: Annotated[dict[str, int], reads(read.kind_limits)] = env("")
+    """Per-kind limits on jobs running at once in this process, e.g. video.deliver=2,video.submit=4. Overrides the
+    limits set in code."""
+    poll_interval: Annotated[float, reads(read.duration(minimum=0.01))] = env("1s")
+    """How often to look for due jobs when no notification arrives (fallback to LISTEN/NOTIFY)."""
+    lease: Seconds = env("30s")
+    """How long a running job stays leased without renewal before another process may take it over."""
+    keep_succeeded: Duration = env("1d")
+    """How long succeeded and cancelled jobs stay in the table before they are pruned."""
+    keep_failed: Duration = env("14d")
+    """How long failed jobs stay in the table before they are pruned."""
+    vacuum_dead_rows: Natural = env("50000")
+    """Vacuum the jobs table when this many dead row versions have piled up (autovacuum is too slow for a busy
+    queue); 0 leaves it to autovacuum."""
+
+
+class RuntimeSettings(Section):
+    model_config = SettingsConfigDict(title="Runtime")
+
+    host: Text = env("0.0.0.0")  # noqa: S104
+    """Address the HTTP server binds."""
+    port: Annotated[int, reads(read.integer(minimum=1, maximum=65535))] = env("8080")
+    """Port of the HTTP server (webhook, KIE callback, health checks)."""
+    shutdown_grace: Duration = env("25s")
+    """On SIGTERM, how long running jobs may take to finish before they are handed back."""
+    breaker_threshold: Count = env("5")
+    """Consecutive job failures a restart could cure (database lost, unexpected errors) before the process drains
+    and exits for the platform to restart it."""
+    supervisor_max_restarts: Natural = env("3")
+    """Restarts of one crashed consumer or loop allowed within SUPERVISOR_WINDOW; one more exits."""
+    supervisor_window: Seconds = env("60s")
+    """The window for SUPERVISOR_MAX_RESTARTS."""
+
+
+class LoggingSettings(Section):
+    model_config = SettingsConfigDict(title="Logging", env_prefix="LOG_")
+
+    level: Annotated[str, reads(read.choice("debug", "info", "warning", "error", "critical"))] = env("info")
+    """Lowest level logged."""
+    format: Annotated[str, reads(read.choice("auto", "json", "console"))] = env("auto")
+    """json: one JSON object per line; console: readable lines; auto: console on a terminal, else json."""
+    sql: Flag = env("false")
+    """true: log every SQL statement by its name (sql/*.sql) with its duration and row count, never its parameters.
+    Verbose: for finding a slow or chatty statement."""
+
+
+class MetricsSettings(Section):
+    model_config = SettingsConfigDict(title="Metrics and error reports", env_prefix="METRICS_")
+
+    enabled: Flag = env("true")
+    """Serve Prometheus metrics at GET /metrics (every role, workers included) and count them."""
+    token: MaybeSecret = env("")
+    """Set: /metrics answers only requests with Authorization: Bearer <this token>."""
+    cache: Duration = env("5s")
+    """How long numbers read from the database for /metrics (generations, credits, queue depth) are reused."""
+    sentry_dsn: Annotated[SecretStr | None, reads(read.optional(read.http_url))] = env("", alias="SENTRY_DSN")
+    """Sentry DSN. Set: job failures and handler exceptions are reported there, secrets scrubbed."""
+    sentry_environment: Text = env("production", alias="SENTRY_ENVIRONMENT")
+    """The environment name Sentry files reports under."""
+
+
+class StorageSettings(Section):
+    model_config = SettingsConfigDict(title="Storage (archive of photos and videos)", env_prefix="STORAGE_")
+
+    url: MaybeUrl = env("")
+    """S3-compatible endpoint (Supabase Storage .../storage/v1/s3, Cloudflare R2, AWS S3, MinIO). Set: the input
+    photo and the final video are archived, and large videos are linked from there."""
+    access_key: MaybeSecret = env("")
+    """Access key id for STORAGE_URL."""
+    secret_key: MaybeSecret = env("")
+    """Secret access key for STORAGE_URL."""
+    region: Text = env("us-east-1")
+    """Region for request signing."""
+    inputs_bucket: Text = env("inputs")
+    """Bucket for users' photos."""
+    outputs_bucket: Text = env("outputs")
+    """Bucket for finished videos."""
+    link_ttl: Annotated[float, reads(read.duration(minimum=60))] = env("7d")
+    """How long a link to an archived video stays valid (S3 allows at most 7 days); renewed on request."""
+
+    @field_validator("link_ttl")
+    @classmethod
+    def _presignable(cls, seconds: float) -> float:
+        if seconds > 7 * 86400:
+            raise ValueError("may be at most 7d (the longest a presigned S3 link can live)")
+        return seconds
+
+    @model_validator(mode="after")
+    def _keys(self) -> StorageSettings:
+        if self.url and not (self.access_key and self.secret_key):
+            raise ValueError("STORAGE_URL is set: STORAGE_ACCESS_KEY and STORAGE_SECRET_KEY are needed too.")
+        return self
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The value of an optional secret, for the one call that needs it in clear."""
+    return secret.get_secret_value() if secret else None
