@@ -26,13 +26,14 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.filters import Command
-from aiogram.methods import CopyMessage, EditMessageText
+from aiogram.methods import CopyMessage
 from aiogram.types import Message
 
 from core.bot.admin import is_admin
+from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import Job, JobSpec, NewJob, Registry, Snooze, enqueue_many
-from core.telegram.outbox import Outbox
+from core.telegram.replies import edit
 from core.ui.texts import text, user_language
 from db import broadcasts as db_broadcasts
 from db import users as db_users
@@ -67,14 +68,13 @@ def status_text(lang: str, broadcast_id: int, state: str, counts: Mapping[str, i
     )
 
 
-async def on_broadcast(
-    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
+async def on_broadcast(message: Message, turn: Turn) -> None:
+    app, db, lang, out = turn.app, turn.db, turn.lang, turn.out
     original = message.reply_to_message
     if original is None:
         out.add(message.answer(text(lang, "admin_broadcast_usage")))
         return
-    created = await db_broadcasts.create(db, user["id"], message.chat.id, original.message_id)
+    created = await db_broadcasts.create(db, turn.user.id, message.chat.id, original.message_id)
     if created is None:
         out.add(message.answer(text(lang, "admin_broadcast_busy")))
         return
@@ -83,7 +83,7 @@ async def on_broadcast(
     jobs = [NewJob(SEND, {**payload, "sender": n}, unique_key=f"broadcast:{broadcast_id}:{n}") for n in range(SENDERS)]
     jobs.append(NewJob(STATUS, payload, delay=STATUS_EVERY_S, unique_key=f"broadcast:{broadcast_id}:status"))
     await enqueue_many(db, app.registry, jobs)
-    log.info("broadcast.created", broadcast_id=broadcast_id, recipients=created["total"], admin_id=user["id"])
+    log.info("broadcast.created", broadcast_id=broadcast_id, recipients=created["total"], admin_id=turn.user.id)
     counts = {"sent": 0, "failed": 0, "blocked": 0, "total": created["total"]}
 
     async def remember(sent: Message) -> None:
@@ -92,7 +92,8 @@ async def on_broadcast(
     out.add(message.answer(status_text(lang, broadcast_id, "running", counts)), then=remember)
 
 
-async def on_broadcast_cancel(message: Message, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_broadcast_cancel(message: Message, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     running = await db_broadcasts.running(db)
     if running is None or not await db_broadcasts.finish(db, running["id"], "cancelled"):
         out.add(message.answer(text(lang, "admin_broadcast_none")))
@@ -175,13 +176,7 @@ class BroadcastJobs:
         admin = await db_users.get(self.app.pool, broadcast["admin_id"])
         await self.app.limiter.wait()  # the edit is a message too, within the bot-wide pace
         try:
-            await self.app.bot(
-                EditMessageText(
-                    chat_id=broadcast["admin_id"],
-                    message_id=broadcast["status_message_id"],
-                    text=status_text(user_language(admin), broadcast["id"], state, counts),
-                )
-            )
+            words = status_text(user_language(admin), broadcast["id"], state, counts)
+            await edit(self.app.bot, broadcast["admin_id"], broadcast["status_message_id"], words)
         except (TelegramBadRequest, TelegramForbiddenError) as error:
-            if "not modified" not in str(error):
-                log.info("broadcast.status_not_shown", error=str(error))
+            log.info("broadcast.status_not_shown", error=str(error))

@@ -192,16 +192,16 @@ class UpdateProcessor:
             if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
                 self._say(out, who, "rate_limited")
             return "rate_limited"
-        if start.user is not None and start.user["banned_at"] is not None and who.kind not in BAN_EXEMPT:
+        user = start.user
+        if user is not None and user.banned_at is not None and who.kind not in BAN_EXEMPT:
             await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "banned")
-            if await db_users.take_ban_notice(conn, start.user["id"]):  # one polite reply a day, nothing else
-                out.add(
-                    SendMessage(chat_id=start.user["id"], text=texts.text(texts.user_language(start.user), "banned"))
-                )
+            if await db_users.take_ban_notice(conn, user.id):  # one polite reply a day, nothing else
+                out.add(SendMessage(chat_id=user.id, text=texts.text(texts.user_language(user), "banned")))
             return "banned"
+        # The pieces of the handlers' Turn (core/bot/turn.py packs them).
         context: dict[str, object] = {"db": conn, "out": out}
-        if start.user is not None:
-            context |= {"user": start.user, "lang": texts.user_language(start.user)}
+        if user is not None:
+            context |= {"user": user, "lang": texts.user_language(user)}
         db_token = current_db.set(conn)
         fsm_token = fsm_cache.set({fsm_key: (start.fsm_state, start.fsm_data or {})})
         try:
