@@ -83,7 +83,7 @@ class Profile:
 
 async def find(db: Executor, user_id: int | None, username: str | None) -> Profile | None:
     rows = await db.fetch(queries.user_find, user_id, username)
-    return Profile(**dict(rows[0].items())) if rows else None
+    return Profile(**rows[0]) if rows else None
 
 
 async def set_language(db: Executor, user_id: int, language: str) -> bool:
@@ -99,5 +99,13 @@ async def take_ban_notice(db: Executor, user_id: int) -> bool:
     return bool(await db.fetch(queries.user_take_ban_notice, user_id))
 
 
-async def ledger_tail(db: Executor, user_id: int, limit: int) -> list[asyncpg.Record]:
-    return await db.fetch(queries.ledger_tail, user_id, limit)
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    reason: str  # starter | generation | refund | admin | purchase | purchase_refund
+    reference: str  # what it is for: a generation id, a charge id, an admin's note
+    delta: int
+    created_at: datetime
+
+
+async def ledger_tail(db: Executor, user_id: int, limit: int) -> list[LedgerEntry]:
+    return [LedgerEntry(**row) for row in await db.fetch(queries.ledger_tail, user_id, limit)]

@@ -10,7 +10,6 @@ import asyncio
 import json
 from typing import Any
 
-import asyncpg
 import structlog
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -110,33 +109,33 @@ async def on_stats(message: Message, turn: Turn) -> None:
     money = await db_admin.stats_money(db)
     queue = await db_admin.stats_queue(db)
     daily = await db_admin.stats_daily(db, CHART_DAYS)
-    by_status = {row["status"]: row for row in generations}
-    finished = sum(by_status[s]["total"] for s in FINAL_STATES if s in by_status)
-    done = by_status["done"]["total"] if "done" in by_status else 0
+    none = text(lang, "admin_none")
+    finished = sum(row.total for row in generations if row.status in FINAL_STATES)
+    done = sum(row.total for row in generations if row.status == "done")
     summary = text(
         lang,
         "admin_stats",
         today=message.date,
-        users=users["total"],
-        users_today=users["today"],
-        users_active=users["active"],
-        gens_today=_by_status(by_status, "today") or text(lang, "admin_none"),
-        gens_total=_by_status(by_status, "total") or text(lang, "admin_none"),
+        users=users.total,
+        users_today=users.today,
+        users_active=users.active,
+        gens_today=" · ".join(f"{row.status} {row.today}" for row in generations if row.today) or none,
+        gens_total=" · ".join(f"{row.status} {row.total}" for row in generations if row.total) or none,
         success_rate=f"{100 * done / finished:.0f}% ({done}/{finished})" if finished else "—",
-        median=clock(durations["median_s"]) if durations["median_s"] is not None else "—",
-        p95=clock(durations["p95_s"]) if durations["p95_s"] is not None else "—",
-        sold=money["sold"],
-        spent=money["spent"],
-        refunded=money["refunded"],
-        stars=money["stars"],
-        stars_today=money["stars_today"],
-        queue=", ".join(f"{row['kind']} {row['depth']}" for row in queue) or text(lang, "admin_none"),
+        median=clock(durations.median_s) if durations.median_s is not None else "—",
+        p95=clock(durations.p95_s) if durations.p95_s is not None else "—",
+        sold=money.sold,
+        spent=money.spent,
+        refunded=money.refunded,
+        stars=money.stars,
+        stars_today=money.stars_today,
+        queue=", ".join(f"{row.kind} {row.depth}" for row in queue) or none,
         providers=await _providers(db, turn.app, lang),
     )
     out.add(message.answer(summary))
     # Drawn off the event loop: a chart takes a few hundred ms of CPU (the first one, an import).
     png = await asyncio.to_thread(
-        chart.draw, lang, [r["day"] for r in daily], [r["generations"] for r in daily], [r["stars"] for r in daily]
+        chart.draw, lang, [d.day for d in daily], [d.generations for d in daily], [d.stars for d in daily]
     )
     out.add(
         SendPhoto(
@@ -162,10 +161,6 @@ async def _providers(db: Conn, app: App, lang: str) -> str:
         when = health.balance_at.strftime("%H:%M UTC") if health.balance_at else "—"
         lines.append(text(lang, "admin_provider_line", provider=provider.name, state=state, balance=balance, when=when))
     return " · ".join(lines)
-
-
-def _by_status(rows: dict[str, asyncpg.Record], column: str) -> str:
-    return " · ".join(f"{status} {row[column]}" for status, row in rows.items() if row[column])
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -198,9 +193,8 @@ async def on_user(message: Message, command: CommandObject, turn: Turn) -> None:
                 credits=user.credits,
                 banned=_when(lang, user.banned_at, user.ban_reason),
                 blocked=_when(lang, user.blocked_at),
-                ledger="\n".join(f"{r['delta']:+d} {r['reason']} {r['reference']}" for r in ledger) or none,
-                generations="\n".join(f"#{g['id']} {g['status']} {g['model']} {g['price']}" for g in generations)
-                or none,
+                ledger="\n".join(f"{r.delta:+d} {r.reason} {r.reference}" for r in ledger) or none,
+                generations="\n".join(f"#{g.id} {g.status} {g.model} {g.price}" for g in generations) or none,
             )
         )
     )
@@ -293,8 +287,8 @@ async def on_gen(message: Message, command: CommandObject, turn: Turn) -> None:
                 task=f"{generation.provider} {generation.task_id}" if generation.task_id else "—",
                 error=generation.error or "—",
                 jobs="\n".join(
-                    f"#{j['id']} {j['kind']} {j['state']} {j['attempt']}/{j['max_attempts']}"
-                    + (f" · {j['last_error'][:80]}" if j["last_error"] else "")
+                    f"#{j.id} {j.kind} {j.state} {j.attempt}/{j.max_attempts}"
+                    + (f" · {j.last_error[:80]}" if j.last_error else "")
                     for j in jobs
                 )
                 or none,
@@ -315,14 +309,14 @@ async def on_job(message: Message, command: CommandObject, turn: Turn) -> None:
             text(
                 lang,
                 "admin_job",
-                id=job["id"],
-                kind=job["kind"],
-                state=job["state"],
-                attempt=job["attempt"],
-                max_attempts=job["max_attempts"],
-                run_at=job["run_at"],
-                payload=json.dumps(job["payload"], ensure_ascii=False)[:500],
-                error=(job["last_error"] or "—")[:1000],
+                id=job.id,
+                kind=job.kind,
+                state=job.state,
+                attempt=job.attempt,
+                max_attempts=job.max_attempts,
+                run_at=job.run_at,
+                payload=json.dumps(job.payload, ensure_ascii=False)[:500],
+                error=(job.last_error or "—")[:1000],
             )
         )
     )
@@ -351,8 +345,8 @@ async def on_refund(message: Message, command: CommandObject, turn: Turn) -> Non
     if payment is None:
         out.add(message.answer(_usage(lang, "/refund <telegram_payment_charge_id>")))
         return
-    charge_id = payment["charge_id"]
-    if payment["refunded_at"] is not None:
+    charge_id = payment.charge_id
+    if payment.refunded_at is not None:
         out.add(message.answer(text(lang, "admin_refund_already", charge_id=charge_id)))
         return
     payload = {"charge_id": charge_id, "admin_id": admin_id}
@@ -360,6 +354,6 @@ async def on_refund(message: Message, command: CommandObject, turn: Turn) -> Non
     log.info("admin.refund", admin_id=admin_id, charge_id=charge_id)
     out.add(
         message.answer(
-            text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment["stars"], credits=payment["credits"])
+            text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment.stars, credits=payment.credits)
         )
     )

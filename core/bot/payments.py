@@ -171,12 +171,12 @@ async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
         if payment is None:
             log.error("payment.refund.unknown_charge", charge_id=charge_id, by=by)
             return "unknown"
-        if payment["refunded_at"] is not None:
+        if payment.refunded_at is not None:
             return "already"
-        payer = await db_users.lock(db, payment["user_id"])
+        payer = await db_users.lock(db, payment.user_id)
         assert payer is not None  # payments reference users
         user = User.of(payer)
-        take = refund_take(payment["credits"], user.credits)
+        take = refund_take(payment.credits, user.credits)
         balance = user.credits
         if take.removed > 0:
             taken = await db_users.apply_credits(db, user.id, -take.removed, "purchase_refund", charge_id)
@@ -184,7 +184,7 @@ async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
             balance = taken
         await db_payments.set_refunded(db, charge_id, by, take.shortfall)
     log.info("payment.refunded", charge_id=charge_id, by=by, removed=take.removed, shortfall=take.shortfall)
-    return TakenBack(charge_id, user.id, payment["stars"], take.removed, take.shortfall, balance)
+    return TakenBack(charge_id, user.id, payment.stars, take.removed, take.shortfall, balance)
 
 
 def _refund_notice(lang: str, taken: TakenBack) -> str:
@@ -210,9 +210,9 @@ class RefundJob:
         if payment is None:
             raise Cancel(f"no payment {charge_id}")
         admin_lang = user_language(await db_users.get(app.pool, admin_id))
-        if payment["refunded_at"] is None:
+        if payment.refunded_at is None:
             try:
-                await app.bot.refund_star_payment(user_id=payment["user_id"], telegram_payment_charge_id=charge_id)
+                await app.bot.refund_star_payment(user_id=payment.user_id, telegram_payment_charge_id=charge_id)
             except TelegramBadRequest as error:
                 if ALREADY_REFUNDED not in error.message:
                     await self._tell(
