@@ -2,7 +2,8 @@
 database (through the update's transaction) and queue short replies; anything slow is a job.
 
 Every handler takes a ``turn`` (core/bot/turn.py: the update's connection, the sender as a ``User``,
-their language, the outbox, the services) besides aiogram's own parameters.
+their language, the outbox, the services; built by the update processor) besides aiogram's own
+parameters.
 
 | router        | module                    | handles                                               |
 |---------------|---------------------------|-------------------------------------------------------|
@@ -27,7 +28,7 @@ from core.bot.generations import build_generations_router
 from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.proposals import build_proposals_router
-from core.bot.turn import Turn, TurnMiddleware
+from core.bot.turn import Turn
 from db import users as db_users
 
 # Filters are coroutines: aiogram runs a plain-function filter (a MagicFilter such as F.text) in a
@@ -45,7 +46,6 @@ def build_router() -> Router:
     commands fall through to the unknown-command reply), then every user command (one check skips
     them all for a plain message), then ideas, photos and buttons."""
     root = Router(name="reelsmith")
-    TurnMiddleware().install(root, "message", "callback_query", "pre_checkout_query", "my_chat_member")
     root.message.filter(in_private_chat)
     root.my_chat_member.register(on_membership)
     admin = build_admin_router()

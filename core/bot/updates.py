@@ -31,6 +31,8 @@ from pydantic import ValidationError
 
 from core import errors, metrics
 from core.bot.fsm import PostgresStorage
+from core.bot.turn import Turn
+from core.pipeline.services import App
 from core.queue.outcomes import describe
 from core.telegram.context import current_db, fsm_cache
 from core.telegram.outbox import Outbox, ReplySender
@@ -103,6 +105,7 @@ class UpdateProcessor:
         self._pool = pool
         self._dispatcher = dispatcher
         self._bot = bot
+        self._app: App | None = dispatcher.get("app")  # the services in each Turn: Dispatcher(app=...)
         self._messages_per_minute = messages_per_minute
         # Ordinary updates queue here for their connection; a few are always left to money updates,
         # so a pre-checkout (10 s deadline) or a payment never waits behind a flood of messages.
@@ -198,10 +201,10 @@ class UpdateProcessor:
             if await db_users.take_ban_notice(conn, user.id):  # one polite reply a day, nothing else
                 out.add(SendMessage(chat_id=user.id, text=texts.text(texts.user_language(user), "banned")))
             return "banned"
-        # The pieces of the handlers' Turn (core/bot/turn.py packs them).
-        context: dict[str, object] = {"db": conn, "out": out}
-        if user is not None:
-            context |= {"user": user, "lang": texts.user_language(user)}
+        # An update without a (human) sender reaches no handler that takes a turn.
+        context: dict[str, Turn] = {}
+        if user is not None and self._app is not None:
+            context["turn"] = Turn(conn, user, texts.user_language(user), out, self._app)
         db_token = current_db.set(conn)
         fsm_token = fsm_cache.set({fsm_key: (start.fsm_state, start.fsm_data or {})})
         try:
