@@ -3,7 +3,8 @@
 Each report carries what the log lines around it carry (structlog's context: job_id, kind,
 attempt, generation_id, user_id, update_id) as tags, so a Sentry issue leads to its log story.
 Before anything leaves the process the whole event goes through the log's secret scrubber. The
-SDK sends from a thread of its own; with SENTRY_DSN unset every function here returns at once.
+SDK sends from a thread of its own; with SENTRY_DSN unset every function here returns at once, and
+the SDK (about 30 MB) is never imported.
 
 A bottom-layer module (the queue imports it): sentry_sdk, structlog and core.logging only.
 """
@@ -12,13 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
-import sentry_sdk
 import structlog
-from sentry_sdk.integrations.aiohttp import AioHttpIntegration
-from sentry_sdk.integrations.asyncio import AsyncioIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
 
 from core.logging import redact
 
@@ -32,6 +30,11 @@ def init(dsn: str | None, *, environment: str, release: str | None = None) -> bo
     """Start reporting when a DSN is set; True when it is."""
     if not dsn:
         return False
+    import sentry_sdk
+    from sentry_sdk.integrations.aiohttp import AioHttpIntegration
+    from sentry_sdk.integrations.asyncio import AsyncioIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
@@ -53,6 +56,10 @@ def init(dsn: str | None, *, environment: str, release: str | None = None) -> bo
 
 
 def enabled() -> bool:
+    if "sentry_sdk" not in sys.modules:  # nothing started it: it cannot be reporting
+        return False
+    import sentry_sdk
+
     return sentry_sdk.get_client().is_active()
 
 
@@ -60,6 +67,8 @@ def report(error: BaseException | None, message: str | None = None, **tags: Any)
     """Send ``error`` (or ``message`` when there is no exception object) with the log's context as tags."""
     if not enabled():
         return
+    import sentry_sdk
+
     context = {**structlog.contextvars.get_contextvars(), **tags}
     with sentry_sdk.new_scope() as scope:
         for key in TAGS:
@@ -80,4 +89,6 @@ def scrub(event: Any, _hint: Any) -> Any:
 def flush(timeout: float = 2.0) -> None:
     """Send what is queued (at stop; a process about to exit drops what is unsent)."""
     if enabled():
+        import sentry_sdk
+
         sentry_sdk.flush(timeout)

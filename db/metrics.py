@@ -7,9 +7,6 @@ import asyncpg
 from db.jobs import Executor
 from db.sql import queries
 
-# Statements over tables other parts of the system add; run only once their table exists.
-NEEDS_TABLE = {"metrics_stars_revenue": "payments", "metrics_provider_health": "provider_health"}
-
 
 async def generations(conn: Executor) -> list[asyncpg.Record]:
     return await conn.fetch(queries.metrics_generations)

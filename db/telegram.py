@@ -68,13 +68,9 @@ async def fsm_set_data(db: Executor, key: str, data: dict[str, Any]) -> None:
     await db.execute(queries.fsm_set_data, key, data)
 
 
-async def take_rate_slot(conn: Conn, bucket: str, limit: int, window_s: float) -> float:
-    """Take one slot of a shared limit; 0 when taken, else seconds to wait. Needs its own transaction."""
-    return (await take_rate_slot_stamped(conn, bucket, limit, window_s))[0]
-
-
 async def take_rate_slot_stamped(conn: Conn, bucket: str, limit: int, window_s: float) -> tuple[float, datetime | None]:
-    """``take_rate_slot``, also returning the slot's stamp (None when not taken) for ``settle_rate_slot``."""
+    """Take one slot of a shared limit (``rate_lock`` then ``rate_take``, in a transaction of its own):
+    0 when taken, else seconds to wait; and the slot's stamp (None when not taken) for ``settle_rate_slot``."""
     async with conn.transaction():
         await conn.execute(queries.rate_lock, bucket)
         (row,) = await conn.fetch(queries.rate_take, bucket, limit, window_s)  # always one row

@@ -315,9 +315,10 @@ class BotHarness:
     """The whole bot (web server, Telegram frontend, KIE callbacks, consumers) in this event loop,
     talked to as Telegram does: updates POSTed to the webhook with the secret header."""
 
-    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any, frontend: Any) -> None:
+    def __init__(self, app: Any, runtime: Runtime, telegram: Any, http: Any, frontend: Any, menus: Any) -> None:
         self.app = app
         self.frontend = frontend
+        self.menus = menus
         self.runtime = runtime
         self.telegram = telegram
         self.pool = app.pool
@@ -365,19 +366,20 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.listen_dsn(database_url),
                     handle_signals=False,
-                    components=[frontend := TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)],
+                    components=[frontend := TelegramFrontend(app), menus := CommandMenus(app), ProviderCallbacks(app)],
                     **runtime_options,
                 )
                 task = asyncio.create_task(runtime.run())
                 started = asyncio.ensure_future(runtime.started.wait())
                 await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
-                if wait_for_telegram and not task.done():  # the webhook is set in the background
-                    set_up = asyncio.ensure_future(frontend.set_up_done.wait())
+                if wait_for_telegram and not task.done():  # the webhook and the menus are set in the background
+                    set_up = asyncio.gather(frontend.set_up_done.wait(), menus.set_up_done.wait())
                     await asyncio.wait([task, set_up], return_when=asyncio.FIRST_COMPLETED)
+                    set_up.cancel()
                 if task.done():
                     raise AssertionError(f"the bot did not start (exit code {task.result()})")
                 try:
-                    yield cls(app, runtime, telegram, http, frontend)
+                    yield cls(app, runtime, telegram, http, frontend, menus)
                 finally:
                     runtime.stop("test over")
                     await task

@@ -7,9 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.bot.frontend import DATABASE_BACKOFF, TELEGRAM_BACKOFF
+from core.pipeline.health import PROBE_BACKOFF, SUBMIT_BACKOFF, retry_delay
 from core.queue import Backoff, Cancel, Job, JobSpec, Snooze, TransientError
 from core.queue.breaker import CircuitBreaker
+from core.queue.listener import Listener
 from core.queue.outcomes import Verdict, decide, released, stopped
+from core.runtime.supervisor import Supervisor
 
 
 async def _noop(_job: Job) -> None:
@@ -46,6 +50,33 @@ class TestBackoff:
     def test_cap_bounds_the_delay(self) -> None:
         backoff = Backoff(base=1.0, cap=60, jitter=0.0)
         assert backoff.delay(30) == 60
+
+    def test_a_huge_attempt_number_waits_the_cap(self) -> None:
+        assert Backoff(base=1.0, cap=60, jitter=0.0).delay(10_000) == 60
+
+
+_SUPERVISOR = Supervisor(max_restarts=3, window_s=60, on_give_up=lambda _name, _error: None)
+# Every retry loop of the process, and the waits it makes after its 1st ... 8th failure in a row.
+RETRY_LOOPS = {
+    "supervisor: a crashed part": (_SUPERVISOR.restart_backoff, [1, 2, 4, 8, 16, 32, 64, 128]),
+    "supervisor: the database away": (_SUPERVISOR.outage_backoff, [1, 2, 4, 5, 5, 5, 5, 5]),
+    "telegram: set-up, long polling": (TELEGRAM_BACKOFF, [1, 2, 4, 8, 16, 30, 30, 30]),
+    "telegram: a polled update, the database away": (DATABASE_BACKOFF, [1, 2, 4, 8, 10, 10, 10, 10]),
+    "LISTEN connection": (Listener("", {}, on_connect=lambda: None).backoff, [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10, 10]),
+    "provider: a submit's retryable failure": (SUBMIT_BACKOFF, [2, 4, 8, 16, 32, 60, 60, 60]),
+    "provider: the probe": (PROBE_BACKOFF, [1, 2, 4, 8, 16, 32, 60, 60]),
+}
+
+
+@pytest.mark.parametrize("loop", RETRY_LOOPS)
+def test_every_retry_loop_waits_by_one_backoff(loop: str) -> None:
+    backoff, waits = RETRY_LOOPS[loop]
+    assert [round(backoff.delay(n), 6) for n in range(1, 9)] == waits
+
+
+def test_a_submit_waits_by_the_providers_word_else_its_backoff() -> None:
+    assert [retry_delay(failures, None) for failures in (0, 1, 2, 6, 7, 100)] == [2, 2, 4, 60, 60, 60]
+    assert retry_delay(3, retry_after=17.0) == 17.0
 
 
 class TestDecide:

@@ -323,7 +323,7 @@ class TestPolling:
 
 class TestStatusMessage:
     async def test_an_identical_edit_is_not_an_error(self, bot: BotHarness, fake_kie: FakeKie) -> None:
-        from core.pipeline.progress import show
+        from core.pipeline.status import show
         from db import generations as db_generations
 
         draft = await start_and_confirm(bot, ANN, text="a still life")
@@ -347,7 +347,7 @@ class TestStatusMessage:
     ) -> None:
         """Telegram will not edit a deleted message ("message to edit not found"): the status goes out
         as a new message, and it is the one the pipeline edits from then on."""
-        from core.pipeline.progress import show
+        from core.pipeline.status import show
         from db import generations as db_generations
 
         await say(bot, ANN, "/start")

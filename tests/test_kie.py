@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from core.catalogue import VideoModel, parse_models
-from core.pipeline.steps import poll_delay
+from core.pipeline.verdict import poll_delay
 from core.providers.base import AccountProblem, ContentRefused, FinalFailure, Retryable
 from core.providers.kie import (
     MARKET_CREATE,
@@ -256,14 +256,14 @@ class TestClient:
 class TestSharedRateLimit:
     async def test_slots_are_counted_across_connections(self, pool) -> None:
         """The KIE create limiter lives in the database, so every process shares it."""
-        from db.telegram import take_rate_slot
+        from db.telegram import take_rate_slot_stamped
 
         async with pool.acquire() as one, pool.acquire() as two:
-            waits = [await take_rate_slot(conn, "kie.create", 3, 10.0) for conn in (one, two, one, two)]
+            waits = [(await take_rate_slot_stamped(conn, "kie.create", 3, 10.0))[0] for conn in (one, two, one, two)]
         assert waits[:3] == [0.0, 0.0, 0.0]
         assert 9.0 < waits[3] <= 10.0, "the fourth waits for the oldest slot to leave the window"
         async with pool.acquire() as conn:
-            assert await take_rate_slot(conn, "another.bucket", 3, 10.0) == 0.0
+            assert (await take_rate_slot_stamped(conn, "another.bucket", 3, 10.0))[0] == 0.0
 
     async def test_a_settled_slot_counts_from_its_answer(self, pool) -> None:
         """KIE counts a create when it arrives, after the slot was taken; settled once answered, the slot

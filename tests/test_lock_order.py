@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 import asyncpg
 
 from core.bot.payments import TakenBack, take_back
-from core.pipeline import progress
+from core.pipeline import refunds
 from core.runtime.services import services
 from core.settings import Settings
 from core.ui.status import TIMEOUT, Reason
@@ -77,7 +77,7 @@ async def test_failing_a_generation_waits_for_its_owner_before_the_generation(
     async with services(settings, pool) as app:
         await _while_an_update_holds_the_user(
             pool,
-            progress.fail(app, gid, Reason(TIMEOUT)),
+            refunds.fail(app, gid, Reason(TIMEOUT)),
             "SELECT 1 FROM generations WHERE id = $1 FOR UPDATE NOWAIT",
             gid,
         )
@@ -95,7 +95,7 @@ async def test_refunding_an_overdue_render_waits_for_its_owner_before_the_genera
     async with services(settings, pool) as app:
         await _while_an_update_holds_the_user(
             pool,
-            progress.overdue(app, generation),
+            refunds.overdue(app, generation),
             "SELECT 1 FROM generations WHERE id = $1 FOR UPDATE NOWAIT",
             gid,
         )

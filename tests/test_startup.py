@@ -1,7 +1,9 @@
-"""Start-up: settings first and fast, Telegram unreachable or refusing the token, a refused menu."""
+"""Start-up: settings first and fast, Telegram unreachable or refusing the token, a refused menu, and
+no optional heavy library loaded by a start that does not need it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from core.settings import Settings
@@ -60,3 +62,23 @@ async def test_a_token_telegram_refuses_exits_78_naming_bot_token(
     assert await bot.wait(timeout=60) == 78, bot.output()
     assert "BOT_TOKEN" in bot.output()
     assert "WRONG-token" not in bot.output(), "the token itself never appears"
+
+
+# Each loaded only where it is used: a chart (/stats), STORAGE_URL, SENTRY_DSN, the first photo.
+OPTIONAL_HEAVY = ("matplotlib", "aiobotocore", "sentry_sdk", "PIL")
+
+
+async def test_a_start_without_them_loads_no_optional_heavy_library(
+    bot_environment: dict[str, str], fake_telegram: FakeTelegram
+) -> None:
+    """``PYTHONPROFILEIMPORTTIME`` (``-X importtime``) makes the process print every module it imports."""
+    bot = await BotProcess.start({**bot_environment, "PYTHONPROFILEIMPORTTIME": "1"})
+    await bot.wait_for_event("web.ready")
+    await bot.wait_for_event("telegram.webhook.set")
+    await fake_telegram.wait_for(
+        lambda _: len([c for c in fake_telegram.succeeded if c.method == "setMyCommands"]) == 3
+    )
+    await bot.kill()
+    imported = {m.group(1) for line in bot.raw if (m := re.match(r"import time:.*\|\s*(\S+)$", line))}
+    assert "aiogram" in imported, "the import log was read"
+    assert sorted({name.split(".")[0] for name in imported} & set(OPTIONAL_HEAVY)) == []

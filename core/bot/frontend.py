@@ -15,17 +15,16 @@ import structlog
 from aiogram import Dispatcher
 from aiogram.exceptions import (
     ClientDecodeError,
-    TelegramAPIError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.methods import GetUpdates
-from aiogram.types import BotCommand
 from aiohttp import web
 
 from core import metrics
+from core.backoff import Backoff
 from core.bot.fsm import PostgresStorage
 from core.bot.handlers import build_router
 from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor, update_id_of
@@ -41,15 +40,9 @@ log = structlog.get_logger("telegram")
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_TIMEOUT_S = 25
-SETUP_BACKOFF_S = (1.0, 30.0)  # first and longest wait between attempts to reach Telegram at start
+TELEGRAM_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=0)  # reaching Telegram at start, and long polling
+DATABASE_BACKOFF = Backoff(base=1.0, cap=10.0, jitter=0)  # a polled update waiting for the database
 REPLIES_GRACE_S = 5.0  # at shutdown, for replies still going out (one may be waiting out a 429)
-COMMANDS = {
-    "start": "Start, and get your free credits",
-    "help": "How it works",
-    "balance": "Your credits",
-    "history": "Your recent videos",
-    "cancel": "Drop the current idea",
-}
 
 
 class RawGetUpdates(GetUpdates):
@@ -91,12 +84,12 @@ class TelegramFrontend:
         supervisor.start("telegram.setup", self.set_up)
 
     async def set_up(self) -> None:
-        """The command menu, then the webhook (or polling). While Telegram cannot be reached: retry
-        with backoff and say so on /readyz. A token Telegram refuses stops the process (78)."""
-        delay = SETUP_BACKOFF_S[0]
+        """The webhook (or polling); the command menus are core/bot/menus.py's. While Telegram cannot
+        be reached: retry with backoff and say so on /readyz. A token Telegram refuses stops the
+        process (78)."""
+        failures = 0
         while True:
             try:
-                await self._set_commands()
                 await self._connect()
                 self._not_ready = None
                 self.set_up_done.set()
@@ -105,18 +98,10 @@ class TelegramFrontend:
                 raise Fatal(f"BOT_TOKEN: Telegram refused the bot token ({error.message})", EXIT_CONFIG) from None
             except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
                 self._not_ready = f"Telegram unreachable: {error}"
+                failures += 1
+                delay = TELEGRAM_BACKOFF.delay(failures)
                 log.warning("telegram.unreachable", error=str(error), retry_in_s=delay, note="the bot waits for it")
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, SETUP_BACKOFF_S[1])
-
-    async def _set_commands(self) -> None:
-        commands = [BotCommand(command=c, description=d) for c, d in COMMANDS.items()]
-        try:
-            await self.app.bot.set_my_commands(commands)
-        except (TelegramUnauthorizedError, TelegramNetworkError, TelegramServerError, TelegramRetryAfter):
-            raise
-        except TelegramAPIError as error:  # only decorates: the bot works without its menu
-            log.warning("telegram.commands.refused", error=str(error))
 
     async def _connect(self) -> None:
         settings, bot = self.app.settings, self.app.bot
@@ -163,7 +148,7 @@ class TelegramFrontend:
 
     async def poll(self) -> None:
         offset: int | None = None
-        delay = 1.0
+        failures = 0
         while True:
             method = RawGetUpdates(offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=self.allowed_updates)
             try:
@@ -173,11 +158,12 @@ class TelegramFrontend:
                 await asyncio.sleep(error.retry_after)
                 continue
             except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as error:
+                failures += 1
+                delay = TELEGRAM_BACKOFF.delay(failures)
                 log.warning("telegram.polling.unreachable", error=str(error), retry_in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
                 continue
-            delay = 1.0
+            failures = 0
             for raw in batch:
                 update_id = update_id_of(raw) if isinstance(raw, dict) else None
                 if update_id is None:  # Telegram never sends one; nothing to record it under
@@ -188,7 +174,7 @@ class TelegramFrontend:
 
     async def _apply_polled(self, update_id: int, raw: dict[str, Any]) -> None:
         """Apply one polled update; while the database is away, wait for it (the offset stays)."""
-        delay = 1.0
+        failures = 0
         while True:
             try:
                 try:
@@ -199,6 +185,7 @@ class TelegramFrontend:
                 await self.processor.process_raw(body)
                 return
             except DB_UNAVAILABLE as error:
+                failures += 1
+                delay = DATABASE_BACKOFF.delay(failures)
                 log.warning("telegram.update.deferred", update_id=update_id, error=describe(error), retry_in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)

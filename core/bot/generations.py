@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from core.bot.turn import Turn
 from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.archive import video_link
-from core.pipeline.progress import cancel as cancel_generation
+from core.pipeline.refunds import cancel as cancel_generation
 from core.stars import covering
 from core.telegram.replies import EditOrSend
 from core.ui.keyboards import CancelGeneration, Confirm, Resend, packages_keyboard

@@ -1,14 +1,33 @@
-"""The command menus: users' per language (setMyCommands with language_code), the admins' with the
-admin commands in their own chats only (BotCommandScopeChat), so nobody else ever sees them."""
+"""The command menus, and their only owner: every setMyCommands the bot sends is built here.
+
+- The default scope without a language: the full English menu, which every language we do not
+  speak reads (a ``de`` user sees /buy, /paysupport and /terms too).
+- The default scope per language we speak (language_code ``en``, ``ru``).
+- Each admin's own chat (BotCommandScopeChat): the user menu plus the admin commands, so nobody else
+  ever sees them; and a user's chat after /language (``chat_menu``, sent by core/bot/language.py).
+
+Set in the background at start, all at once, each retried with backoff while Telegram cannot be
+reached: a menu is a convenience, never a reason to wait or not to start. Telegram keeps one menu
+per (scope, language), so the order the answers land in does not matter; nobody else sets one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.methods import SetMyCommands
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiohttp import web
 
+from core.backoff import Backoff
 from core.pipeline.services import App
 from core.tasks import Starter
 from core.ui.texts import DEFAULT_LANGUAGE, LANGUAGES, text, user_language
@@ -20,6 +39,8 @@ USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "history", 
 USER_COMMANDS += ("paysupport", "terms")
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
 ADMIN_COMMANDS += ("broadcast", "broadcast_cancel")
+MENU_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=0)  # a menu Telegram could not take yet
+TASK = "telegram.menus"
 
 
 def commands(lang: str, *, admin: bool = False) -> list[BotCommand]:
@@ -35,31 +56,58 @@ def chat_menu(app: App, chat_id: int, lang: str) -> SetMyCommands:
     )
 
 
+def default_menus() -> list[SetMyCommands]:
+    """Everyone's menu: English for any language we do not speak, and one per language we do."""
+    menus = [SetMyCommands(commands=commands(DEFAULT_LANGUAGE), scope=BotCommandScopeDefault())]
+    menus += [
+        SetMyCommands(commands=commands(lang), scope=BotCommandScopeDefault(), language_code=lang) for lang in LANGUAGES
+    ]
+    return menus
+
+
 class CommandMenus:
-    """A web component: sets the menus at start, after the frontend."""
+    """A web component: sets the menus in the background at start; ``set_up_done`` once each was
+    taken or refused."""
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.set_up_done = asyncio.Event()
+        self._supervisor: Starter | None = None
 
     def add_routes(self, web_app: web.Application) -> None:
         """No routes."""
 
     async def start(self, supervisor: Starter) -> None:
-        # Without language_code: every other language reads the English menu (this replaces the
-        # frontend's shorter one).
-        menus = [SetMyCommands(commands=commands(DEFAULT_LANGUAGE), scope=BotCommandScopeDefault())]
-        menus += [
-            SetMyCommands(commands=commands(lang), scope=BotCommandScopeDefault(), language_code=lang)
-            for lang in LANGUAGES
-        ]
+        self._supervisor = supervisor
+        supervisor.start(TASK, self.set_up)
+
+    async def set_up(self) -> None:
+        menus = default_menus()
         for admin_id in self.app.settings.admin_ids:
             admin = await db_users.get(self.app.pool, admin_id)
             menus.append(chat_menu(self.app, admin_id, user_language(admin)))
-        for menu in menus:
+        await asyncio.gather(*(self._send(menu) for menu in menus))
+        self.set_up_done.set()
+
+    async def _send(self, menu: SetMyCommands) -> None:
+        failures = 0
+        while True:
             try:
                 await self.app.bot(menu)
-            except TelegramAPIError as error:  # a menu is a convenience: never a reason not to start
+                return
+            except TelegramRetryAfter as error:
+                await asyncio.sleep(error.retry_after)
+            except (TelegramNetworkError, TelegramServerError) as error:
+                failures += 1
+                delay = MENU_BACKOFF.delay(failures)
+                log.warning("telegram.menus.unreachable", error=str(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+            except TelegramUnauthorizedError:
+                return  # the frontend stops the process with the reason
+            except TelegramAPIError as error:  # refused: the bot works without this menu
                 log.warning("telegram.menus.failed", error=str(error))
+                return
 
     async def stop(self) -> None:
-        """Nothing to stop."""
+        if self._supervisor is not None and TASK in self._supervisor.tasks:
+            await self._supervisor.cancel(TASK)

@@ -19,7 +19,7 @@ import structlog
 from core.pipeline import ALERT, BALANCE, PROBE, SUBMIT, job_key
 from core.pipeline.services import App
 from core.providers.base import AccountProblem, ProviderError, Retryable, VideoProvider
-from core.queue import Job, NewJob, Snooze, enqueue, enqueue_many
+from core.queue import Backoff, Job, NewJob, Snooze, enqueue, enqueue_many
 from db import jobs as db_jobs
 from db import providers as db_providers
 
@@ -29,13 +29,15 @@ PROBE_MAX_WAIT_S = 60.0
 BALANCE_EVERY_S = 600.0
 LOW_BALANCE_ALERT_EVERY_S = 3600.0
 ACCOUNT_ALERT_FOLD_S = 600.0  # repeats of one account problem within this are one alert
+SUBMIT_BACKOFF = Backoff(base=2.0, cap=PROBE_MAX_WAIT_S, jitter=0)  # a submit after its n-th failure: 2, 4 ... 60 s
+PROBE_BACKOFF = Backoff(base=1.0, cap=PROBE_MAX_WAIT_S, jitter=0)  # the probe's n-th ask: 1, 2, 4 ... 60 s
 
 
 def retry_delay(failures: int, retry_after: float | None) -> float:
     """How long a submit waits after a retryable failure: the provider's word, else 2, 4 ... 60 s."""
     if retry_after is not None:
         return retry_after
-    return min(PROBE_MAX_WAIT_S, 2.0 ** min(max(failures, 1), 6))
+    return SUBMIT_BACKOFF.delay(failures)
 
 
 async def ensure(app: App) -> None:
@@ -115,7 +117,7 @@ async def probe(app: App, job: Job) -> Snooze | None:
         balance = await provider.balance()
     except ProviderError as error:
         log.info("provider.probe.unanswered", provider=provider.name, error=error.detail)
-        return Snooze(min(PROBE_MAX_WAIT_S, 2.0 ** min(job.snoozes, 6)))
+        return Snooze(PROBE_BACKOFF.delay(job.snoozes + 1))
     await db_providers.balance_seen(app.pool, provider.name, balance)
     # After an account problem (no credit, a key refused) it must have been topped up to the minimum,
     # or it would flap: available, one refused create, unavailable again.

@@ -10,6 +10,7 @@ Everything Pillow cannot read safely (junk, truncated files, decompression bombs
 ``Image.MAX_IMAGE_PIXELS``) raises ``PhotoUnreadable``, one exception the caller turns into a clear reply.
 
 It is CPU work (0.2-0.5 s for a 12 MP photo on a busy 2-core machine): call it through ``asyncio.to_thread``.
+Pillow is imported on the first photo, not at start: a process that never gets one does not carry it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from PIL import Image, ImageFilter, ImageOps
+if TYPE_CHECKING:
+    from PIL import Image
 
 Fit = Literal["crop", "pad"]
 Background = Literal["blur", "black"]
@@ -51,6 +53,8 @@ def to_vertical(data: bytes, *, fit: Fit = "crop", background: Background = "blu
 
 def _decode(data: bytes) -> Image.Image:
     """The photo upright, in RGB, fully decoded; PhotoUnreadable for anything else."""
+    from PIL import Image, ImageOps
+
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a photo that large is a bomb here too.
@@ -68,6 +72,8 @@ def _decode(data: bytes) -> Image.Image:
 
 
 def _rgb(image: Image.Image) -> Image.Image:
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, ALPHA_BACKGROUND)
@@ -84,6 +90,8 @@ def _crop_unit(size: tuple[int, int]) -> int:
 
 def _crop(image: Image.Image, unit: int) -> Image.Image:
     """The centre 9:16 of ``image``, resized to (9 * unit) x (16 * unit)."""
+    from PIL import Image
+
     width, height = image.size
     if width * 16 > height * 9:  # wider than 9:16: cut the sides
         crop_w, crop_h = height * 9 / 16, float(height)
@@ -96,6 +104,8 @@ def _crop(image: Image.Image, unit: int) -> Image.Image:
 
 def _pad(image: Image.Image, background: Background) -> Image.Image:
     """The whole of ``image`` centred on a 9:16 canvas just large enough for it (1080x1920 at most)."""
+    from PIL import Image, ImageFilter
+
     width, height = image.size
     unit = max(1, min(MAX_UNIT, math.ceil(max(width / 9, height / 16))))
     canvas_w, canvas_h = 9 * unit, 16 * unit

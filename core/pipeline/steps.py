@@ -1,7 +1,9 @@
 """The pipeline's job handlers. Each loads its generation, does nothing unless the generation is at
 its step (so a retried or duplicated job is harmless), does the step, and moves the generation on
 and enqueues the next job in one transaction. Providers are seen only through their interface
-(core/providers/base.py): the steps hold no vendor codes."""
+(core/providers/base.py): the steps hold no vendor codes. What a provider's answer means for the
+generation (wait, retry, refund, deliver) is core/pipeline/verdict.py's to say, once per step; the
+refunds themselves are core/pipeline/refunds.py."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import assert_never
 
 import asyncpg
 import structlog
@@ -23,29 +26,38 @@ from aiogram.exceptions import (
 from aiogram.types import FSInputFile
 
 from core import metrics
+from core.catalogue import VideoModel
 from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
 from core.pipeline.archive import archive_input, archive_video, video_link
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
 from core.pipeline.mp4 import probe as probe_mp4
 from core.pipeline.photos import PhotoUnreadable, to_vertical
-from core.pipeline.progress import elapsed, fail, overdue, show
+from core.pipeline.refunds import fail, overdue
 from core.pipeline.services import App
-from core.providers.base import AccountProblem, ContentRefused, ProviderError, Retryable, VideoProvider
+from core.pipeline.status import elapsed, show
+from core.pipeline.verdict import (
+    CREATING,
+    WAITING_RECHECK_S,
+    Deliver,
+    Hold,
+    Outcome,
+    Overdue,
+    Polled,
+    Record,
+    Refund,
+    Rendering,
+    Retry,
+    Wait,
+    given_up,
+    poll_delay,
+    too_late,
+    verdict,
+)
+from core.providers.base import AccountProblem, ProviderError, Retryable, TaskState, VideoProvider
 from core.providers.prompter import PromptError, fallback_prompt
 from core.queue import Backoff, Cancel, Job, JobSpec, Registry, Snooze, TransientError, enqueue
-from core.queue.outcomes import describe
 from core.ui.keyboards import regenerate_keyboard
-from core.ui.status import (
-    BUSY,
-    CONTENT,
-    INTERNAL,
-    PHOTO,
-    RENDER,
-    TIMEOUT,
-    UNDELIVERABLE,
-    WAITED,
-    Reason,
-)
+from core.ui.status import PHOTO, RENDER, UNDELIVERABLE, WAITED, Reason
 from core.ui.texts import text, user_language
 from db import generations as db_generations
 from db import jobs as db_jobs
@@ -58,28 +70,13 @@ log = structlog.get_logger("generation")
 
 UPLOAD_TIMEOUT_S = 600
 UPDATES_KEPT_S = 3 * 86400  # Telegram redelivers for 24 h; keep a margin for the dedupe
-WAITING_RECHECK_S = 60.0  # a submit waiting for a provider that is down looks again (the probe wakes it sooner)
 # The watchdog looks a little after each limit, so a step finishing right at it is not raced.
 WATCHDOG_GRACE = timedelta(seconds=3)
-
-
-def poll_delay(rendering_s: float) -> float:
-    """KIE's advice: every 2-3 s in the first 30 s, 5-10 s until 2 min, 15-30 s after."""
-    if rendering_s < 30:
-        return 3.0
-    if rendering_s < 120:
-        return 8.0
-    return 20.0
 
 
 def queue_edit_interval(position: int) -> float:
     """Place-in-line updates of the waiting generations together stay around 5 edits a second."""
     return max(15.0, position / 5.0)
-
-
-def reason_for(error: ProviderError) -> Reason:
-    """A provider's final word as a sentence of the catalogue; its own message stays in the row."""
-    return Reason(CONTENT if isinstance(error, ContentRefused) else RENDER, error.detail)
 
 
 class Pipeline:
@@ -135,120 +132,52 @@ class Pipeline:
 
     async def submit(self, job: Job) -> Snooze | None:
         """Create the provider's task: in confirmation order within the create rate, waiting (not failing,
-        not spending attempts) while the provider is down."""
+        not spending attempts) while the provider is down. Take a slot, create, then act on the verdict."""
         app, gid = self.app, job.payload["generation_id"]
         generation = await db_generations.get(app.pool, gid)
         if generation is None or generation.status != Status.SUBMITTING:
             return None
         model = app.model(generation.model)
         provider = app.provider(model)
-        if not (await db_providers.get(app.pool, provider.name)).available:
-            await show(app, generation, "waiting", interval=WAITING_RECHECK_S)
-            return Snooze(WAITING_RECHECK_S)
-        limit, window = provider.create_rate
-        bucket = f"{provider.name}.create"
-        async with app.pool.acquire() as conn:
-            wait_s, slot = await db_telegram.take_rate_slot_stamped(conn, bucket, limit, window)
-        if wait_s > 0 or slot is None:
-            position = await db_generations.queue_position(app.pool, gid)
-            eta_s = position * window / limit
-            await show(
-                app, generation, "queued", interval=queue_edit_interval(position), position=position, eta_s=eta_s
-            )
-            return Snooze(wait_s)
+        slot = await self._take_slot(generation, provider)
+        if isinstance(slot, Snooze):
+            return slot
         if await db_generations.begin_create(app.pool, gid) is None:
             return None  # cancelled meanwhile
-        try:
-            image_url = await self._image_url(generation, provider) if generation.photo_file_id else None
-            try:
-                task_id = await provider.create(
-                    model, generation.prompt or generation.idea, image_url, self._callback(generation)
+        match verdict(await self._create(generation, provider, model, slot), CREATING):
+            case Record(task_id=task_id):
+                await self._record(generation, provider, model, task_id)
+            case Retry(error=error):
+                await db_generations.end_create(app.pool, gid)
+                delay = await health.failed(app, provider, error)
+                log.warning(
+                    "generation.submit.retry", generation_id=gid, error=error.detail, retry_in_s=round(delay, 1)
                 )
-            finally:
-                await self._settle_slot(bucket, slot)
-        except Retryable as error:
-            metrics.provider_error(provider.name, error.code or "retryable")
-            await db_generations.end_create(app.pool, gid)
-            delay = await health.failed(app, provider, error)
-            log.warning("generation.submit.retry", generation_id=gid, error=error.detail, retry_in_s=round(delay, 1))
-            return Snooze(delay)
-        except AccountProblem as error:
-            metrics.provider_error(provider.name, error.code)
-            await db_generations.end_create(app.pool, gid)
-            await health.account_problem(app, provider, error)
-            return Snooze(WAITING_RECHECK_S)
-        except ProviderError as error:
-            metrics.provider_error(provider.name, error.code or type(error).__name__)
-            await fail(app, gid, reason_for(error))
-            return None
-        await health.succeeded(app, provider)
-        async with app.pool.acquire() as conn, conn.transaction():
-            rendering = await db_generations.save_task(conn, gid, task_id, app.settings.generation_timeout)
-            if rendering is not None:
-                await enqueue(
-                    conn, app.registry, POLL, _payload(generation), delay=poll_delay(0), unique_key=job_key(POLL, gid)
-                )
-                assert rendering.deadline_at is not None
-                await db_jobs.reschedule(conn, job_key(WATCHDOG, gid), rendering.deadline_at + WATCHDOG_GRACE)
-                await db_generations.delete_input(conn, gid)
-        log.info(
-            "generation.submitted",
-            generation_id=gid,
-            user_id=generation.user_id,
-            provider=provider.name,
-            task_id=task_id,
-            model=model.id,
-            photo=image_url is not None,
-        )
-        if rendering is not None:
-            if rendering.confirmed_at and rendering.rendering_at:  # confirmation to acceptance: prompt and line
-                metrics.observe_step("submit", (rendering.rendering_at - rendering.confirmed_at).total_seconds())
-            await show(app, rendering, "rendering", elapsed_s=0)
+                return Snooze(delay)
+            case Hold(error=error, seconds=seconds):
+                await db_generations.end_create(app.pool, gid)
+                await health.account_problem(app, provider, error)
+                return Snooze(seconds)
+            case Refund(reason=reason):
+                await fail(app, gid, reason)
+            case unexpected:
+                assert_never(unexpected)
         return None
 
     async def poll(self, job: Job) -> Snooze | None:
+        """Read the task's state (a callback only wakes this early), then act on the verdict."""
         app, gid = self.app, job.payload["generation_id"]
         generation = await db_generations.get(app.pool, gid)
         if generation is None or generation.status != Status.RENDERING:
             return None
-        rendering_s = elapsed(generation.rendering_at)
-        if rendering_s >= app.settings.late_render_limit:
-            await fail(app, gid, Reason(TIMEOUT, f"not rendered within {app.settings.late_render_limit:g}s"))
-            return None
-        in_time = rendering_s < app.settings.generation_timeout
-        if not in_time and generation.refunded_at is None:
-            await overdue(app, generation)
-        model = app.model(generation.model)
-        try:
-            state = await app.provider(model).state(model, generation.task_id or "")
-        except (Retryable, AccountProblem) as error:
-            metrics.provider_error(generation.provider, error.code or "retryable")
-            log.info("generation.poll.unanswered", generation_id=gid, error=error.detail)
-            return Snooze(poll_delay(rendering_s))
-        except ProviderError as error:
-            metrics.provider_error(generation.provider, error.code or type(error).__name__)
-            await fail(app, gid, reason_for(error))
-            return None
-        if not state.finished:
-            if in_time:  # past the deadline the status says so (refunded, still awaited); no more ticks
-                await show(app, generation, "rendering", elapsed_s=rendering_s)
-            return Snooze(poll_delay(rendering_s))
-        if state.failure is not None or state.video_url is None:
-            await fail(app, gid, reason_for(state.failure or ProviderError("finished without a video")))
-            return None
-        async with app.pool.acquire() as conn, conn.transaction():
-            if await db_generations.save_video(conn, gid, state.video_url):
-                await enqueue(conn, app.registry, DELIVER, _payload(generation), unique_key=job_key(DELIVER, gid))
-        metrics.observe_step("render", rendering_s)
-        log.info(
-            "generation.rendered",
-            generation_id=gid,
-            user_id=generation.user_id,
-            task_id=generation.task_id,
-            rendering_s=round(rendering_s, 1),
-            late=generation.refunded_at is not None,
+        situation = Rendering(
+            elapsed(generation.rendering_at),
+            app.settings.generation_timeout,
+            app.settings.late_render_limit,
+            refunded=generation.refunded_at is not None,
         )
-        return None
+        outcome = None if situation.expired else await self._state(generation)
+        return await self._polled(generation, situation, outcome, verdict(outcome, situation))
 
     async def deliver(self, job: Job) -> None:
         app, gid = self.app, job.payload["generation_id"]
@@ -306,7 +235,7 @@ class Pipeline:
         assert generation.rendering_at is not None and generation.deadline_at is not None
         late_limit = generation.rendering_at + timedelta(seconds=app.settings.late_render_limit)
         if now >= late_limit:
-            await fail(app, generation.id, Reason(TIMEOUT, f"not rendered within {app.settings.late_render_limit:g}s"))
+            await fail(app, generation.id, too_late(app.settings.late_render_limit))
             return None
         if now >= generation.deadline_at:
             await overdue(app, generation)
@@ -334,6 +263,117 @@ class Pipeline:
         return Snooze(3600)
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    async def _take_slot(self, generation: Generation, provider: VideoProvider) -> datetime | Snooze:
+        """A create slot of the provider, in confirmation order; or how long to wait for one (the provider
+        is down, or its create rate is spent), the status message saying which."""
+        app = self.app
+        if not (await db_providers.get(app.pool, provider.name)).available:
+            await show(app, generation, "waiting", interval=WAITING_RECHECK_S)
+            return Snooze(WAITING_RECHECK_S)
+        limit, window = provider.create_rate
+        async with app.pool.acquire() as conn:
+            wait_s, slot = await db_telegram.take_rate_slot_stamped(conn, _create_bucket(provider), limit, window)
+        if wait_s > 0 or slot is None:
+            position = await db_generations.queue_position(app.pool, generation.id)
+            eta_s = position * window / limit
+            await show(
+                app, generation, "queued", interval=queue_edit_interval(position), position=position, eta_s=eta_s
+            )
+            return Snooze(wait_s)
+        return slot
+
+    async def _create(
+        self, generation: Generation, provider: VideoProvider, model: VideoModel, slot: datetime
+    ) -> str | ProviderError:
+        """Start the render (the photo uploaded first, once): the provider's task id, or its error."""
+        try:
+            image_url = await self._image_url(generation, provider) if generation.photo_file_id else None
+            try:
+                return await provider.create(
+                    model, generation.prompt or generation.idea, image_url, self._callback(generation)
+                )
+            finally:
+                await self._settle_slot(_create_bucket(provider), slot)
+        except ProviderError as error:
+            _count(provider.name, error)
+            return error
+
+    async def _record(self, generation: Generation, provider: VideoProvider, model: VideoModel, task_id: str) -> None:
+        """The provider has the task: in one transaction save its id, enqueue the poll, move the watchdog to
+        the deadline and drop the input photo, so a restart polls instead of creating (and paying) again."""
+        app, gid = self.app, generation.id
+        await health.succeeded(app, provider)
+        async with app.pool.acquire() as conn, conn.transaction():
+            rendering = await db_generations.save_task(conn, gid, task_id, app.settings.generation_timeout)
+            if rendering is not None:
+                await enqueue(
+                    conn, app.registry, POLL, _payload(generation), delay=poll_delay(0), unique_key=job_key(POLL, gid)
+                )
+                assert rendering.deadline_at is not None
+                await db_jobs.reschedule(conn, job_key(WATCHDOG, gid), rendering.deadline_at + WATCHDOG_GRACE)
+                await db_generations.delete_input(conn, gid)
+        log.info(
+            "generation.submitted",
+            generation_id=gid,
+            user_id=generation.user_id,
+            provider=provider.name,
+            task_id=task_id,
+            model=model.id,
+            photo=bool(generation.photo_file_id),
+        )
+        if rendering is not None:
+            if rendering.confirmed_at and rendering.rendering_at:  # confirmation to acceptance: prompt and line
+                metrics.observe_step("submit", (rendering.rendering_at - rendering.confirmed_at).total_seconds())
+            await show(app, rendering, "rendering", elapsed_s=0)
+
+    async def _state(self, generation: Generation) -> TaskState | ProviderError:
+        """The task as the provider reports it now, or its error."""
+        model = self.app.model(generation.model)
+        try:
+            return await self.app.provider(model).state(model, generation.task_id or "")
+        except ProviderError as error:
+            _count(generation.provider, error)
+            return error
+
+    async def _polled(
+        self, generation: Generation, situation: Rendering, outcome: Outcome, decision: Polled
+    ) -> Snooze | None:
+        """Do what the poll's verdict says."""
+        app, gid = self.app, generation.id
+        match decision:
+            case Overdue(then=then):
+                await overdue(app, generation)
+                return await self._polled(generation, situation, outcome, then)
+            case Wait(seconds=seconds, tick=tick):
+                if isinstance(outcome, ProviderError):
+                    log.info("generation.poll.unanswered", generation_id=gid, error=outcome.detail)
+                if tick:
+                    await show(app, generation, "rendering", elapsed_s=situation.elapsed_s)
+                return Snooze(seconds)
+            case Refund(reason=reason):
+                await fail(app, gid, reason)
+            case Deliver(url=url, late=late):
+                await self._rendered(generation, situation.elapsed_s, url, late)
+            case unexpected:
+                assert_never(unexpected)
+        return None
+
+    async def _rendered(self, generation: Generation, rendering_s: float, url: str, late: bool) -> None:
+        """The video is there: keep its URL and enqueue the delivery, in one transaction."""
+        app, gid = self.app, generation.id
+        async with app.pool.acquire() as conn, conn.transaction():
+            if await db_generations.save_video(conn, gid, url):
+                await enqueue(conn, app.registry, DELIVER, _payload(generation), unique_key=job_key(DELIVER, gid))
+        metrics.observe_step("render", rendering_s)
+        log.info(
+            "generation.rendered",
+            generation_id=gid,
+            user_id=generation.user_id,
+            task_id=generation.task_id,
+            rendering_s=round(rendering_s, 1),
+            late=late,
+        )
 
     async def _input_photo(self, generation: Generation) -> bytes | None:
         """The user's photo made 9:16: downloaded from Telegram once per generation, then kept until the
@@ -429,9 +469,9 @@ class Pipeline:
             try:
                 return await step(job)
             except Exception as error:
-                if job.last_attempt or isinstance(error, Cancel):
-                    key = BUSY if isinstance(error, TransientError) else INTERNAL
-                    await fail(self.app, job.payload["generation_id"], Reason(key, describe(error)))
+                refund = given_up(error, job.last_attempt)
+                if refund is not None:
+                    await fail(self.app, job.payload["generation_id"], refund.reason)
                 raise
 
         return run
@@ -440,3 +480,15 @@ class Pipeline:
 def _payload(generation: Generation) -> dict[str, int]:
     """A pipeline job's payload: the generation, and its user so every log line of the job names both."""
     return {"generation_id": generation.id, "user_id": generation.user_id}
+
+
+def _create_bucket(provider: VideoProvider) -> str:
+    """The rate bucket that spaces the provider's creates across every process."""
+    return f"{provider.name}.create"
+
+
+def _count(provider: str, error: ProviderError) -> None:
+    """Every provider error counts in the metrics, by the provider's code when it gave one."""
+    metrics.provider_error(
+        provider, error.code or ("retryable" if isinstance(error, Retryable | AccountProblem) else type(error).__name__)
+    )

@@ -4,7 +4,7 @@ Producers enqueue inside their own transaction (``enqueue``); handlers are regis
 ``Registry``; a ``Worker`` claims, runs and records jobs. See jobs.py for what handlers may answer.
 """
 
-from core.queue.backoff import Backoff
+from core.backoff import Backoff
 from core.queue.enqueue import NewJob, cancel, enqueue, enqueue_many
 from core.queue.jobs import Cancel, Classifier, Job, JobSpec, Registry, RetryAfter, Snooze, TransientError
 

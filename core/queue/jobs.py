@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from core.queue.backoff import Backoff
+from core.backoff import Backoff
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,12 @@ from core.queue.breaker import CircuitBreaker
 from core.queue.completer import Completer
 from core.queue.consumers import Consumers, Interrupt
 from core.queue.jobs import Job, Registry
+from core.queue.listener import Listener
 from core.queue.outcomes import Outcome
 from core.queue.producer import Producer
 from core.queue.upkeep import LeaseKeeper, Maintenance
 from core.tasks import Starter
 from db.jobs import JOBS_CHANNEL, STOP_CHANNEL
-from db.listener import Listener
 
 log = structlog.get_logger("queue.worker")
 

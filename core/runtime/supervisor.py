@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from core.backoff import Backoff
 from core.exits import Fatal
 from core.runtime.outage import Outage
 from db.errors import unavailable
@@ -46,7 +47,8 @@ class Supervisor:
         self._max_restarts = max_restarts
         self._window_s = window_s
         self._on_give_up = on_give_up
-        self._backoff_s = backoff_s
+        self.restart_backoff = Backoff(base=backoff_s, jitter=0)
+        self.outage_backoff = Backoff(base=backoff_s, cap=OUTAGE_BACKOFF_MAX_S, jitter=0)
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
@@ -74,8 +76,8 @@ class Supervisor:
             except Exception as error:
                 if self._outage is not None and unavailable(error) and await self._outage.check():
                     log.debug("supervisor.waiting_for_database", component=name, error=str(error))
-                    await asyncio.sleep(min(OUTAGE_BACKOFF_MAX_S, self._backoff_s * 2**waits))
                     waits += 1
+                    await asyncio.sleep(self.outage_backoff.delay(waits))
                     continue
                 waits = 0
                 now = time.monotonic()
@@ -93,7 +95,7 @@ class Supervisor:
                     self._on_give_up(name, error)
                     return
                 crashes.append(now)
-                delay = self._backoff_s * 2 ** (len(crashes) - 1)
+                delay = self.restart_backoff.delay(len(crashes))
                 log.error(
                     "supervisor.restarting",
                     component=name,

@@ -11,7 +11,7 @@ Telegram allows a bot about 30 messages a second in total; we keep to SEND_RATE 
 - **A 429** anywhere pauses this process's bulk sends for its ``retry_after`` (``pause``).
 - **Status edits** are bulk work too; their spacing is the pipeline's: a generation's status line
   ticks at most every 15 s, a chat's (all its generations together) at most every 3 s, and
-  otherwise changes only when its stage does (``core/pipeline/progress.py``, claimed in the
+  otherwise changes only when its stage does (``core/pipeline/status.py``, claimed in the
   database, so across processes).
 
 How the budget is shared cheaply: time is cut into windows of WINDOW_S holding SEND_RATE·WINDOW_S

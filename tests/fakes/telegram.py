@@ -19,7 +19,9 @@ it does not implement answer 404 like the real API does for unknown methods.
 Payments: ``sendInvoice`` is checked as Telegram checks a Stars invoice (XTR, one price, payload 1-128 bytes,
 title 1-32, description 1-255 characters); ``answerPreCheckoutQuery`` answers are kept in ``pre_checkout``;
 ``refundStarPayment`` refunds a charge once, then answers 400 CHARGE_ALREADY_REFUNDED. ``setMyCommands`` menus are
-kept in ``menus`` by (scope, language_code). ``succeeded`` lists the calls that were answered ok.
+kept in ``menus`` by (scope, language_code); ``menu_for()`` is the menu a user sees in their private chat, chosen
+as Telegram does. ``hold()`` keeps the calls of a method unanswered until ``release()`` answers them in the order a
+test picks. ``succeeded`` lists the calls that were answered ok.
 
 Simplifications: every chat is a private chat; ``parse_mode`` is not rendered (text is stored and measured as
 sent); uploaded bytes are counted, not kept, so only ``add_file()`` files can be downloaded.
@@ -124,6 +126,8 @@ class FakeTelegram:
         self._failures: list[_Failure] = []
         self._blocked: set[int] = set()
         self._pending = _Pending()
+        self._holding: set[str] = set()  # methods whose calls wait for release()
+        self.held: list[tuple[Call, asyncio.Future[None]]] = []
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._handlers = {
@@ -236,6 +240,29 @@ class FakeTelegram:
     def unblock(self, chat_id: int) -> None:
         self._blocked.discard(chat_id)
 
+    def hold(self, method: str) -> None:
+        """Keep every call of ``method`` unanswered (and unapplied) until ``release()``."""
+        self._holding.add(method.lower())
+
+    def release(self, order: list[int] | None = None) -> None:
+        """Answer the held calls, applying them in ``order`` (indexes into ``held``; default: as they came),
+        and stop holding."""
+        held, self.held = self.held, []
+        self._holding.clear()
+        for index in order if order is not None else range(len(held)):
+            held[index][1].set_result(None)
+
+    def menu_for(self, chat_id: int, language_code: str) -> list[str]:
+        """The commands a user sees in their private chat with the bot, picked as Telegram picks: the chat's
+        scope, then all private chats, then the default; in each, the user's language before no language."""
+        scopes = [{"type": "chat", "chat_id": chat_id}, {"type": "all_private_chats"}, {"type": "default"}]
+        for scope in scopes:
+            for language in (language_code, ""):
+                menu = self.menus.get((json.dumps(scope, sort_keys=True), language))
+                if menu:  # an empty list deletes a menu
+                    return [command["command"] for command in menu]
+        return []
+
     def push_update(self, update: dict[str, Any]) -> None:
         self._pending.updates.append(update)
         self._pending.arrived.set()
@@ -246,6 +273,11 @@ class FakeTelegram:
         params, files = await _read_form(request)
         call = Call(request.match_info["method"], params, files, time.monotonic())
         self.requests.append(call)
+        if call.method.lower() in self._holding:
+            gate = asyncio.get_running_loop().create_future()
+            self.held.append((call, gate))
+            await self._notify()
+            await gate
         try:
             result = await self._answer(request.match_info["token"], call)
             response = web.json_response({"ok": True, "result": result})

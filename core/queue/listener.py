@@ -3,6 +3,7 @@
 Transaction-mode poolers (PgBouncer, Supavisor) cannot carry LISTEN, so this connection goes
 straight to the server (DATABASE_DIRECT_URL). While it is down the queue falls back to polling;
 after every (re)connect ``on_connect`` runs, because notifications sent meanwhile are gone.
+It lives with the queue (not in db/) because it is a loop with a policy, not a statement.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
+from core.backoff import Backoff
 from db.pool import connect
 
 log = structlog.get_logger("db.listener")
@@ -34,7 +36,7 @@ class Listener:
         self._handlers = handlers
         self._on_connect = on_connect
         self._keepalive_s = keepalive_s
-        self._retry_max_s = retry_max_s
+        self.backoff = Backoff(base=0.2, cap=retry_max_s, jitter=0)
         self._state = asyncio.Condition()
         self.backend_pid: int | None = None
         self.connects = 0
@@ -50,16 +52,17 @@ class Listener:
             return self.connects
 
     async def run(self) -> None:
-        delay = 0.2
+        failures = 0  # connects failed in a row
         while True:
             try:
                 conn = await connect(self._dsn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+                failures += 1
+                delay = self.backoff.delay(failures)
                 log.warning("listener.connect_failed", error=str(error), retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
                 continue
-            delay = 0.2
+            failures = 0
             try:
                 await self._listen(conn)
             finally:
