@@ -30,26 +30,34 @@ def build_generations_router() -> Router:
 
 
 async def on_confirm(callback: CallbackQuery, callback_data: Confirm, turn: Turn, state: FSMContext) -> None:
-    app, lang, out = turn.app, turn.lang, turn.out
-    result = await accept(turn.db, app, callback_data.draft, turn.user.id)
+    result = await accept(turn.db, turn.app, callback_data.draft, turn.user.id)
     if isinstance(result, Refused) and result.key == "not_enough_credits":
-        # One tap from an invoice: the packages that would cover the price.
-        price, credits = int(str(result.params["price"])), int(str(result.params["credits"]))
-        packages = covering(app.settings.credit_packages, price - credits)
-        out.add(callback.answer())
-        offer = text(lang, "not_enough_credits_offer", price=price, credits=credits)
-        out.add(SendMessage(chat_id=turn.user.id, text=offer, reply_markup=packages_keyboard(lang, packages)))
-        return
-    if not isinstance(result, Accepted):
-        out.add(callback.answer(text(lang, result.key, **result.params), show_alert=True))
-        return
-    await state.clear()
-    generation = result.generation
-    stage = "waiting" if result.waiting else "queued"
+        turn.out.add(callback.answer())
+        turn.out.add(_packages_offer(turn, int(str(result.params["price"])), int(str(result.params["credits"]))))
+    elif isinstance(result, Refused):
+        turn.out.add(callback.answer(text(turn.lang, result.key, **result.params), show_alert=True))
+    else:
+        await state.clear()
+        turn.out.add(callback.answer())
+        await _show_status(callback, turn, result)
+
+
+def _packages_offer(turn: Turn, price: int, credits: int) -> SendMessage:
+    """One tap from an invoice: the packages that would cover the price."""
+    packages = covering(turn.app.settings.credit_packages, price - credits)
+    offer = text(turn.lang, "not_enough_credits_offer", price=price, credits=credits)
+    return SendMessage(chat_id=turn.user.id, text=offer, reply_markup=packages_keyboard(turn.lang, packages))
+
+
+async def _show_status(callback: CallbackQuery, turn: Turn, accepted: Accepted) -> None:
+    """The proposal becomes the generation's status message (a new message when it cannot be edited)."""
+    app, generation = turn.app, accepted.generation
+    stage = "waiting" if accepted.waiting else "queued"
     await db_generations.claim_status_edit(turn.db, generation.id, 0, True, stage)
-    out.add(callback.answer())
-    model_title = app.model(generation.model).title
-    status = status_view(lang, generation, stage, model_title=model_title, position=result.position, eta_s=result.eta_s)
+    title = app.model(generation.model).title
+    status = status_view(
+        turn.lang, generation, stage, model_title=title, position=accepted.position, eta_s=accepted.eta_s
+    )
     proposal = callback.message.message_id if isinstance(callback.message, Message) else None
     if proposal is not None:
         # Recorded with the charge, so the pipeline edits this message from its first step.
@@ -59,7 +67,7 @@ async def on_confirm(callback: CallbackQuery, callback_data: Confirm, turn: Turn
         if sent is not None:  # the proposal could not be edited: the new message is the status
             await db_generations.set_status_message(app.pool, generation.id, sent.message_id)
 
-    out.add(EditOrSend(generation.chat_id, proposal, status.text, status.keyboard), then=remember)
+    turn.out.add(EditOrSend(generation.chat_id, proposal, status.text, status.keyboard), then=remember)
 
 
 async def on_cancel_generation(callback: CallbackQuery, callback_data: CancelGeneration, turn: Turn) -> None:
