@@ -2,26 +2,54 @@
 
 from __future__ import annotations
 
-import asyncpg
+from dataclasses import dataclass
 
 from db.jobs import Executor
 from db.sql import queries
 
 
-async def create(db: Executor, admin_id: int, from_chat_id: int, message_id: int) -> asyncpg.Record | None:
-    """(id, total), or None while another broadcast is running."""
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    id: int
+    admin_id: int  # who sent it, and whose status message shows its progress
+    from_chat_id: int  # the message copied to everyone
+    message_id: int
+    status_message_id: int | None  # None until the admin's status message went out
+    state: str  # running | done | cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Its recipients by how their send ended."""
+
+    sent: int
+    failed: int
+    blocked: int
+    open: int  # pending or sending
+    pending: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    id: int
+    total: int  # recipients
+
+
+async def create(db: Executor, admin_id: int, from_chat_id: int, message_id: int) -> Created | None:
+    """None while another broadcast is running."""
     rows = await db.fetch(queries.broadcast_create, admin_id, from_chat_id, message_id)
-    return rows[0] if rows else None
+    return Created(**rows[0]) if rows else None
 
 
-async def get(db: Executor, broadcast_id: int) -> asyncpg.Record | None:
+async def get(db: Executor, broadcast_id: int) -> Broadcast | None:
     rows = await db.fetch(queries.broadcast_get, broadcast_id)
-    return rows[0] if rows else None
+    return Broadcast(**rows[0]) if rows else None
 
 
-async def running(db: Executor) -> asyncpg.Record | None:
+async def running(db: Executor) -> Broadcast | None:
     rows = await db.fetch(queries.broadcast_running)
-    return rows[0] if rows else None
+    return Broadcast(**rows[0]) if rows else None
 
 
 async def set_status_message(db: Executor, broadcast_id: int, message_id: int) -> None:
@@ -40,8 +68,8 @@ async def settle(db: Executor, broadcast_id: int, user_id: int, state: str) -> N
     await db.execute(queries.broadcast_settle, broadcast_id, user_id, state)
 
 
-async def counts(db: Executor, broadcast_id: int) -> asyncpg.Record:
-    return (await db.fetch(queries.broadcast_counts, broadcast_id))[0]
+async def counts(db: Executor, broadcast_id: int) -> Counts:
+    return Counts(**(await db.fetch(queries.broadcast_counts, broadcast_id))[0])
 
 
 async def fail_stale(db: Executor, broadcast_id: int, older_than_s: float) -> None:

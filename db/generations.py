@@ -207,5 +207,15 @@ async def delete_input(db: Executor, generation_id: int) -> None:
     await db.execute(queries.input_delete, generation_id)
 
 
-async def history(db: Executor, user_id: int, limit: int) -> list[asyncpg.Record]:
-    return await db.fetch(queries.generation_history, user_id, limit)
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A video in the user's /history."""
+
+    id: int
+    idea: str
+    finished_at: datetime
+
+
+async def history(db: Executor, user_id: int, limit: int) -> list[Delivered]:
+    rows = await db.fetch(queries.generation_history, user_id, limit)
+    return [Delivered(row["id"], row["idea"], row["finished_at"]) for row in rows]

@@ -6,18 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from db.jobs import Executor
 from db.pool import Conn
 from db.sql import queries
+from db.users import User
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateStart:
     first: bool  # False: this update_id was applied before
     recent_messages: int  # the user's messages in the last minute, this one included
-    user: asyncpg.Record | None  # id, credits, blocked_at, language, language_code, banned_at, created_at
+    user: User | None  # None: an update without a (human) sender
     fsm_state: str | None
     fsm_data: dict[str, Any] | None  # None: no FSM row
 
@@ -38,7 +37,7 @@ async def begin_update(
             queries.update_begin, update_id, user_id, kind, username, first_name, language_code, fsm_key, language
         )
     )[0]
-    user = row if row["id"] is not None else None
+    user = User.of(row) if row["id"] is not None else None
     return UpdateStart(row["first"], row["recent"], user, row["fsm_state"], row["fsm_data"])
 
 

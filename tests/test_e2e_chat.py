@@ -342,6 +342,31 @@ class TestStatusMessage:
         await show(bot.app, generation, "rendering", elapsed_s=80)  # the same stage, just edited: skipped
         assert len(bot.telegram.calls("editMessageText")) == before + 3
 
+    async def test_a_deleted_proposal_is_confirmed_into_a_new_status_message(
+        self, bot: BotHarness, fake_kie: FakeKie
+    ) -> None:
+        """Telegram will not edit a deleted message ("message to edit not found"): the status goes out
+        as a new message, and it is the one the pipeline edits from then on."""
+        from core.pipeline.status import show
+        from db import generations as db_generations
+
+        await say(bot, ANN, "/start")
+        (welcome,) = bot.telegram.messages(ANN)
+        draft = await propose(bot, ANN, text="a lighthouse at dusk")
+        proposal = (await bot.generation(draft))["status_message_id"]
+        await bot.app.bot.delete_message(ANN, proposal)  # the user deleted it
+        assert await tap(bot, ANN, f"go:{draft}", proposal) is None
+        await wait_until(lambda: bot.telegram.messages(ANN).keys() - {welcome})
+        (status,) = bot.telegram.messages(ANN).keys() - {welcome}
+        assert status != proposal
+        query = "SELECT status_message_id = $2 FROM generations WHERE id = $1"
+        await wait_until(lambda: bot.pool.fetchval(query, draft, status))
+        generation = await db_generations.get(bot.pool, draft)
+        assert generation is not None
+        await show(bot.app, generation, "prompting", force=True)
+        edits = [int(c.params["message_id"]) for c in bot.telegram.calls("editMessageText")]
+        assert status in edits and bot.telegram.messages(ANN).keys() == {welcome, status}
+
 
 class TestHandlerFailure:
     async def test_a_refused_reply_gets_an_apology_after_the_commit(

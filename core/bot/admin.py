@@ -10,7 +10,6 @@ import asyncio
 import json
 from typing import Any
 
-import asyncpg
 import structlog
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -18,9 +17,9 @@ from aiogram.methods import SendPhoto
 from aiogram.types import BufferedInputFile, Message, Update
 
 from core.bot.payments import REFUND
+from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import enqueue
-from core.telegram.outbox import Outbox
 from core.ui import chart
 from core.ui.status import clock
 from core.ui.texts import text
@@ -29,6 +28,8 @@ from db import generations as db_generations
 from db import payments as db_payments
 from db import providers as db_providers
 from db import users as db_users
+from db.pool import Conn
+from db.users import Profile, User
 
 log = structlog.get_logger("admin")
 
@@ -84,7 +85,7 @@ def parse_int(raw: str) -> int | None:
     return int(raw) if raw.lstrip("-").isdigit() and len(raw) < 18 else None
 
 
-async def _find(db: asyncpg.Connection, raw: str) -> asyncpg.Record | None:
+async def _find(db: Conn, raw: str) -> Profile | None:
     user_id, username = parse_who(raw)
     return await db_users.find(db, user_id, username)
 
@@ -93,47 +94,48 @@ def _usage(lang: str, usage: str) -> str:
     return text(lang, "admin_usage", usage=usage)
 
 
-def _name(user: asyncpg.Record) -> str:
-    return f"{user['id']}" + (f" @{user['username']}" if user["username"] else "")
+def _name(user: Profile) -> str:
+    return f"{user.id}" + (f" @{user.username}" if user.username else "")
 
 
 # --- /stats ---------------------------------------------------------------------------------------
 
 
-async def on_stats(message: Message, app: App, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_stats(message: Message, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     users = await db_admin.stats_users(db)
     generations = await db_admin.stats_generations(db)
     durations = await db_admin.stats_durations(db)
     money = await db_admin.stats_money(db)
     queue = await db_admin.stats_queue(db)
     daily = await db_admin.stats_daily(db, CHART_DAYS)
-    by_status = {row["status"]: row for row in generations}
-    finished = sum(by_status[s]["total"] for s in FINAL_STATES if s in by_status)
-    done = by_status["done"]["total"] if "done" in by_status else 0
+    none = text(lang, "admin_none")
+    finished = sum(row.total for row in generations if row.status in FINAL_STATES)
+    done = sum(row.total for row in generations if row.status == "done")
     summary = text(
         lang,
         "admin_stats",
         today=message.date,
-        users=users["total"],
-        users_today=users["today"],
-        users_active=users["active"],
-        gens_today=_by_status(by_status, "today") or text(lang, "admin_none"),
-        gens_total=_by_status(by_status, "total") or text(lang, "admin_none"),
+        users=users.total,
+        users_today=users.today,
+        users_active=users.active,
+        gens_today=" · ".join(f"{row.status} {row.today}" for row in generations if row.today) or none,
+        gens_total=" · ".join(f"{row.status} {row.total}" for row in generations if row.total) or none,
         success_rate=f"{100 * done / finished:.0f}% ({done}/{finished})" if finished else "—",
-        median=clock(durations["median_s"]) if durations["median_s"] is not None else "—",
-        p95=clock(durations["p95_s"]) if durations["p95_s"] is not None else "—",
-        sold=money["sold"],
-        spent=money["spent"],
-        refunded=money["refunded"],
-        stars=money["stars"],
-        stars_today=money["stars_today"],
-        queue=", ".join(f"{row['kind']} {row['depth']}" for row in queue) or text(lang, "admin_none"),
-        providers=await _providers(db, app, lang),
+        median=clock(durations.median_s) if durations.median_s is not None else "—",
+        p95=clock(durations.p95_s) if durations.p95_s is not None else "—",
+        sold=money.sold,
+        spent=money.spent,
+        refunded=money.refunded,
+        stars=money.stars,
+        stars_today=money.stars_today,
+        queue=", ".join(f"{row.kind} {row.depth}" for row in queue) or none,
+        providers=await _providers(db, turn.app, lang),
     )
     out.add(message.answer(summary))
     # Drawn off the event loop: a chart takes a few hundred ms of CPU (the first one, an import).
     png = await asyncio.to_thread(
-        chart.draw, lang, [r["day"] for r in daily], [r["generations"] for r in daily], [r["stars"] for r in daily]
+        chart.draw, lang, [d.day for d in daily], [d.generations for d in daily], [d.stars for d in daily]
     )
     out.add(
         SendPhoto(
@@ -144,7 +146,7 @@ async def on_stats(message: Message, app: App, db: asyncpg.Connection, lang: str
     )
 
 
-async def _providers(db: asyncpg.Connection, app: App, lang: str) -> str:
+async def _providers(db: Conn, app: App, lang: str) -> str:
     """Each provider's health and balance as the fleet last saw them (provider_health: no network call
     here; the balance watch reads it every 10 minutes)."""
     lines = []
@@ -161,14 +163,11 @@ async def _providers(db: asyncpg.Connection, app: App, lang: str) -> str:
     return " · ".join(lines)
 
 
-def _by_status(rows: dict[str, asyncpg.Record], column: str) -> str:
-    return " · ".join(f"{status} {row[column]}" for status, row in rows.items() if row[column])
-
-
 # --- users ----------------------------------------------------------------------------------------
 
 
-async def on_user(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_user(message: Message, command: CommandObject, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     args = split_args(command, 1)
     if not args:
         out.add(message.answer(_usage(lang, "/user <id | @username>")))
@@ -177,26 +176,25 @@ async def on_user(message: Message, command: CommandObject, db: asyncpg.Connecti
     if user is None:
         out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
         return
-    ledger = await db_users.ledger_tail(db, user["id"], LEDGER_TAIL)
-    generations = await db_admin.recent_generations(db, user["id"], RECENT_GENERATIONS)
+    ledger = await db_users.ledger_tail(db, user.id, LEDGER_TAIL)
+    generations = await db_admin.recent_generations(db, user.id, RECENT_GENERATIONS)
     none = text(lang, "admin_none")
     out.add(
         message.answer(
             text(
                 lang,
                 "admin_user",
-                id=user["id"],
-                username=f"@{user['username']}" if user["username"] else "",
-                name=user["first_name"] or "",
-                language=user["language"] or user["language_code"] or "?",
-                joined=user["created_at"],
-                seen=user["seen_at"],
-                credits=user["credits"],
-                banned=_when(lang, user["banned_at"], user["ban_reason"]),
-                blocked=_when(lang, user["blocked_at"]),
-                ledger="\n".join(f"{r['delta']:+d} {r['reason']} {r['reference']}" for r in ledger) or none,
-                generations="\n".join(f"#{g['id']} {g['status']} {g['model']} {g['price']}" for g in generations)
-                or none,
+                id=user.id,
+                username=f"@{user.username}" if user.username else "",
+                name=user.first_name or "",
+                language=user.language or user.language_code or "?",
+                joined=user.created_at,
+                seen=user.seen_at,
+                credits=user.credits,
+                banned=_when(lang, user.banned_at, user.ban_reason),
+                blocked=_when(lang, user.blocked_at),
+                ledger="\n".join(f"{r.delta:+d} {r.reason} {r.reference}" for r in ledger) or none,
+                generations="\n".join(f"#{g.id} {g.status} {g.model} {g.price}" for g in generations) or none,
             )
         )
     )
@@ -208,15 +206,8 @@ def _when(lang: str, at: Any, reason: str | None = None) -> str:
     return text(lang, "admin_yes") + f" ({at:%Y-%m-%d}{', ' + reason if reason else ''})"
 
 
-async def on_grant(
-    message: Message,
-    command: CommandObject,
-    event_update: Update,
-    db: asyncpg.Connection,
-    user: asyncpg.Record,
-    lang: str,
-    out: Outbox,
-) -> None:
+async def on_grant(message: Message, command: CommandObject, event_update: Update, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     args = split_args(command, 3)
     delta = parse_int(args[1]) if len(args) >= 2 else None
     if delta is None or delta == 0:
@@ -227,17 +218,18 @@ async def on_grant(
         out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
         return
     reason = args[2] if len(args) == 3 else "grant"
-    locked = await db_users.lock(db, target["id"])
-    if locked is None or locked["credits"] + delta < 0:
-        out.add(message.answer(text(lang, "admin_grant_too_much", credits=locked["credits"] if locked else 0)))
+    row = await db_users.lock(db, target.id)
+    credits = User.of(row).credits if row is not None else None
+    if credits is None or credits + delta < 0:
+        out.add(message.answer(text(lang, "admin_grant_too_much", credits=credits or 0)))
         return
     # Unique per update: a redelivered /grant (or a second process) finds the reference taken.
-    reference = f"admin {user['id']} update {event_update.update_id}: {reason}"
-    balance = await db_users.apply_credits(db, target["id"], delta, "admin", reference)
+    reference = f"admin {turn.user.id} update {event_update.update_id}: {reason}"
+    balance = await db_users.apply_credits(db, target.id, delta, "admin", reference)
     if balance is None:
         out.add(message.answer(text(lang, "admin_grant_twice")))
         return
-    log.info("admin.grant", admin_id=user["id"], user_id=target["id"], delta=delta, reason=reason)
+    log.info("admin.grant", admin_id=turn.user.id, user_id=target.id, delta=delta, reason=reason)
     out.add(
         message.answer(
             text(lang, "admin_granted", user=_name(target), delta=f"{delta:+d}", reason=reason, balance=balance)
@@ -245,44 +237,33 @@ async def on_grant(
     )
 
 
-async def on_ban(
-    message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
-    await _set_ban(message, command, db, user, lang, out, banned=True)
+async def on_ban(message: Message, command: CommandObject, turn: Turn) -> None:
+    await _set_ban(message, command, turn, banned=True)
 
 
-async def on_unban(
-    message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
-    await _set_ban(message, command, db, user, lang, out, banned=False)
+async def on_unban(message: Message, command: CommandObject, turn: Turn) -> None:
+    await _set_ban(message, command, turn, banned=False)
 
 
-async def _set_ban(
-    message: Message,
-    command: CommandObject,
-    db: asyncpg.Connection,
-    user: asyncpg.Record,
-    lang: str,
-    out: Outbox,
-    *,
-    banned: bool,
-) -> None:
+async def _set_ban(message: Message, command: CommandObject, turn: Turn, *, banned: bool) -> None:
     """/ban <user> [reason] and /unban <user>."""
     args = split_args(command, 2 if banned else 1)
-    target = await _find(db, args[0]) if args else None
+    target = await _find(turn.db, args[0]) if args else None
     if target is None:
         usage = "/ban <id | @username> [reason]" if banned else "/unban <id | @username>"
-        out.add(message.answer(_usage(lang, usage)))
+        turn.out.add(message.answer(_usage(turn.lang, usage)))
         return
-    await db_users.set_ban(db, target["id"], banned, args[1] if banned and len(args) == 2 else None)
-    log.info("admin.ban" if banned else "admin.unban", admin_id=user["id"], user_id=target["id"])
-    out.add(message.answer(text(lang, "admin_banned" if banned else "admin_unbanned", user=_name(target))))
+    await db_users.set_ban(turn.db, target.id, banned, args[1] if banned and len(args) == 2 else None)
+    log.info("admin.ban" if banned else "admin.unban", admin_id=turn.user.id, user_id=target.id)
+    words = text(turn.lang, "admin_banned" if banned else "admin_unbanned", user=_name(target))
+    turn.out.add(message.answer(words))
 
 
 # --- generations and jobs -------------------------------------------------------------------------
 
 
-async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_gen(message: Message, command: CommandObject, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     generation_id = id_arg(command)
     generation = await db_generations.get(db, generation_id) if generation_id is not None else None
     if generation is None:
@@ -306,8 +287,8 @@ async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connectio
                 task=f"{generation.provider} {generation.task_id}" if generation.task_id else "—",
                 error=generation.error or "—",
                 jobs="\n".join(
-                    f"#{j['id']} {j['kind']} {j['state']} {j['attempt']}/{j['max_attempts']}"
-                    + (f" · {j['last_error'][:80]}" if j["last_error"] else "")
+                    f"#{j.id} {j.kind} {j.state} {j.attempt}/{j.max_attempts}"
+                    + (f" · {j.last_error[:80]}" if j.last_error else "")
                     for j in jobs
                 )
                 or none,
@@ -316,7 +297,8 @@ async def on_gen(message: Message, command: CommandObject, db: asyncpg.Connectio
     )
 
 
-async def on_job(message: Message, command: CommandObject, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_job(message: Message, command: CommandObject, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     job_id = id_arg(command)
     job = await db_admin.job(db, job_id) if job_id is not None else None
     if job is None:
@@ -327,59 +309,51 @@ async def on_job(message: Message, command: CommandObject, db: asyncpg.Connectio
             text(
                 lang,
                 "admin_job",
-                id=job["id"],
-                kind=job["kind"],
-                state=job["state"],
-                attempt=job["attempt"],
-                max_attempts=job["max_attempts"],
-                run_at=job["run_at"],
-                payload=json.dumps(job["payload"], ensure_ascii=False)[:500],
-                error=(job["last_error"] or "—")[:1000],
+                id=job.id,
+                kind=job.kind,
+                state=job.state,
+                attempt=job.attempt,
+                max_attempts=job.max_attempts,
+                run_at=job.run_at,
+                payload=json.dumps(job.payload, ensure_ascii=False)[:500],
+                error=(job.last_error or "—")[:1000],
             )
         )
     )
 
 
-async def on_retry(
-    message: Message, command: CommandObject, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
+async def on_retry(message: Message, command: CommandObject, turn: Turn) -> None:
+    lang, out = turn.lang, turn.out
     job_id = id_arg(command)
-    before = await db_admin.retry_job(db, job_id) if job_id is not None else None
+    before = await db_admin.retry_job(turn.db, job_id) if job_id is not None else None
     if before is None:
         out.add(message.answer(_usage(lang, "/retry <failed job id>")))
     elif before != "failed":
         out.add(message.answer(text(lang, "admin_retry_refused", id=job_id, state=before)))
     else:
-        log.info("admin.retry", admin_id=user["id"], job_id=job_id)
+        log.info("admin.retry", admin_id=turn.user.id, job_id=job_id)
         out.add(message.answer(text(lang, "admin_retried", id=job_id)))
 
 
 # --- refunds --------------------------------------------------------------------------------------
 
 
-async def on_refund(
-    message: Message,
-    command: CommandObject,
-    app: App,
-    db: asyncpg.Connection,
-    user: asyncpg.Record,
-    lang: str,
-    out: Outbox,
-) -> None:
+async def on_refund(message: Message, command: CommandObject, turn: Turn) -> None:
+    lang, out, admin_id = turn.lang, turn.out, turn.user.id
     args = split_args(command, 1)
-    payment = await db_payments.get(db, args[0]) if args else None
+    payment = await db_payments.get(turn.db, args[0]) if args else None
     if payment is None:
         out.add(message.answer(_usage(lang, "/refund <telegram_payment_charge_id>")))
         return
-    charge_id = payment["charge_id"]
-    if payment["refunded_at"] is not None:
+    charge_id = payment.charge_id
+    if payment.refunded_at is not None:
         out.add(message.answer(text(lang, "admin_refund_already", charge_id=charge_id)))
         return
-    payload = {"charge_id": charge_id, "admin_id": user["id"]}
-    await enqueue(db, app.registry, REFUND, payload, unique_key=f"refund:{charge_id}")
-    log.info("admin.refund", admin_id=user["id"], charge_id=charge_id)
+    payload = {"charge_id": charge_id, "admin_id": admin_id}
+    await enqueue(turn.db, turn.app.registry, REFUND, payload, unique_key=f"refund:{charge_id}")
+    log.info("admin.refund", admin_id=admin_id, charge_id=charge_id)
     out.add(
         message.answer(
-            text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment["stars"], credits=payment["credits"])
+            text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment.stars, credits=payment.credits)
         )
     )

@@ -13,9 +13,7 @@ next claim.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 
-import asyncpg
 import structlog
 from aiogram import Router
 from aiogram.exceptions import (
@@ -26,16 +24,18 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.filters import Command
-from aiogram.methods import CopyMessage, EditMessageText
+from aiogram.methods import CopyMessage
 from aiogram.types import Message
 
 from core.bot.admin import is_admin
+from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import Job, JobSpec, NewJob, Registry, Snooze, enqueue_many
-from core.telegram.outbox import Outbox
+from core.telegram.replies import edit
 from core.ui.texts import text, user_language
 from db import broadcasts as db_broadcasts
 from db import users as db_users
+from db.broadcasts import Broadcast, Counts
 
 log = structlog.get_logger("broadcast")
 
@@ -54,37 +54,36 @@ def build_broadcast_router() -> Router:
     return router
 
 
-def status_text(lang: str, broadcast_id: int, state: str, counts: Mapping[str, int] | asyncpg.Record) -> str:
+def status_text(lang: str, broadcast_id: int, state: str, counts: Counts) -> str:
     return text(
         lang,
         "admin_broadcast_status",
         id=broadcast_id,
         state=text(lang, f"broadcast_{state}"),
-        sent=counts["sent"],
-        failed=counts["failed"],
-        blocked=counts["blocked"],
-        total=counts["total"],
+        sent=counts.sent,
+        failed=counts.failed,
+        blocked=counts.blocked,
+        total=counts.total,
     )
 
 
-async def on_broadcast(
-    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
+async def on_broadcast(message: Message, turn: Turn) -> None:
+    app, db, lang, out = turn.app, turn.db, turn.lang, turn.out
     original = message.reply_to_message
     if original is None:
         out.add(message.answer(text(lang, "admin_broadcast_usage")))
         return
-    created = await db_broadcasts.create(db, user["id"], message.chat.id, original.message_id)
+    created = await db_broadcasts.create(db, turn.user.id, message.chat.id, original.message_id)
     if created is None:
         out.add(message.answer(text(lang, "admin_broadcast_busy")))
         return
-    broadcast_id = created["id"]
+    broadcast_id = created.id
     payload = {"broadcast_id": broadcast_id}
     jobs = [NewJob(SEND, {**payload, "sender": n}, unique_key=f"broadcast:{broadcast_id}:{n}") for n in range(SENDERS)]
     jobs.append(NewJob(STATUS, payload, delay=STATUS_EVERY_S, unique_key=f"broadcast:{broadcast_id}:status"))
     await enqueue_many(db, app.registry, jobs)
-    log.info("broadcast.created", broadcast_id=broadcast_id, recipients=created["total"], admin_id=user["id"])
-    counts = {"sent": 0, "failed": 0, "blocked": 0, "total": created["total"]}
+    log.info("broadcast.created", broadcast_id=broadcast_id, recipients=created.total, admin_id=turn.user.id)
+    counts = Counts(sent=0, failed=0, blocked=0, open=created.total, pending=created.total, total=created.total)
 
     async def remember(sent: Message) -> None:
         await db_broadcasts.set_status_message(app.pool, broadcast_id, sent.message_id)
@@ -92,14 +91,15 @@ async def on_broadcast(
     out.add(message.answer(status_text(lang, broadcast_id, "running", counts)), then=remember)
 
 
-async def on_broadcast_cancel(message: Message, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_broadcast_cancel(message: Message, turn: Turn) -> None:
+    db, lang, out = turn.db, turn.lang, turn.out
     running = await db_broadcasts.running(db)
-    if running is None or not await db_broadcasts.finish(db, running["id"], "cancelled"):
+    if running is None or not await db_broadcasts.finish(db, running.id, "cancelled"):
         out.add(message.answer(text(lang, "admin_broadcast_none")))
         return
-    log.info("broadcast.cancelled", broadcast_id=running["id"])
-    counts = await db_broadcasts.counts(db, running["id"])
-    out.add(message.answer(status_text(lang, running["id"], "cancelled", counts)))
+    log.info("broadcast.cancelled", broadcast_id=running.id)
+    counts = await db_broadcasts.counts(db, running.id)
+    out.add(message.answer(status_text(lang, running.id, "cancelled", counts)))
 
 
 class BroadcastJobs:
@@ -126,18 +126,16 @@ class BroadcastJobs:
                 return None  # nobody left, or cancelled
         return Snooze(0)
 
-    async def _send_next(self, broadcast: asyncpg.Record) -> bool:
-        user_id = await db_broadcasts.claim(self.app.pool, broadcast["id"])
+    async def _send_next(self, broadcast: Broadcast) -> bool:
+        user_id = await db_broadcasts.claim(self.app.pool, broadcast.id)
         if user_id is None:
             return False
         outcome = await self._copy(broadcast, user_id)
-        await db_broadcasts.settle(self.app.pool, broadcast["id"], user_id, outcome)
+        await db_broadcasts.settle(self.app.pool, broadcast.id, user_id, outcome)
         return True
 
-    async def _copy(self, broadcast: asyncpg.Record, user_id: int) -> str:
-        method = CopyMessage(
-            chat_id=user_id, from_chat_id=broadcast["from_chat_id"], message_id=broadcast["message_id"]
-        )
+    async def _copy(self, broadcast: Broadcast, user_id: int) -> str:
+        method = CopyMessage(chat_id=user_id, from_chat_id=broadcast.from_chat_id, message_id=broadcast.message_id)
         try:
             await self.app.bot(method)
         except TelegramRetryAfter:
@@ -159,29 +157,23 @@ class BroadcastJobs:
         if broadcast is None:
             return None
         counts = await db_broadcasts.counts(app.pool, broadcast_id)
-        state = broadcast["state"]
-        if state == "running" and counts["pending"] == 0:
+        state = broadcast.state
+        if state == "running" and counts.pending == 0:
             await db_broadcasts.fail_stale(app.pool, broadcast_id, STALE_SENDING_S)
             counts = await db_broadcasts.counts(app.pool, broadcast_id)
-            if counts["open"] == 0 and await db_broadcasts.finish(app.pool, broadcast_id, "done"):
+            if counts.open == 0 and await db_broadcasts.finish(app.pool, broadcast_id, "done"):
                 state = "done"
-                log.info("broadcast.done", broadcast_id=broadcast_id, **{k: counts[k] for k in ("sent", "total")})
+                log.info("broadcast.done", broadcast_id=broadcast_id, sent=counts.sent, total=counts.total)
         await self._show(broadcast, state, counts)
         return Snooze(STATUS_EVERY_S) if state == "running" else None
 
-    async def _show(self, broadcast: asyncpg.Record, state: str, counts: asyncpg.Record) -> None:
-        if broadcast["status_message_id"] is None:
+    async def _show(self, broadcast: Broadcast, state: str, counts: Counts) -> None:
+        if broadcast.status_message_id is None:
             return
-        admin = await db_users.get(self.app.pool, broadcast["admin_id"])
+        admin = await db_users.get(self.app.pool, broadcast.admin_id)
         await self.app.limiter.wait()  # the edit is a message too, within the bot-wide pace
         try:
-            await self.app.bot(
-                EditMessageText(
-                    chat_id=broadcast["admin_id"],
-                    message_id=broadcast["status_message_id"],
-                    text=status_text(user_language(admin), broadcast["id"], state, counts),
-                )
-            )
+            words = status_text(user_language(admin), broadcast.id, state, counts)
+            await edit(self.app.bot, broadcast.admin_id, broadcast.status_message_id, words)
         except (TelegramBadRequest, TelegramForbiddenError) as error:
-            if "not modified" not in str(error):
-                log.info("broadcast.status_not_shown", error=str(error))
+            log.info("broadcast.status_not_shown", error=str(error))

@@ -3,14 +3,12 @@ updates never overwrite, and their chat's command menu follows."""
 
 from __future__ import annotations
 
-import asyncpg
 from aiogram import Router
-from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from core.bot.menus import chat_menu
-from core.pipeline.services import App
-from core.telegram.outbox import Outbox
+from core.bot.turn import Turn
+from core.telegram.replies import EditOrSend
 from core.ui.keyboards import SetLanguage, language_keyboard
 from core.ui.texts import LANGUAGES, text
 from db import users as db_users
@@ -23,26 +21,16 @@ def build_language_router() -> Router:
     return router
 
 
-async def on_language(message: Message, lang: str, out: Outbox) -> None:
-    out.add(message.answer(text(lang, "language_prompt"), reply_markup=language_keyboard(LANGUAGES)))
+async def on_language(message: Message, turn: Turn) -> None:
+    turn.out.add(message.answer(text(turn.lang, "language_prompt"), reply_markup=language_keyboard(LANGUAGES)))
 
 
-async def on_pick_language(
-    callback: CallbackQuery,
-    callback_data: SetLanguage,
-    app: App,
-    db: asyncpg.Connection,
-    user: asyncpg.Record,
-    out: Outbox,
-) -> None:
-    chosen = callback_data.language
+async def on_pick_language(callback: CallbackQuery, callback_data: SetLanguage, turn: Turn) -> None:
+    chosen, user_id = callback_data.language, turn.user.id
     if chosen not in LANGUAGES:
-        out.add(callback.answer())
+        turn.out.add(callback.answer())
         return
-    await db_users.set_language(db, user["id"], chosen)
-    out.add(callback.answer())
-    if isinstance(callback.message, Message):
-        out.add(callback.message.edit_text(text(chosen, "language_set")))
-    else:
-        out.add(SendMessage(chat_id=user["id"], text=text(chosen, "language_set")))
-    out.add(chat_menu(app, user["id"], chosen))
+    await db_users.set_language(turn.db, user_id, chosen)
+    turn.out.add(callback.answer())
+    turn.out.add(EditOrSend.under(callback, text(chosen, "language_set")))
+    turn.out.add(chat_menu(turn.app, user_id, chosen))

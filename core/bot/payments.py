@@ -17,22 +17,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
 import structlog
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendInvoice, SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
+from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
 from core.stars import CURRENCY, Package, check_pre_checkout, make_payload, payload_key, read_payload, refund_take
-from core.telegram.outbox import Outbox
 from core.ui.keyboards import BuyPackage, packages_keyboard
 from core.ui.texts import text, user_language
 from db import payments as db_payments
 from db import users as db_users
 from db.pool import Conn
+from db.users import User
 
 log = structlog.get_logger("payments")
 
@@ -50,7 +50,7 @@ async def has_successful_payment(message: Message) -> bool:
 
 def build_payments_router() -> Router:
     """Payment service messages, pre-checkout, the package buttons. The commands (/buy, /paysupport,
-    /terms) are routed with the other user commands (core/bot/handlers.py)."""
+    /terms) are routed with the other user commands (core/bot/commands.py)."""
     router = Router(name="payments")
     router.message.filter(carries_payment)  # one check for every other message
     router.message.register(on_successful_payment, has_successful_payment)
@@ -63,28 +63,26 @@ def build_payments_router() -> Router:
 # --- buying ---------------------------------------------------------------------------------------
 
 
-async def on_buy(message: Message, app: App, user: asyncpg.Record, lang: str, out: Outbox) -> None:
-    packages = app.settings.product.credit_packages
-    out.add(message.answer(text(lang, "buy", credits=user["credits"]), reply_markup=packages_keyboard(lang, packages)))
+async def on_buy(message: Message, turn: Turn) -> None:
+    keyboard = packages_keyboard(turn.lang, turn.app.settings.product.credit_packages)
+    turn.out.add(message.answer(text(turn.lang, "buy", credits=turn.user.credits), reply_markup=keyboard))
 
 
-async def on_paysupport(message: Message, lang: str, out: Outbox) -> None:
-    out.add(message.answer(text(lang, "paysupport")))
+async def on_paysupport(message: Message, turn: Turn) -> None:
+    turn.out.add(message.answer(text(turn.lang, "paysupport")))
 
 
-async def on_terms(message: Message, lang: str, out: Outbox) -> None:
-    out.add(message.answer(text(lang, "terms")))
+async def on_terms(message: Message, turn: Turn) -> None:
+    turn.out.add(message.answer(text(turn.lang, "terms")))
 
 
-async def on_pick_package(
-    callback: CallbackQuery, callback_data: BuyPackage, app: App, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
+async def on_pick_package(callback: CallbackQuery, callback_data: BuyPackage, turn: Turn) -> None:
     package = Package(callback_data.credits, callback_data.stars)
-    if package not in app.settings.product.credit_packages:
-        out.add(callback.answer(text(lang, "package_gone"), show_alert=True))
+    if package not in turn.app.settings.product.credit_packages:
+        turn.out.add(callback.answer(text(turn.lang, "package_gone"), show_alert=True))
         return
-    out.add(callback.answer())
-    out.add(invoice(app, lang, package, user["id"]))
+    turn.out.add(callback.answer())
+    turn.out.add(invoice(turn.app, turn.lang, package, turn.user.id))
 
 
 def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
@@ -100,58 +98,59 @@ def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
     )
 
 
-async def on_pre_checkout(query: PreCheckoutQuery, app: App, user: asyncpg.Record, lang: str, out: Outbox) -> None:
+async def on_pre_checkout(query: PreCheckoutQuery, turn: Turn) -> None:
     """Answered from what the update already read (the user row): no extra query, well within 10 s."""
+    settings = turn.app.settings
     refusal = check_pre_checkout(
-        payload_key(app.settings.telegram.token),
-        app.settings.product.credit_packages,
+        payload_key(settings.telegram.token),
+        settings.product.credit_packages,
         payload=query.invoice_payload,
         currency=query.currency,
         total_amount=query.total_amount,
         user_id=query.from_user.id,
-        banned=user["banned_at"] is not None,
+        banned=turn.user.banned_at is not None,
     )
     if refusal is None:
-        out.add(query.answer(ok=True))
+        turn.out.add(query.answer(ok=True))
     else:
         log.info("payment.pre_checkout.refused", reason=refusal)
-        out.add(query.answer(ok=False, error_message=text(lang, refusal)))
+        turn.out.add(query.answer(ok=False, error_message=text(turn.lang, refusal)))
 
 
 # --- paid -----------------------------------------------------------------------------------------
 
 
-async def on_successful_payment(
-    message: Message, app: App, db: asyncpg.Connection, user: asyncpg.Record, lang: str, out: Outbox
-) -> None:
+async def on_successful_payment(message: Message, turn: Turn) -> None:
+    db, user = turn.db, turn.user
     paid = message.successful_payment
     assert paid is not None
-    signed = read_payload(payload_key(app.settings.telegram.token), paid.invoice_payload)
+    signed = read_payload(payload_key(turn.app.settings.telegram.token), paid.invoice_payload)
     credits = signed.package.credits if signed is not None and paid.currency == CURRENCY else 0
     if signed is None or signed.package.stars != paid.total_amount:
         # Telegram took the Stars for a payload we did not sign: keep the payment (refundable), credit nothing.
         log.error("payment.unmatched", charge_id=paid.telegram_payment_charge_id, stars=paid.total_amount)
         credits = 0
     charge_id = paid.telegram_payment_charge_id
-    if not await db_payments.record(db, charge_id, user["id"], credits, paid.total_amount, paid.invoice_payload):
+    if not await db_payments.record(db, charge_id, user.id, credits, paid.total_amount, paid.invoice_payload):
         log.info("payment.duplicate", charge_id=charge_id)
         return
-    balance = user["credits"]
+    balance: int | None = user.credits
     if credits > 0:
-        balance = await db_users.apply_credits(db, user["id"], credits, "purchase", charge_id)
+        balance = await db_users.apply_credits(db, user.id, credits, "purchase", charge_id)
         if balance is None:
             raise RuntimeError(f"payment {charge_id}: recorded now but credited before")
     log.info("payment.credited", charge_id=charge_id, credits=credits, stars=paid.total_amount)
-    out.add(message.answer(text(lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)))
+    receipt = text(turn.lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)
+    turn.out.add(message.answer(receipt))
 
 
-async def on_refunded_payment(message: Message, db: asyncpg.Connection, lang: str, out: Outbox) -> None:
+async def on_refunded_payment(message: Message, turn: Turn) -> None:
     """A refund Telegram made (its support) or confirms (ours): the credits are taken back once."""
     refunded = message.refunded_payment
     assert refunded is not None
-    outcome = await take_back(db, refunded.telegram_payment_charge_id, "telegram")
+    outcome = await take_back(turn.db, refunded.telegram_payment_charge_id, "telegram")
     if isinstance(outcome, TakenBack):
-        out.add(message.answer(_refund_notice(lang, outcome)))
+        turn.out.add(message.answer(_refund_notice(turn.lang, outcome)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,18 +171,20 @@ async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
         if payment is None:
             log.error("payment.refund.unknown_charge", charge_id=charge_id, by=by)
             return "unknown"
-        if payment["refunded_at"] is not None:
+        if payment.refunded_at is not None:
             return "already"
-        user = await db_users.lock(db, payment["user_id"])
-        assert user is not None  # payments reference users
-        take = refund_take(payment["credits"], user["credits"])
-        balance = user["credits"]
+        payer = await db_users.lock(db, payment.user_id)
+        assert payer is not None  # payments reference users
+        user = User.of(payer)
+        take = refund_take(payment.credits, user.credits)
+        balance = user.credits
         if take.removed > 0:
-            balance = await db_users.apply_credits(db, user["id"], -take.removed, "purchase_refund", charge_id)
-            assert balance is not None  # the payment row lock makes this the only refund of the charge
+            taken = await db_users.apply_credits(db, user.id, -take.removed, "purchase_refund", charge_id)
+            assert taken is not None  # the payment row lock makes this the only refund of the charge
+            balance = taken
         await db_payments.set_refunded(db, charge_id, by, take.shortfall)
     log.info("payment.refunded", charge_id=charge_id, by=by, removed=take.removed, shortfall=take.shortfall)
-    return TakenBack(charge_id, user["id"], payment["stars"], take.removed, take.shortfall, balance)
+    return TakenBack(charge_id, user.id, payment.stars, take.removed, take.shortfall, balance)
 
 
 def _refund_notice(lang: str, taken: TakenBack) -> str:
@@ -209,9 +210,9 @@ class RefundJob:
         if payment is None:
             raise Cancel(f"no payment {charge_id}")
         admin_lang = user_language(await db_users.get(app.pool, admin_id))
-        if payment["refunded_at"] is None:
+        if payment.refunded_at is None:
             try:
-                await app.bot.refund_star_payment(user_id=payment["user_id"], telegram_payment_charge_id=charge_id)
+                await app.bot.refund_star_payment(user_id=payment.user_id, telegram_payment_charge_id=charge_id)
             except TelegramBadRequest as error:
                 if ALREADY_REFUNDED not in error.message:
                     await self._tell(

@@ -31,6 +31,8 @@ from pydantic import ValidationError
 
 from core import errors, metrics
 from core.bot.fsm import PostgresStorage
+from core.bot.turn import Turn
+from core.pipeline.services import App
 from core.queue.outcomes import describe
 from core.telegram.context import current_db, fsm_cache
 from core.telegram.outbox import Outbox, ReplySender
@@ -103,6 +105,7 @@ class UpdateProcessor:
         self._pool = pool
         self._dispatcher = dispatcher
         self._bot = bot
+        self._app: App | None = dispatcher.get("app")  # the services in each Turn: Dispatcher(app=...)
         self._messages_per_minute = messages_per_minute
         # Ordinary updates queue here for their connection; a few are always left to money updates,
         # so a pre-checkout (10 s deadline) or a payment never waits behind a flood of messages.
@@ -192,16 +195,16 @@ class UpdateProcessor:
             if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
                 self._say(out, who, "rate_limited")
             return "rate_limited"
-        if start.user is not None and start.user["banned_at"] is not None and who.kind not in BAN_EXEMPT:
+        user = start.user
+        if user is not None and user.banned_at is not None and who.kind not in BAN_EXEMPT:
             await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "banned")
-            if await db_users.take_ban_notice(conn, start.user["id"]):  # one polite reply a day, nothing else
-                out.add(
-                    SendMessage(chat_id=start.user["id"], text=texts.text(texts.user_language(start.user), "banned"))
-                )
+            if await db_users.take_ban_notice(conn, user.id):  # one polite reply a day, nothing else
+                out.add(SendMessage(chat_id=user.id, text=texts.text(texts.user_language(user), "banned")))
             return "banned"
-        context: dict[str, object] = {"db": conn, "out": out}
-        if start.user is not None:
-            context |= {"user": start.user, "lang": texts.user_language(start.user)}
+        # An update without a (human) sender reaches no handler that takes a turn.
+        context: dict[str, Turn] = {}
+        if user is not None and self._app is not None:
+            context["turn"] = Turn(conn, user, texts.user_language(user), out, self._app)
         db_token = current_db.set(conn)
         fsm_token = fsm_cache.set({fsm_key: (start.fsm_state, start.fsm_data or {})})
         try:

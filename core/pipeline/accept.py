@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import asyncpg
-
 from core.pipeline import PROMPT, WATCHDOG, job_key
 from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
@@ -18,6 +16,7 @@ from db import generations as db_generations
 from db import providers as db_providers
 from db import users as db_users
 from db.generations import Generation, Status
+from db.pool import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +34,7 @@ class Refused:
     params: dict[str, object] = field(default_factory=dict)
 
 
-async def accept(db: asyncpg.Connection, app: App, draft_id: int, user_id: int) -> Accepted | Refused:
+async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | Refused:
     user = await db_users.lock(db, user_id)  # serialises this user's confirmations across processes
     draft = await db_generations.lock(db, draft_id, user_id)
     if user is None or draft is None or draft.status == Status.DISCARDED:

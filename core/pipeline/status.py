@@ -9,6 +9,7 @@ import structlog
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
 from core.pipeline.services import App
+from core.telegram.replies import edit
 from core.ui.status import status_view
 from core.ui.texts import user_language
 from db import generations as db_generations
@@ -51,15 +52,9 @@ async def show(
     lang = user_language(user)
     view = status_view(lang, generation, stage, model_title=_model_title(app, generation), **params)
     try:
-        await app.bot.edit_message_text(
-            view.text,
-            chat_id=generation.chat_id,
-            message_id=generation.status_message_id,
-            reply_markup=view.keyboard,
-        )
+        await edit(app.bot, generation.chat_id, generation.status_message_id, view.text, view.keyboard)
     except TelegramBadRequest as error:
-        if "not modified" not in error.message:
-            log.warning("generation.status.not_shown", generation_id=generation.id, stage=stage, error=error.message)
+        log.warning("generation.status.not_shown", generation_id=generation.id, stage=stage, error=error.message)
     except TelegramAPIError as error:
         # The status line is a courtesy; the step it reports on goes on regardless.
         log.warning("generation.status.not_shown", generation_id=generation.id, stage=stage, error=str(error))

@@ -25,34 +25,36 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.methods import TelegramMethod
 
 from core.telegram.context import replying
+from core.telegram.replies import EditOrSend, not_modified
 
 log = structlog.get_logger("telegram")
 
 Then = Callable[[Any], Awaitable[None]]
+Reply = TelegramMethod[Any] | EditOrSend
 
 
 @dataclass(slots=True)
 class Outbox:
-    items: list[tuple[TelegramMethod[Any], Then | None]] = field(default_factory=list)
+    items: list[tuple[Reply, Then | None]] = field(default_factory=list)
 
-    def add(self, method: TelegramMethod[Any], then: Then | None = None) -> None:
+    def add(self, method: Reply, then: Then | None = None) -> None:
         """Send ``method`` after the commit; ``then`` gets its result (e.g. to record a message id)."""
         self.items.append((method, then))
 
     def clear(self) -> None:
         self.items.clear()
 
-    async def flush(self, bot: Bot) -> list[TelegramMethod[Any]]:
+    async def flush(self, bot: Bot) -> list[Reply]:
         """Send everything in order; returns the methods Telegram refused (a bad request)."""
-        refused: list[TelegramMethod[Any]] = []
+        refused: list[Reply] = []
         items, self.items = self.items, []
         for method, then in items:
             try:
-                result = await bot(method)
+                result = await (method.send(bot) if isinstance(method, EditOrSend) else bot(method))
             except TelegramForbiddenError:
                 continue  # the session middleware marked the user as blocked
             except TelegramBadRequest as error:
-                if "not modified" not in error.message:
+                if not not_modified(error):
                     log.warning("telegram.reply_refused", method=method.__api_method__, error=error.message)
                     refused.append(method)
                 continue

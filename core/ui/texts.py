@@ -27,6 +27,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, get_group_symbol
 
+from db.users import User
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -57,13 +59,16 @@ def language(code: str | None) -> str:
     return base if base in CATALOGUES else DEFAULT_LANGUAGE
 
 
-def user_language(user: Mapping[str, Any] | asyncpg.Record | None) -> str:
+def user_language(user: User | Mapping[str, Any] | asyncpg.Record | None) -> str:
     """The language a user reads: the one they chose (or got at first contact), else their Telegram
     one; English for nobody (e.g. an admin who never wrote to the bot)."""
     if user is None:
         return DEFAULT_LANGUAGE
-    chosen = user.get("language")
-    return chosen if chosen in CATALOGUES else language(user.get("language_code"))
+    if isinstance(user, User):
+        chosen, code = user.language, user.language_code
+    else:
+        chosen, code = user.get("language"), user.get("language_code")
+    return chosen if chosen in CATALOGUES else language(code)
 
 
 class _Localized:
