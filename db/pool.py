@@ -28,7 +28,7 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 CONNECT_TIMEOUT_S = 10.0
 
 # While the database is away asyncpg logs a full traceback each time it fails to refill the pool;
-# the outage is reported once by core/queue/outage.py instead.
+# the outage is reported once by core/runtime/outage.py instead.
 logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
@@ -114,7 +114,7 @@ async def create_pool(
     return await asyncpg.create_pool(
         dsn,
         # A new connection to a database in failover must fail fast (asyncpg waits 60 s by default):
-        # the webhook answers 503 and the loops back off instead of hanging (core/queue/outage.py).
+        # the webhook answers 503 and the loops back off instead of hanging (core/runtime/outage.py).
         timeout=CONNECT_TIMEOUT_S,
         min_size=1,
         max_size=max_size,

@@ -1,4 +1,4 @@
-"""Preflight (core/preflight.py, ``python bot.py check``): each check passes against the fakes, and fails
+"""Preflight (core/runtime/preflight.py, ``python bot.py check``): each check passes against the fakes, and fails
 with its fix hint when its fake answers wrong. The check only reads."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Two policies, for two kinds of trouble:
   token) raises it: no restart, the process stops with the exit code it names.
 - A lost database (``Outage``): a loop failing because the database is away is restarted
   quietly, every few seconds, without counting as a crash; the outage's own limit decides when
-  the process gives up (core/queue/outage.py).
+  the process gives up (core/runtime/outage.py).
 - The queue's ``CircuitBreaker`` (core/queue/breaker.py) is the third: job failures in a row that a
   restart can cure make the process drain and exit.
 """

@@ -16,5 +16,5 @@ current_db: ContextVar[Conn | None] = ContextVar("current_db", default=None)
 fsm_cache: ContextVar[dict[str, tuple[str | None, dict[str, Any]]] | None] = ContextVar("fsm_cache", default=None)
 
 # True while the outbox sends an update's replies: they count against the sending budget but never
-# wait for it (core/bot/limiter.py), and a 429 is waited out rather than raised (core/bot/session.py).
+# wait for it (core/telegram/limiter.py), and a 429 is waited out rather than raised (core/telegram/session.py).
 replying: ContextVar[bool] = ContextVar("replying", default=False)

@@ -44,7 +44,7 @@ class ProviderCallbacks:
         token = request.match_info["token"]
         if provider is None or not token.isascii() or not token.isprintable() or len(token) > 100:
             return web.json_response({"error": "unknown callback"}, status=404)
-        try:  # junk gets a 4xx (core/web.py); bad paths never get here
+        try:  # junk gets a 4xx (core/web/body.py); bad paths never get here
             body = await read_json_object(request)
         except BodyError as error:
             return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
