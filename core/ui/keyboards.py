@@ -111,3 +111,21 @@ def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(text(code, "language_name"), SetLanguage(language=code))] for code in languages]
     )
+
+
+class RefundCharge(CallbackData, prefix="refund"):
+    """An admin's answer to a refund's preview: ``digest`` names the charge (db.payments.digest)."""
+
+    digest: str
+    go: bool
+
+
+def refund_keyboard(lang: str, charge_digest: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(text(lang, "button_refund"), RefundCharge(digest=charge_digest, go=True)),
+                _button(text(lang, "button_cancel"), RefundCharge(digest=charge_digest, go=False)),
+            ]
+        ]
+    )
