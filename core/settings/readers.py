@@ -102,7 +102,8 @@ def postgres_dsn(raw: str) -> str:
 
 
 telegram_token = matching(r"\d+:[A-Za-z0-9_-]{20,}", "does not look like a bot token from @BotFather (digits:letters)")
-secret_token = matching(r"[A-Za-z0-9_-]{1,256}", "must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+# Telegram's allowed set; at least 32 characters so it cannot be guessed (openssl rand -hex 16 gives 32).
+secret_token = matching(r"[A-Za-z0-9_-]{32,256}", "must be 32-256 characters of A-Z, a-z, 0-9, _ and -")
 
 
 def id_list(raw: str) -> tuple[int, ...]:
