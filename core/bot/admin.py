@@ -24,7 +24,7 @@ from core.stars import refund_take
 from core.ui import chart
 from core.ui.keyboards import RefundCharge, refund_keyboard
 from core.ui.status import clock
-from core.ui.texts import text
+from core.ui.texts import text, user_language
 from db import admin as db_admin
 from db import generations as db_generations
 from db import payments as db_payments
@@ -221,6 +221,10 @@ async def on_grant(message: Message, command: CommandObject, event_update: Updat
     if delta is None or delta == 0:
         out.add(message.answer(_usage(lang, "/grant <id | @username> <credits> [reason]")))
         return
+    limit = turn.app.settings.product.grant_limit
+    if abs(delta) > limit:
+        out.add(message.answer(text(lang, "admin_grant_over_limit", limit=limit)))
+        return
     target = await _find(db, args[0])
     if target is None:
         out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
@@ -243,6 +247,20 @@ async def on_grant(message: Message, command: CommandObject, event_update: Updat
             text(lang, "admin_granted", user=_name(target), delta=f"{delta:+d}", reason=reason, balance=balance)
         )
     )
+    # Every grant is seen by a second pair of eyes: the other admins are told, in their language.
+    for other in turn.app.settings.telegram.admin_ids:
+        if other != turn.user.id:
+            other_lang = user_language(await db_users.get(db, other))
+            notice = text(
+                other_lang,
+                "admin_grant_notice",
+                admin=turn.user.id,
+                user=_name(target),
+                delta=f"{delta:+d}",
+                reason=reason,
+                balance=balance,
+            )
+            out.add(SendMessage(chat_id=other, text=notice))
 
 
 async def on_ban(message: Message, command: CommandObject, turn: Turn) -> None:
