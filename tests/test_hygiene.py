@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import structlog
 
-from tests.helpers import BotHarness
+from tests.fakes.openai import FakeOpenAI
+from tests.helpers import BotHarness, wait_until
 from tests.test_e2e_generation import ANN, start_and_confirm
 from tests.test_e2e_payments import command
 
@@ -32,3 +33,29 @@ async def test_a_grant_is_capped_and_told_to_the_other_admins(make_bot) -> None:
         (notice,) = [c.params["text"] for c in bot.telegram.calls("sendMessage", chat_id=other)]
         assert notice == f"ℹ️ Admin {admin} changed {ANN}'s credits by +500 (gift). Balance: 600 credits."
         assert len(bot.telegram.calls("sendMessage", chat_id=admin)) == 3, "the granting admin gets no notice"
+
+
+async def test_admins_are_told_once_when_openai_refuses_the_key(make_bot, fake_openai: FakeOpenAI) -> None:
+    """A dead key turns every prompt into the user's own words: the admins hear of it, once per
+    ACCOUNT_ALERT_FOLD_S, however many prompts fall back."""
+    admin = 42
+    fake_openai.api_key = "sk-revoked-key"
+    async with make_bot(ADMIN_IDS=str(admin)) as bot:
+        first = await start_and_confirm(bot, ANN, text="a fox in the snow")
+        await wait_until(lambda: _prompt_source(bot, first), timeout=30)
+        second = await start_and_confirm(bot, 702, text="a kite over the sea")
+        await wait_until(lambda: _prompt_source(bot, second), timeout=30)
+        assert await _prompt_source(bot, first) == await _prompt_source(bot, second) == "fallback"
+        await bot.telegram.wait_for(lambda _: _alerts(bot, admin), timeout=30)
+        alerts = _alerts(bot, admin)
+        assert len(alerts) == 1, alerts
+        assert "OpenAI refused the account (OpenAI 401" in alerts[0] and "own words" in alerts[0]
+
+
+async def _prompt_source(bot: BotHarness, generation_id: int) -> str | None:
+    return (await bot.generation(generation_id))["prompt_source"]
+
+
+def _alerts(bot: BotHarness, admin: int) -> list[str]:
+    texts = [c.params.get("text", "") for c in bot.telegram.calls("sendMessage", chat_id=admin)]
+    return [t for t in texts if "OpenAI refused" in t]
