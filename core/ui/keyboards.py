@@ -129,3 +129,22 @@ def refund_keyboard(lang: str, charge_digest: str) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+class BroadcastSend(CallbackData, prefix="bcast"):
+    """An admin's answer to a broadcast's preview: send ``message`` of ``chat`` to everyone, or not."""
+
+    chat: int
+    message: int
+    go: bool
+
+
+def broadcast_keyboard(lang: str, chat_id: int, message_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(text(lang, "button_send"), BroadcastSend(chat=chat_id, message=message_id, go=True)),
+                _button(text(lang, "button_cancel"), BroadcastSend(chat=chat_id, message=message_id, go=False)),
+            ]
+        ]
+    )
