@@ -6,10 +6,3 @@
 ALTER TABLE generations ADD COLUMN refund_claim integer NOT NULL DEFAULT 0;
 ALTER TABLE generations ADD CONSTRAINT refund_claim_within_price CHECK (refund_claim BETWEEN 0 AND price);
 
--- Secrets the bot makes for itself (the webhook secret when WEBHOOK_SECRET is unset): one row per
--- name, written once (the first process to start wins), read by every process.
-CREATE TABLE bot_secrets (
-    name       text        PRIMARY KEY,
-    value      text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
