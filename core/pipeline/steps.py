@@ -186,7 +186,7 @@ class Pipeline:
         if generation is None or generation.status != Status.UPLOADING:
             return
         user = await db_users.get(app.pool, generation.user_id)
-        if user is None or user["blocked_at"] is not None:
+        if user is None or user.blocked_at is not None:
             await fail(app, gid, Reason(UNDELIVERABLE, "the user blocked the bot"))
             return
         lang = user_language(user)
