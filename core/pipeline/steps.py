@@ -27,7 +27,20 @@ from aiogram.types import FSInputFile
 
 from core import metrics
 from core.catalogue import VideoModel
-from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
+from core.pipeline import (
+    ADOPT,
+    ALERT,
+    BALANCE,
+    DELIVER,
+    HOUSEKEEPING,
+    POLL,
+    PROBE,
+    PROMPT,
+    SUBMIT,
+    WATCHDOG,
+    health,
+    job_key,
+)
 from core.pipeline.archive import archive_input, archive_video, video_link
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
 from core.pipeline.mp4 import probe as probe_mp4
@@ -38,8 +51,11 @@ from core.pipeline.status import elapsed, show
 from core.pipeline.verdict import (
     CREATING,
     WAITING_RECHECK_S,
+    Adopting,
+    CreateAgain,
     Deliver,
     Hold,
+    Lost,
     Outcome,
     Overdue,
     Polled,
@@ -51,6 +67,7 @@ from core.pipeline.verdict import (
     given_up,
     poll_delay,
     too_late,
+    unanswered,
     verdict,
 )
 from core.providers.base import AccountProblem, ProviderError, Retryable, TaskState, VideoProvider
@@ -91,6 +108,7 @@ class Pipeline:
         registry.add(
             JobSpec(DELIVER, guarded(self.deliver), timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=8)
         )
+        registry.add(JobSpec(ADOPT, self.adopt, timeout=60, max_attempts=5, backoff=Backoff(base=2)))
         registry.add(JobSpec(WATCHDOG, self.watchdog, timeout=60, max_attempts=10, priority=1))
         registry.add(JobSpec(PROBE, lambda job: health.probe(self.app, job), timeout=90, max_attempts=100))
         registry.add(JobSpec(BALANCE, lambda job: health.watch_balance(self.app, job), timeout=90, max_attempts=100))
@@ -139,6 +157,10 @@ class Pipeline:
             return None
         model = app.model(generation.model)
         provider = app.provider(model)
+        if generation.creating_since is not None:  # an earlier create may have reached the provider
+            waiting = await self._unanswered(generation, provider)
+            if waiting is not None:
+                return waiting
         slot = await self._take_slot(generation, provider)
         if isinstance(slot, Snooze):
             return slot
@@ -147,6 +169,16 @@ class Pipeline:
         match verdict(await self._create(generation, provider, model, slot), CREATING):
             case Record(task_id=task_id):
                 await self._record(generation, provider, model, task_id)
+            case Lost(error=error):
+                delay = await health.failed(app, provider, error)  # still a provider that did not answer
+                log.warning(
+                    "generation.submit.answer_lost",
+                    generation_id=gid,
+                    error=error.detail,
+                    note="the task may exist: its callback adopts it; no blind second create",
+                )
+                # With callbacks, the task's own callback adopts it; else the next run creates again (counted).
+                return Snooze(app.settings.kie.create_adopt_wait if self._callback(generation) else delay)
             case Retry(error=error):
                 await db_generations.end_create(app.pool, gid)
                 delay = await health.failed(app, provider, error)
@@ -163,6 +195,26 @@ class Pipeline:
             case unexpected:
                 assert_never(unexpected)
         return None
+
+    async def adopt(self, job: Job) -> None:
+        """A callback named a task for a generation whose create answer was lost: once the provider's record
+        shows the task exists, the generation renders it (as if the create had answered), never a second one.
+        The record read is the check: a callback's body is not trusted."""
+        app, gid, task_id = self.app, job.payload["generation_id"], str(job.payload["task_id"])
+        generation = await db_generations.get(app.pool, gid)
+        if generation is None or generation.status != Status.SUBMITTING or generation.creating_since is None:
+            return  # answered meanwhile (or finished): nothing to adopt
+        model = app.model(generation.model)
+        provider = app.provider(model)
+        try:
+            await provider.state(model, task_id)
+        except Retryable as error:
+            raise TransientError(f"adopting {task_id}: {error.detail}") from error
+        except ProviderError as error:
+            raise Cancel(f"not adopted, the record of {task_id} says {error.detail}") from error
+        log.info("generation.submit.adopted", generation_id=gid, task_id=task_id, provider=provider.name)
+        metrics.adopted_create(provider.name)
+        await self._record(generation, provider, model, task_id)
 
     async def poll(self, job: Job) -> Snooze | None:
         """Read the task's state (a callback only wakes this early), then act on the verdict."""
@@ -284,6 +336,32 @@ class Pipeline:
             )
             return Snooze(wait_s)
         return slot
+
+    async def _unanswered(self, generation: Generation, provider: VideoProvider) -> Snooze | None:
+        """An earlier create of this generation may have made a task (its answer was lost): how long to keep
+        waiting for the task's callback, or None to create again, logged and counted as a possible duplicate."""
+        assert generation.creating_since is not None
+        app = self.app
+        waited = (datetime.now(UTC) - generation.creating_since).total_seconds()
+        callbacks = self._callback(generation) is not None
+        match unanswered(waited, app.settings.kie.create_adopt_wait, callbacks=callbacks):
+            case Adopting(seconds=seconds):
+                return Snooze(seconds)
+            case CreateAgain():
+                count = await db_generations.count_possible_duplicate(app.pool, generation.id)
+                metrics.possible_duplicate_create(provider.name)
+                log.warning(
+                    "generation.submit.possible_duplicate",
+                    generation_id=generation.id,
+                    provider=provider.name,
+                    waited_s=round(waited, 1),
+                    callbacks=callbacks,
+                    possible_duplicates=count,
+                    note="an earlier create's answer was lost and no callback named its task: creating again",
+                )
+                return None
+            case unexpected:
+                assert_never(unexpected)
 
     async def _create(
         self, generation: Generation, provider: VideoProvider, model: VideoModel, slot: datetime

@@ -12,6 +12,8 @@ Errors are provider-neutral. The pipeline never sees a vendor's code:
 - ``AccountProblem``: the key, the credit, a quota. Nothing a retry fixes; the operator must act.
 - ``ContentRefused``: the prompt or the image was refused. The user should try another idea.
 - ``FinalFailure``: this task cannot be made. Fail (and refund) now, do not retry.
+- ``Unanswered`` (a ``Retryable``): the request left, its answer never came (timeout, dropped
+  connection). For a create the task may exist, billed: the pipeline must not create blindly again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class Retryable(ProviderError):
     def __init__(self, detail: str, *, retry_after: float | None = None, code: str = "") -> None:
         super().__init__(detail, code=code)
         self.retry_after = retry_after
+
+
+class Unanswered(Retryable):
+    """The request was sent and its answer lost: the provider may have acted on it."""
 
 
 class AccountProblem(ProviderError):

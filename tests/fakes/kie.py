@@ -259,6 +259,11 @@ class FakeKie:
         self._recent_creates: deque[float] = deque()  # monotonic times inside the create window
         self._recovered = asyncio.Event()
         self._recovered.set()
+        self.lost_answers = 0  # with lose_create_answers(): creates made whose answers the next ones lose
+        self.lost_answer_ratio = 0.0  # each accepted create's answer is lost with this probability
+        self.hold_answers = False  # True: accepted creates' answers wait for release_create_answers()
+        self.held = 0  # create answers being held now
+        self._release = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -325,6 +330,35 @@ class FakeKie:
     def fail_next_create(self, code: int, msg: str, *, http_status: int = 200, times: int = 1) -> None:
         """The next ``times`` creates answer ``{"code": code, "msg": msg, "data": null}`` with ``http_status``."""
         self._create_failures.extend([(code, msg, http_status)] * times)
+
+    def lose_create_answers(self, times: int = 1) -> None:
+        """The next ``times`` accepted creates make their task, then drop the connection without answering
+        (the client sees a disconnect: the task exists, billed, and it does not know its id)."""
+        self.lost_answers += times
+
+    def release_create_answers(self) -> None:
+        """Answer the creates ``hold_answers`` kept waiting (to a client that may be gone)."""
+        self.hold_answers = False
+        self._release.set()
+
+    async def _answer_create(self, request: web.Request, answer: web.Response) -> web.Response:
+        """An accepted create's answer, unless a knob loses it (the task is made either way)."""
+        if self.hold_answers:
+            self._release.clear()
+            self.held += 1
+            await self._notify()
+            try:
+                await self._release.wait()
+            finally:
+                self.held -= 1
+        lose = self.lost_answers > 0 or (
+            self.lost_answer_ratio > 0 and secrets.randbelow(10_000) < self.lost_answer_ratio * 10_000
+        )
+        if lose:
+            self.lost_answers = max(0, self.lost_answers - 1)
+            if request.transport is not None:
+                request.transport.abort()  # a dropped connection: no status line, no body
+        return answer
 
     async def finish(self, task_id: str) -> None:
         """Make the task terminal now, with its outcome, and deliver its callback (awaited)."""
@@ -604,7 +638,7 @@ class FakeKie:
             return refusal
         task_id = f"veo_task_{secrets.token_hex(6)}"
         self._create_task(task_id, "veo", model, body)
-        return _reply(200, "success", {"taskId": task_id})
+        return await self._answer_create(request, _reply(200, "success", {"taskId": task_id}))
 
     async def _veo_record(self, request: web.Request) -> web.Response:
         task = self.tasks.get(request.query.get("taskId", ""))
@@ -637,7 +671,9 @@ class FakeKie:
         self._last_ms = max(_ms(time.time()), self._last_ms + 1)  # ids embed the ms; keep them unique
         task_id = f"task_{model.replace('/', '_')}_{self._last_ms}"
         self._create_task(task_id, "market", model, body)
-        return _reply(200, "success", {"taskId": task_id, "recordId": uuid.uuid4().hex})
+        return await self._answer_create(
+            request, _reply(200, "success", {"taskId": task_id, "recordId": uuid.uuid4().hex})
+        )
 
     async def _market_record(self, request: web.Request) -> web.Response:
         task = self.tasks.get(request.query.get("taskId", ""))
