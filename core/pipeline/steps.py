@@ -178,7 +178,7 @@ class Pipeline:
                     note="the task may exist: its callback adopts it; no blind second create",
                 )
                 # With callbacks, the task's own callback adopts it; else the next run creates again (counted).
-                return Snooze(app.settings.kie.create_adopt_wait if self._callback(generation) else delay)
+                return Snooze(app.settings.product.create_adopt_wait if self._callback(generation) else delay)
             case Retry(error=error):
                 await db_generations.end_create(app.pool, gid)
                 delay = await health.failed(app, provider, error)
@@ -344,7 +344,7 @@ class Pipeline:
         app = self.app
         waited = (datetime.now(UTC) - generation.creating_since).total_seconds()
         callbacks = self._callback(generation) is not None
-        match unanswered(waited, app.settings.kie.create_adopt_wait, callbacks=callbacks):
+        match unanswered(waited, app.settings.product.create_adopt_wait, callbacks=callbacks):
             case Adopting(seconds=seconds):
                 return Snooze(seconds)
             case CreateAgain():
