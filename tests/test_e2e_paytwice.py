@@ -19,7 +19,9 @@ from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram, callback_update, message_update
 from tests.helpers import BotProcess, button_data, wait_until
 from tests.test_e2e_generation import ANN, start_and_confirm, videos_sent
+from tests.test_e2e_payments import command
 
+ADMIN = 9001
 ONE_CHARGE = [("starter", 100), ("generation", -60)]
 
 
@@ -52,7 +54,7 @@ async def test_no_callback_within_the_wait_creates_again_counted(
     """The callback never comes (KIE gave up on it): after CREATE_ADOPT_WAIT a second create, counted."""
     fake_kie.callbacks_enabled = False
     fake_kie.lose_create_answers(1)
-    async with make_bot(CREATE_ADOPT_WAIT="2s") as bot:
+    async with make_bot(CREATE_ADOPT_WAIT="2s", ADMIN_IDS=str(ADMIN)) as bot:
         draft = await start_and_confirm(bot, ANN, text="a fox in the snow")
         await fake_kie.wait_for(lambda fake: len(fake.tasks) == 2, timeout=30)
         second = list(fake_kie.tasks)[1]
@@ -61,7 +63,9 @@ async def test_no_callback_within_the_wait_creates_again_counted(
         await videos_sent(fake_telegram, ANN)
         row = await bot.wait_for_generation(draft, "done")
         assert await bot.ledger(ANN) == ONE_CHARGE
+        shown = await command(bot, ADMIN, f"/gen {draft}")
     assert row["task_id"] == second and row["possible_duplicates"] == 1
+    assert "Created again after a lost answer: 1 time(s)" in shown
 
 
 async def test_sigkill_while_kie_holds_the_create_answer(
