@@ -20,6 +20,7 @@ from core.pipeline.verdict import (
     Rendering,
     Retry,
     Wait,
+    Withdraw,
     given_up,
     unanswered,
     verdict,
@@ -28,13 +29,14 @@ from core.providers.base import (
     AccountProblem,
     ContentRefused,
     FinalFailure,
+    ModelUnavailable,
     ProviderError,
     Retryable,
     TaskState,
     Unanswered,
 )
 from core.queue import Cancel, TransientError
-from core.ui.status import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, Reason
+from core.ui.status import BUSY, CONTENT, INTERNAL, MODEL, RENDER, TIMEOUT, Reason
 
 BUSY_NOW = Retryable("429 too many requests", retry_after=7.0, code="429")
 NO_CREDIT = AccountProblem("insufficient credits", code="402")
@@ -42,6 +44,7 @@ REFUSED = ContentRefused("flagged by moderation", code="400")
 FINAL = FinalFailure("KIE 500: upstream failed", code="500")
 ODD = ProviderError("an error of no known kind")
 SILENT = Retryable("timed out")  # errors compare by identity: each row reuses one
+PAUSED = ModelUnavailable("KIE 500: This interface is temporarily paused", code="500")
 LOST = Unanswered("KIE unreachable: ServerDisconnectedError", code="lost")
 
 RUNNING = TaskState(finished=False)
@@ -70,6 +73,7 @@ CREATE_ROWS = [
     ("busy: its health counts it and waits", BUSY_NOW, Retry(BUSY_NOW)),
     ("no answer at all", SILENT, Retry(SILENT)),
     ("sent, answer lost: the task may exist", LOST, Lost(LOST)),
+    ("one model paused: withdrawn, never an outage", PAUSED, Withdraw(PAUSED)),
     ("an account problem holds", NO_CREDIT, Hold(NO_CREDIT, WAITING_RECHECK_S)),
     ("content refused: another idea", REFUSED, Refund(Reason(CONTENT, "flagged by moderation"))),
     ("a final failure", FINAL, Refund(Reason(RENDER, "KIE 500: upstream failed"))),
@@ -174,3 +178,7 @@ UNANSWERED_ROWS = [
 )
 def test_unanswered(waited_s: float, callbacks: bool, expected: object) -> None:
     assert unanswered(waited_s, ADOPT_WAIT, callbacks=callbacks) == expected
+
+
+def test_a_withdrawn_model_says_so() -> None:
+    assert Withdraw(PAUSED).reason == Reason(MODEL, "KIE 500: This interface is temporarily paused")

@@ -20,6 +20,7 @@ DELIVER = "generation.deliver"
 WATCHDOG = "generation.watchdog"
 ADOPT = "generation.adopt"  # a callback named the task of a create whose answer was lost
 PROBE = "provider.probe"
+MODEL_PROBE = "model.probe"  # an hour after a model was withdrawn: offered again (core/pipeline/models.py)
 BALANCE = "provider.balance"
 ALERT = "admin.alert"
 HOUSEKEEPING = "bot.housekeeping"

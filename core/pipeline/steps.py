@@ -33,6 +33,7 @@ from core.pipeline import (
     BALANCE,
     DELIVER,
     HOUSEKEEPING,
+    MODEL_PROBE,
     POLL,
     PROBE,
     PROMPT,
@@ -40,6 +41,7 @@ from core.pipeline import (
     WATCHDOG,
     health,
     job_key,
+    models,
 )
 from core.pipeline.archive import archive_input, archive_video, video_link
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
@@ -64,6 +66,7 @@ from core.pipeline.verdict import (
     Rendering,
     Retry,
     Wait,
+    Withdraw,
     given_up,
     poll_delay,
     too_late,
@@ -111,6 +114,7 @@ class Pipeline:
         registry.add(JobSpec(ADOPT, self.adopt, timeout=60, max_attempts=5, backoff=Backoff(base=2)))
         registry.add(JobSpec(WATCHDOG, self.watchdog, timeout=60, max_attempts=10, priority=1))
         registry.add(JobSpec(PROBE, lambda job: health.probe(self.app, job), timeout=90, max_attempts=100))
+        registry.add(JobSpec(MODEL_PROBE, lambda job: models.probe(self.app, job), timeout=60, max_attempts=10))
         registry.add(JobSpec(BALANCE, lambda job: health.watch_balance(self.app, job), timeout=90, max_attempts=100))
         registry.add(JobSpec(ALERT, self.alert, timeout=60, max_attempts=3))
         registry.add(JobSpec(HOUSEKEEPING, self.housekeeping, timeout=300, max_attempts=3))
@@ -169,6 +173,10 @@ class Pipeline:
         match verdict(await self._create(generation, provider, model, slot), CREATING):
             case Record(task_id=task_id):
                 await self._record(generation, provider, model, task_id)
+                await models.rendered(app, model)
+            case Withdraw() as withdrawal:
+                await db_generations.end_create(app.pool, gid)  # refused: no task, nothing billed
+                await models.withdraw(app, provider, model, gid, withdrawal)
             case Lost(error=error):
                 delay = await health.failed(app, provider, error)  # still a provider that did not answer
                 log.warning(

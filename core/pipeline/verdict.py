@@ -12,6 +12,9 @@ create  Unanswered (sent, answer lost)                                   Lost: t
 create  Retryable (rate, outage, silence)                                Retry: counted against the provider's
                                                                          health, whose backoff (or the
                                                                          provider's retry_after) says when
+create  ModelUnavailable (paused,                                        Withdraw: the model leaves the menu,
+        not supported, unknown model)                                    its waiting generations refunded;
+                                                                         never the provider's health
 create  AccountProblem (key, credit)                                     Hold: the provider is down until the
                                                                          operator acts; look again in 60 s
 create  any other ProviderError                                          Refund(content or render)
@@ -44,10 +47,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import overload
 
-from core.providers.base import AccountProblem, ContentRefused, ProviderError, Retryable, TaskState, Unanswered
+from core.providers.base import (
+    AccountProblem,
+    ContentRefused,
+    ModelUnavailable,
+    ProviderError,
+    Retryable,
+    TaskState,
+    Unanswered,
+)
 from core.queue import Cancel, TransientError
 from core.queue.outcomes import describe
-from core.ui.status import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, Reason
+from core.ui.status import BUSY, CONTENT, INTERNAL, MODEL, RENDER, TIMEOUT, Reason
 
 WAITING_RECHECK_S = 60.0  # a submit waiting for a provider that is down looks again (the probe wakes it sooner)
 
@@ -134,6 +145,18 @@ class Lost:
 
 
 @dataclass(frozen=True, slots=True)
+class Withdraw:
+    """The model is gone while the provider works: withdraw the model (refunding this generation and
+    those waiting for it), tell the admins once; the provider's health is not touched."""
+
+    error: ModelUnavailable
+
+    @property
+    def reason(self) -> Reason:
+        return Reason(MODEL, self.error.detail)
+
+
+@dataclass(frozen=True, slots=True)
 class Adopting:
     """An earlier create's task may exist: wait ``seconds`` more for its callback, which adopts it."""
 
@@ -184,7 +207,7 @@ class Overdue:
     then: Wait | Refund | Deliver
 
 
-Created = Record | Lost | Retry | Hold | Refund
+Created = Record | Lost | Retry | Hold | Withdraw | Refund
 Polled = Wait | Refund | Deliver | Overdue
 Outcome = str | TaskState | ProviderError | None  # None: the provider was not asked
 
@@ -232,6 +255,8 @@ def _created(outcome: Outcome) -> Created:
             return Retry(error)
         case AccountProblem() as error:
             return Hold(error)
+        case ModelUnavailable() as error:
+            return Withdraw(error)
         case ProviderError() as error:
             return Refund(reason_for(error))
     raise TypeError(f"a create answers a task id or an error, not {outcome!r}")

@@ -35,6 +35,7 @@ from core.providers.base import (
     AccountProblem,
     ContentRefused,
     FinalFailure,
+    ModelUnavailable,
     ProviderError,
     Retryable,
     TaskState,
@@ -208,6 +209,17 @@ def signature_valid(key: str, task_id: str, timestamp: str | None, given: str | 
     return hmac.compare_digest(signature(key, task_id, int(timestamp)), given)
 
 
+# KIE's words when one model is refused while the others work (kie_api.md §13.6): Sora's code 500
+# "This interface is temporarily paused", a slug it no longer serves. The code alone would read as an
+# outage (500) or a bad request (404, 422).
+MODEL_GONE = ("temporarily paused", "not supported", "unknown model", "model not found", "model does not exist")
+
+
+def model_gone(error: KieError) -> bool:
+    """Whether a create's refusal says the model is unavailable (rather than KIE, or this prompt)."""
+    return error.code != 0 and any(words in error.message.lower() for words in MODEL_GONE)
+
+
 def create_timeout(timeout_s: float, shutdown_grace_s: float | None) -> float:
     """KIE_TIMEOUT, but at most 80 % of SHUTDOWN_GRACE: the drain then always outlasts a create in flight,
     with time left to save its task id."""
@@ -329,6 +341,8 @@ class KieProvider:
         except KieError as error:
             if error.code == 0 and answer_lost(error.__cause__):
                 raise Unanswered(str(error), code="lost") from error
+            if model_gone(error):
+                raise ModelUnavailable(str(error), code=str(error.code)) from error
             raise neutral(error) from error
 
     async def _call(self, method: str, url: str, *, reading: bool = False, **kwargs: Any) -> Any:

@@ -76,6 +76,7 @@ NO_ACCESS = "You do not have access permissions"
 INSUFFICIENT = "Insufficient credits"
 TOO_MANY = "Too many requests"
 MODERATED = "Your prompt or image was flagged by content moderation. Please adjust it and try again."
+PAUSED = "This interface is temporarily paused"
 UPSTREAM_FAILED = "Video generation failed upstream. Please try again later."
 CHUNK = 64 * 1024
 CALLBACK_TIMEOUT = aiohttp.ClientTimeout(total=15)  # KIE's documented callback timeout
@@ -264,6 +265,8 @@ class FakeKie:
         self.hold_answers = False  # True: accepted creates' answers wait for release_create_answers()
         self.held = 0  # create answers being held now
         self._release = asyncio.Event()
+        self.paused_models: set[str] = set()  # slug prefixes whose creates answer code 500 "temporarily paused"
+        self.paused_refusals = 0
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -330,6 +333,17 @@ class FakeKie:
     def fail_next_create(self, code: int, msg: str, *, http_status: int = 200, times: int = 1) -> None:
         """The next ``times`` creates answer ``{"code": code, "msg": msg, "data": null}`` with ``http_status``."""
         self._create_failures.extend([(code, msg, http_status)] * times)
+
+    def pause_model(self, prefix: str) -> None:
+        """Creates of models starting with ``prefix`` answer as KIE answers Sora since mid-2026 (kie_api.md §13.1):
+        HTTP 200, ``{"code": 500, "msg": "This interface is temporarily paused"}``; other models still work."""
+        self.paused_models.add(prefix)
+
+    def _paused_refusal(self, model: str) -> web.Response | None:
+        if not any(model.startswith(prefix) for prefix in self.paused_models):
+            return None
+        self.paused_refusals += 1
+        return _reply(500, PAUSED)
 
     def lose_create_answers(self, times: int = 1) -> None:
         """The next ``times`` accepted creates make their task, then drop the connection without answering
@@ -634,6 +648,8 @@ class FakeKie:
         images = body.get("imageUrls", [])
         if not isinstance(images, list) or not all(isinstance(url, str) for url in images):
             return _reply(422, "imageUrls must be a list of URLs")
+        if paused := self._paused_refusal(model):
+            return paused
         if refusal := self._create_refusal(model):
             return refusal
         task_id = f"veo_task_{secrets.token_hex(6)}"
@@ -666,6 +682,8 @@ class FakeKie:
             problem = "prompt is required"
         if problem is not None:
             return _reply(422, problem)
+        if paused := self._paused_refusal(model):
+            return paused
         if refusal := self._create_refusal(model):
             return refusal
         self._last_ms = max(_ms(time.time()), self._last_ms + 1)  # ids embed the ms; keep them unique
