@@ -262,6 +262,7 @@ class FakeKie:
         self._recovered.set()
         self.lost_answers = 0  # with lose_create_answers(): creates made whose answers the next ones lose
         self.lost_answer_ratio = 0.0  # each accepted create's answer is lost with this probability
+        self.answers_lost = 0
         self.hold_answers = False  # True: accepted creates' answers wait for release_create_answers()
         self.held = 0  # create answers being held now
         self._release = asyncio.Event()
@@ -370,6 +371,7 @@ class FakeKie:
         )
         if lose:
             self.lost_answers = max(0, self.lost_answers - 1)
+            self.answers_lost += 1
             if request.transport is not None:
                 request.transport.abort()  # a dropped connection: no status line, no body
         return answer
