@@ -92,6 +92,7 @@ UPLOAD_TIMEOUT_S = 600
 UPDATES_KEPT_S = 3 * 86400  # Telegram redelivers for 24 h; keep a margin for the dedupe
 # The watchdog looks a little after each limit, so a step finishing right at it is not raced.
 WATCHDOG_GRACE = timedelta(seconds=3)
+ADOPT_RECHECK_S = 2.0  # an adoption waiting for a submit still running (its create's answer may yet come)
 
 
 def queue_edit_interval(position: int) -> float:
@@ -204,14 +205,17 @@ class Pipeline:
                 assert_never(unexpected)
         return None
 
-    async def adopt(self, job: Job) -> None:
+    async def adopt(self, job: Job) -> Snooze | None:
         """A callback named a task for a generation whose create answer was lost: once the provider's record
         shows the task exists, the generation renders it (as if the create had answered), never a second one.
-        The record read is the check: a callback's body is not trusted."""
+        The record read is the check: a callback's body is not trusted. While the submit still runs in a live
+        process, the create's answer may yet come (a callback can beat it): wait for that instead."""
         app, gid, task_id = self.app, job.payload["generation_id"], str(job.payload["task_id"])
         generation = await db_generations.get(app.pool, gid)
         if generation is None or generation.status != Status.SUBMITTING or generation.creating_since is None:
-            return  # answered meanwhile (or finished): nothing to adopt
+            return None  # answered meanwhile (or finished): nothing to adopt
+        if await db_jobs.in_flight(app.pool, job_key(SUBMIT, gid)):
+            return Snooze(ADOPT_RECHECK_S)
         model = app.model(generation.model)
         provider = app.provider(model)
         try:
@@ -223,6 +227,7 @@ class Pipeline:
         log.info("generation.submit.adopted", generation_id=gid, task_id=task_id, provider=provider.name)
         metrics.adopted_create(provider.name)
         await self._record(generation, provider, model, task_id)
+        return None
 
     async def poll(self, job: Job) -> Snooze | None:
         """Read the task's state (a callback only wakes this early), then act on the verdict."""
