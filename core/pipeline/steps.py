@@ -162,15 +162,16 @@ class Pipeline:
             return None
         model = app.model(generation.model)
         provider = app.provider(model)
-        if generation.creating_since is not None:  # an earlier create may have reached the provider
-            waiting = await self._unanswered(generation, provider)
-            if waiting is not None:
-                return waiting
+        earlier = generation.creating_since  # set: an earlier create may have reached the provider
+        if earlier is not None and isinstance(waiting := self._unanswered(generation), Snooze):
+            return waiting
         slot = await self._take_slot(generation, provider)
         if isinstance(slot, Snooze):
             return slot
         if await db_generations.begin_create(app.pool, gid) is None:
             return None  # cancelled meanwhile
+        if earlier is not None:
+            await self._possible_duplicate(generation, provider, earlier)
         match verdict(await self._create(generation, provider, model, slot), CREATING):
             case Record(task_id=task_id):
                 await self._record(generation, provider, model, task_id)
@@ -350,31 +351,33 @@ class Pipeline:
             return Snooze(wait_s)
         return slot
 
-    async def _unanswered(self, generation: Generation, provider: VideoProvider) -> Snooze | None:
+    def _unanswered(self, generation: Generation) -> Snooze | CreateAgain:
         """An earlier create of this generation may have made a task (its answer was lost): how long to keep
-        waiting for the task's callback, or None to create again, logged and counted as a possible duplicate."""
+        waiting for the task's callback, or to create again."""
         assert generation.creating_since is not None
-        app = self.app
         waited = (datetime.now(UTC) - generation.creating_since).total_seconds()
         callbacks = self._callback(generation) is not None
-        match unanswered(waited, app.settings.product.create_adopt_wait, callbacks=callbacks):
+        match unanswered(waited, self.app.settings.product.create_adopt_wait, callbacks=callbacks):
             case Adopting(seconds=seconds):
                 return Snooze(seconds)
-            case CreateAgain():
-                count = await db_generations.count_possible_duplicate(app.pool, generation.id)
-                metrics.possible_duplicate_create(provider.name)
-                log.warning(
-                    "generation.submit.possible_duplicate",
-                    generation_id=generation.id,
-                    provider=provider.name,
-                    waited_s=round(waited, 1),
-                    callbacks=callbacks,
-                    possible_duplicates=count,
-                    note="an earlier create's answer was lost and no callback named its task: creating again",
-                )
-                return None
+            case CreateAgain() as again:
+                return again
             case unexpected:
                 assert_never(unexpected)
+
+    async def _possible_duplicate(self, generation: Generation, provider: VideoProvider, earlier: datetime) -> None:
+        """Creating again after a lost answer no callback adopted: logged, counted, shown in /gen."""
+        count = await db_generations.count_possible_duplicate(self.app.pool, generation.id)
+        metrics.possible_duplicate_create(provider.name)
+        log.warning(
+            "generation.submit.possible_duplicate",
+            generation_id=generation.id,
+            provider=provider.name,
+            waited_s=round((datetime.now(UTC) - earlier).total_seconds(), 1),
+            callbacks=self._callback(generation) is not None,
+            possible_duplicates=count,
+            note="an earlier create's answer was lost and no callback named its task: creating again",
+        )
 
     async def _create(
         self, generation: Generation, provider: VideoProvider, model: VideoModel, slot: datetime
