@@ -54,6 +54,13 @@ async def test_a_paused_model_is_withdrawn_and_others_are_untouched(
         proposal = fake_telegram.calls("sendMessage", chat_id=704)[-1]
         assert not [d for d in button_data(proposal) if d.endswith(f":{PAUSED}")], button_data(proposal)
         assert any(d.startswith("go:") for d in button_data(proposal))
+        # An older proposal's button for it: the confirm is refused, nothing charged.
+        stale = await propose(bot, 704, text="an older proposal")
+        row = await bot.generation(stale)
+        await tap(bot, 704, f"model:{stale}:{PAUSED}", row["status_message_id"])
+        refusal = await tap(bot, 704, Confirm(draft=stale).pack(), row["status_message_id"])
+        assert refusal and "Nothing was charged" in refusal, refusal
+        assert await bot.ledger(704) == [("starter", 100)]
         await wait_until(lambda: _alerts(fake_telegram))
         probe = await bot.pool.fetchval("SELECT count(*) FROM jobs WHERE unique_key = $1", f"model.probe:{PAUSED}")
     alerts = _alerts(fake_telegram)
