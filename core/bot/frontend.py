@@ -100,7 +100,9 @@ class TelegramFrontend:
                 return
             except TelegramUnauthorizedError as error:
                 raise Fatal(f"BOT_TOKEN: Telegram refused the bot token ({error.message})", EXIT_CONFIG) from None
-            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, ClientDecodeError) as error:
+                # ClientDecodeError: an HTML 502 page or a body that is no Bot API JSON; Telegram's front
+                # answers so in its bad minutes, and it passes like any other outage.
                 self._not_ready = f"Telegram unreachable: {error}"
                 failures += 1
                 delay = TELEGRAM_BACKOFF.delay(failures)
