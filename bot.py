@@ -110,6 +110,7 @@ async def serve(settings: Settings, role: Role) -> int:
                 listen_dsn=settings.database.listen_dsn(database_url),
                 components=web,
                 on_forced_exit=None if settings.database.dsn else stop_embedded,  # no orphan postgres
+                private_metrics=settings.telegram.webhook_mode,
             )
             return await runtime.run()
     finally:
