@@ -68,6 +68,9 @@ class TelegramSettings(Section):
     admin_ids: Annotated[tuple[int, ...], reads(read.id_list)] = env("", alias="ADMIN_IDS")
     """Telegram user ids of the operators, comma-separated: they get the admin commands (/stats, /grant, /ban,
     /refund, /broadcast...) and are told about account problems (KIE credits, keys)."""
+    support_chat_id: Annotated[int | None, reads(read.optional(read.integer()))] = env("", alias="SUPPORT_CHAT_ID")
+    """Chat id of the operators' group that receives support tickets (/support, /paysupport); its members answer
+    a ticket by replying to it. Empty: every ADMIN_IDS gets the tickets in their private chat."""
 
     @property
     def webhook_mode(self) -> bool:
