@@ -173,7 +173,8 @@ def _serve_fakes(
 
 
 def _commands(telegram: Any, kie: Any, admin_ids: tuple[int, ...], name: str, args: tuple[Any, ...]) -> Any:
-    """``outage <mode>`` and ``recover`` switch KIE; ``stats`` reads counters the benchmarks report."""
+    """``outage <mode>`` and ``recover`` switch KIE; ``stats`` reads counters the benchmarks report;
+    ``copies`` says when each copyMessage arrived."""
     if name == "outage":
         kie.outage(args[0])
         return time.time()
@@ -191,6 +192,10 @@ def _commands(telegram: Any, kie: Any, admin_ids: tuple[int, ...], name: str, ar
                 for call in telegram.calls("sendMessage", chat_id=admin)
             ],
         }
+    if name == "copies":
+        # When each chat got its copies (support tickets): (chat, copied from chat, time.monotonic()),
+        # a clock this machine's processes share.
+        return [(call.chat_id, int(call.params["from_chat_id"]), call.at) for call in telegram.calls("copyMessage")]
     raise ValueError(f"unknown fake-server command {name!r}")
 
 

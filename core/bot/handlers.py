@@ -11,6 +11,7 @@ parameters.
 | admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
 | commands      | core/bot/commands.py      | every user command                                    |
 | language      | core/bot/language.py      | the language buttons                                  |
+| privacy       | core/bot/privacy.py       | the /deletemydata confirmation                        |
 | support       | core/bot/support.py       | tickets: the user's message, operators' replies       |
 | proposals     | core/bot/proposals.py     | ideas (text, photo), the proposal's buttons           |
 | generations   | core/bot/generations.py   | confirm, cancel, resend                               |
@@ -28,6 +29,7 @@ from core.bot.commands import build_commands_router
 from core.bot.generations import build_generations_router
 from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
+from core.bot.privacy import build_privacy_router
 from core.bot.proposals import build_proposals_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
@@ -61,6 +63,7 @@ def build_router() -> Router:
         admin,
         build_commands_router(),
         build_language_router(),
+        build_privacy_router(),
         build_support_router(),  # before ideas: a ticket never becomes a proposal
         build_proposals_router(),
         build_generations_router(),

@@ -122,6 +122,9 @@ class ProductSettings(Section):
     refunded."""
     photo_fit: Annotated[Literal["crop", "pad"], reads(read.choice("crop", "pad"))] = env("crop")
     """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
+    retention_days: Count = env("90")
+    """Days ideas, prompts and archived photos and videos are kept; a daily job clears older ones (the ledger and
+    payments are kept for accounting)."""
 
     @field_validator("default_model")
     @classmethod

@@ -120,3 +120,11 @@ class ContactSupport(CallbackData, prefix="support"):
 def support_keyboard(lang: str) -> InlineKeyboardMarkup:
     """Under a receipt, a failure and an operator's answer: the user's next message goes to support."""
     return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_support"), ContactSupport())]])
+
+
+class EraseData(CallbackData, prefix="erase"):
+    pass
+
+
+def erase_keyboard(lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_erase"), EraseData())]])

@@ -21,3 +21,7 @@ CREATE TABLE ticket_messages (
     ticket_id  bigint NOT NULL REFERENCES tickets (id),
     PRIMARY KEY (chat_id, message_id)
 );
+
+-- Privacy: /deletemydata leaves the user's row as a tombstone (its id keeps the ledger, payments
+-- and the starter grant tied to it; every name is gone), marked here.
+ALTER TABLE users ADD COLUMN erased_at timestamptz;
