@@ -34,3 +34,21 @@ WITH inputs AS (
     WHERE id = $1::bigint
 )
 SELECT id FROM scrubbed ORDER BY id;
+
+-- name: retention_clear
+-- RETENTION_DAYS: a batch of generations older than $1 days, finished (or never confirmed), whose
+-- idea, prompt or photo is still kept: cleared (a draft that old is discarded, its buttons dead).
+-- Returns them, so that their archived objects are deleted too.
+-- $1 days, $2 batch size
+UPDATE generations
+SET idea = '', prompt = NULL, photo_file_id = NULL, image_url = NULL,
+    status = CASE WHEN status = 'draft' THEN 'discarded' ELSE status END
+WHERE id IN (
+    SELECT id FROM generations
+    WHERE created_at < now() - make_interval(days => $1::int)
+      AND status NOT IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
+      AND (idea <> '' OR prompt IS NOT NULL OR photo_file_id IS NOT NULL OR image_url IS NOT NULL)
+    ORDER BY id
+    LIMIT $2::int
+)
+RETURNING id, user_id;

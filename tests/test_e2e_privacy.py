@@ -3,14 +3,21 @@ every word, photo and name of the user and keeps the money's records and the tom
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import pytest
+from PIL import Image
 
+from core.pipeline.retention import RETENTION
+from core.queue import enqueue
 from core.ui.keyboards import EraseData
 from tests.fakes.kie import FakeKie
-from tests.fakes.telegram import callback_update, message_update
-from tests.helpers import BotHarness, button_data
+from tests.fakes.s3 import FakeS3
+from tests.fakes.telegram import callback_update, message_update, photo_sizes
+from tests.helpers import BotHarness, button_data, wait_until
 from tests.test_e2e_generation import propose, render, start_and_confirm, videos_sent
 from tests.test_e2e_payments import command
 
@@ -83,3 +90,75 @@ class TestPrivacy:
 
         assert "40 credits" in await command(bot, ANN, "/start")
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60)], "no second starter grant"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[FakeS3]:
+    fake = FakeS3().start()
+    yield fake
+    fake.stop()
+
+
+def archive_env(s3: FakeS3) -> dict[str, str]:
+    storage = s3.settings()
+    return {
+        "STORAGE_URL": storage.url,
+        "STORAGE_ACCESS_KEY": "test-access-key",
+        "STORAGE_SECRET_KEY": "test-secret-key-0123456789",
+        "STORAGE_INPUTS_BUCKET": storage.inputs_bucket,
+        "STORAGE_OUTPUTS_BUCKET": storage.outputs_bucket,
+    }
+
+
+async def archived_video(bot: BotHarness, fake_kie: FakeKie, user_id: int, idea: str) -> int:
+    """A delivered generation whose photo and video are in the archive."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (720, 1280), (200, 10, 90)).save(buffer, "JPEG")
+    file_id = bot.telegram.add_file(buffer.getvalue())
+    draft = await start_and_confirm(bot, user_id, photo=photo_sizes(file_id, len(buffer.getvalue())), caption=idea)
+    await render(fake_kie, len(fake_kie.tasks) + 1)
+    await bot.wait_for_generation(draft, "done")
+    return draft
+
+
+async def in_archive(bot: BotHarness, user_id: int, generation_id: int) -> tuple[bool, bool]:
+    storage = bot.app.storage
+    assert storage is not None
+    return (
+        await storage.exists(storage.inputs, f"{user_id}/{generation_id}.jpg"),
+        await storage.exists(storage.outputs, f"{user_id}/{generation_id}.mp4"),
+    )
+
+
+class TestRetention:
+    async def test_deletemydata_deletes_the_archived_photo_and_video(self, make_bot, s3: FakeS3, fake_kie) -> None:
+        async with make_bot(**archive_env(s3)) as bot:
+            assert bot.app.storage is not None
+            await bot.app.storage.create_buckets()
+            done = await archived_video(bot, fake_kie, ANN, IDEA)
+            assert await in_archive(bot, ANN, done) == (True, True)
+            await tap_erase(bot)
+            await wait_until(lambda: _gone(bot, ANN, done))
+
+    async def test_the_daily_job_clears_what_is_older_than_retention_days(self, make_bot, s3: FakeS3, fake_kie) -> None:
+        async with make_bot(**archive_env(s3), RETENTION_DAYS="30", STARTER_CREDITS="200") as bot:
+            assert bot.app.storage is not None
+            await bot.app.storage.create_buckets()
+            old = await archived_video(bot, fake_kie, ANN, "an old idea of a paper city")
+            recent = await archived_video(bot, fake_kie, ANN, "a recent idea of a glass forest")
+            # Forty days pass for the first one.
+            await bot.pool.execute("UPDATE generations SET created_at = now() - interval '40 days' WHERE id = $1", old)
+            await enqueue(bot.pool, bot.app.registry, RETENTION, unique_key="retention")
+            await wait_until(lambda: _gone(bot, ANN, old))
+            cleared = await bot.generation(old)
+            assert (cleared["idea"], cleared["prompt"], cleared["photo_file_id"]) == ("", None, None)
+            kept = await bot.generation(recent)
+            assert "glass forest" in kept["idea"] and kept["prompt"]
+            assert await in_archive(bot, ANN, recent) == (True, True)
+            job = await bot.pool.fetchrow("SELECT state, run_at FROM jobs WHERE kind = $1", RETENTION)
+            assert job["state"] == "queued", "again tomorrow"
+            assert await bot.ledger(ANN) == [("starter", 200), ("generation", -60), ("generation", -60)]
+
+
+async def _gone(bot: BotHarness, user_id: int, generation_id: int) -> bool:
+    return await in_archive(bot, user_id, generation_id) == (False, False)

@@ -18,6 +18,8 @@ from aiogram.types import CallbackQuery, Message
 
 from core.bot.turn import Turn
 from core.pipeline.refunds import cancel
+from core.pipeline.retention import ERASE_ARCHIVE
+from core.queue import enqueue
 from core.telegram.replies import EditOrSend
 from core.ui.keyboards import EraseData, erase_keyboard
 from core.ui.texts import text
@@ -59,3 +61,7 @@ async def on_erase(callback: CallbackQuery, turn: Turn, state: FSMContext) -> No
 
 async def erase_archive(turn: Turn, generations: list[int]) -> None:
     """Archived objects are deleted by a job after the commit (storage is a network call)."""
+    if turn.app.storage is None or not generations:
+        return
+    payload = {"user_id": turn.user.id, "generation_ids": generations}
+    await enqueue(turn.db, turn.app.registry, ERASE_ARCHIVE, payload)
