@@ -162,3 +162,14 @@ class TestRetention:
 
 async def _gone(bot: BotHarness, user_id: int, generation_id: int) -> bool:
     return await in_archive(bot, user_id, generation_id) == (False, False)
+
+
+async def test_a_failed_generations_photo_is_not_kept(bot: BotHarness, fake_kie: FakeKie) -> None:
+    """Refused at create, before the provider took the photo: it goes with the failure."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (720, 1280), (20, 20, 200)).save(buffer, "JPEG")
+    file_id = bot.telegram.add_file(buffer.getvalue())
+    fake_kie.fail_next_create(422, "Your request was rejected by Flow(prompt flagged)")
+    draft = await start_and_confirm(bot, ANN, photo=photo_sizes(file_id, len(buffer.getvalue())), caption="refused")
+    await bot.wait_for_generation(draft, "failed")
+    assert await bot.pool.fetchval("SELECT count(*) FROM generation_inputs") == 0
