@@ -20,6 +20,7 @@ from tests.fakes.telegram import callback_update, message_update, photo_sizes
 from tests.helpers import BotHarness, button_data, wait_until
 from tests.test_e2e_generation import propose, render, start_and_confirm, videos_sent
 from tests.test_e2e_payments import command
+from tests.test_e2e_providers import OUTAGE, down, status_says
 
 ANN = 801
 NAME, USERNAME = "Zebulonia", "zebulonia_films"
@@ -173,3 +174,18 @@ async def test_a_failed_generations_photo_is_not_kept(bot: BotHarness, fake_kie:
     draft = await start_and_confirm(bot, ANN, photo=photo_sizes(file_id, len(buffer.getvalue())), caption="refused")
     await bot.wait_for_generation(draft, "failed")
     assert await bot.pool.fetchval("SELECT count(*) FROM generation_inputs") == 0
+
+
+async def test_deletemydata_cancels_and_refunds_a_video_still_waiting(make_bot, fake_kie: FakeKie) -> None:
+    """KIE is down: the confirmed video waits for it, so it can still be called back, and is."""
+    async with make_bot(**OUTAGE) as bot:
+        fake_kie.outage("http5xx")
+        draft = await start_and_confirm(bot, ANN, text=IDEA)
+        await wait_until(lambda: down(bot), timeout=60)
+        await status_says(bot, ANN, draft, "down right now")
+        await tap_erase(bot)
+        assert "Cancelled and refunded: 1" in bot.telegram.calls(chat_id=ANN)[-1].params["text"]
+        row = await bot.generation(draft)
+        assert (row["status"], row["idea"]) == ("cancelled", "")
+        assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("refund", 60)]
+        assert await found_anywhere(bot.pool, IDEA) == []
