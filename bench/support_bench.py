@@ -38,15 +38,22 @@ async def run(args: argparse.Namespace) -> None:
             for admin in admins:  # admins who started the bot, as in production
                 await target.send(message_update(next(_update_ids), admin, text="/start"))
             await asyncio.gather(*(target.post("/start") for _ in range(100)))  # warm up
-            posted = await offer(target, args)
-            await report(fakes, admins, posted, args)
+            posted, starts = await offer(target, args)
+            await report(fakes, admins, posted, starts, args)
     finally:
         fakes.stop()
 
 
-async def offer(target: Target, args: argparse.Namespace) -> dict[int, float]:
-    """Tickets at ``--ticket-rate``/s among /start at ``--load``/s; when each ticket message was posted."""
+async def offer(target: Target, args: argparse.Namespace) -> tuple[dict[int, float], dict[int, float]]:
+    """Tickets at ``--ticket-rate``/s among /start at ``--load``/s; when each ticket message and each
+    /start was posted, by user."""
     posted: dict[int, float] = {}
+    starts: dict[int, float] = {}
+
+    async def start(user: int) -> None:
+        starts[user] = time.monotonic()
+        await target.send(message_update(next(_update_ids), user, text="/start"))
+
     tasks: list[asyncio.Task[object]] = []
 
     async def ticket(user: int) -> None:
@@ -62,14 +69,18 @@ async def offer(target: Target, args: argparse.Namespace) -> dict[int, float]:
     events = sorted(tickets + [(n / args.load, "load") for n in range(loads)])
     for at, kind in events:
         await asyncio.sleep(max(0.0, started + at - time.monotonic()))
-        work = ticket(next(_users)) if kind == "ticket" else target.post("/start")
+        work = ticket(next(_users)) if kind == "ticket" else start(next(_users))
         tasks.append(asyncio.ensure_future(work))
     await asyncio.gather(*tasks)
-    return posted
+    return posted, starts
 
 
 async def report(
-    fakes: FakeServers, admins: tuple[int, ...], posted: dict[int, float], args: argparse.Namespace
+    fakes: FakeServers,
+    admins: tuple[int, ...],
+    posted: dict[int, float],
+    starts: dict[int, float],
+    args: argparse.Namespace,
 ) -> None:
     deadline = time.monotonic() + 30
     while True:
@@ -86,12 +97,16 @@ async def report(
         if all((a, u) in arrived for a in admins)
     ]
     p50, p95, p99 = percentiles(latencies)
+    replied = fakes.command("first_replies")
+    start_latencies = [(replied[u] - at) * 1000 for u, at in starts.items() if u in replied] or [0.0]
+    s50, s95, s99 = percentiles(start_latencies)
     table(
         f"a ticket to {len(admins)} admins, {args.ticket_rate}/s among /start at {args.load}/s",
         [
             ("tickets", f"{len(latencies)} of {len(posted)} reached every admin"),
             ("message POST to last admin's copy", f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"),
             ("slowest", f"{max(latencies):.0f} ms"),
+            ("/start POST to its reply, meanwhile", f"p50 {s50:.0f} ms, p95 {s95:.0f} ms, p99 {s99:.0f} ms"),
         ],
     )
 
