@@ -98,15 +98,18 @@ async def report(
     ]
     p50, p95, p99 = percentiles(latencies)
     replied = fakes.command("first_replies")
-    start_latencies = [(replied[u] - at) * 1000 for u, at in starts.items() if u in replied] or [0.0]
-    s50, s95, s99 = percentiles(start_latencies)
+    start_latencies = [(replied[u] - at) * 1000 for u, at in starts.items() if u in replied]
+    s50, s95, s99 = percentiles(start_latencies) if start_latencies else (0.0, 0.0, 0.0)
     table(
         f"a ticket to {len(admins)} admins, {args.ticket_rate}/s among /start at {args.load}/s",
         [
             ("tickets", f"{len(latencies)} of {len(posted)} reached every admin"),
             ("message POST to last admin's copy", f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"),
             ("slowest", f"{max(latencies):.0f} ms"),
-            ("/start POST to its reply, meanwhile", f"p50 {s50:.0f} ms, p95 {s95:.0f} ms, p99 {s99:.0f} ms"),
+            (
+                "/start POST to its reply, meanwhile",
+                f"p50 {s50:.0f} ms, p95 {s95:.0f} ms, p99 {s99:.0f} ms" if start_latencies else "none sent",
+            ),
         ],
     )
 
