@@ -149,7 +149,11 @@ class TestSupportGroup:
             assert await bot.send(group_reply(bot.next_update_id(), ADMIN, 0, "/tickets")) == 200
             listed = bot.telegram.calls("sendMessage", chat_id=GROUP)[-1].params["text"]
             assert "Open tickets" in listed and f"#1 {ANN}" in listed
-            assert "closed" in await command(bot, ADMIN, "/close 1")
+            header, _ = ticket_in(bot.telegram, GROUP)
+            close = group_reply(bot.next_update_id(), ADMIN, message_id_of(bot.telegram, header), "/close 1")
+            assert await bot.send(close) == 200, "a command as a reply to the ticket is the command"
+            assert "closed" in bot.telegram.calls("sendMessage", chat_id=GROUP)[-1].params["text"]
+            assert len(bot.telegram.calls("copyMessage", chat_id=ANN)) == 1, "not copied to the user"
             assert "ticket #1 is closed" in bot.telegram.calls("sendMessage", chat_id=ANN)[-1].params["text"]
             assert await ticket_rows(bot) == [(1, ANN, "closed")]
 

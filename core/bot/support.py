@@ -59,9 +59,10 @@ async def is_admin(message: Message, app: App) -> bool:
 
 
 async def answers_ticket(message: Message, turn: Turn) -> dict[str, Ticket] | bool:
-    """A reply to a ticket's header or copy in this chat: the ticket, for the handler."""
+    """A reply to a ticket's header or copy in this chat: the ticket, for the handler. A command
+    sent as a reply (/close 3 under the ticket) is a command, not an answer."""
     replied = message.reply_to_message
-    if replied is None:
+    if replied is None or (message.text or "").startswith("/"):
         return False
     ticket = await db_support.for_message(turn.db, message.chat.id, replied.message_id)
     return {"ticket": ticket} if ticket is not None else False
@@ -79,9 +80,9 @@ def build_support_router() -> Router:
 
 def register_operator_handlers(router: Router) -> None:
     """The operators' side: a reply to a ticket, /tickets, /close (behind the router's own check)."""
-    router.message.register(on_ticket_reply, answers_ticket)
     router.message.register(on_tickets, Command("tickets"), is_admin)
     router.message.register(on_close, Command("close"), is_admin)
+    router.message.register(on_ticket_reply, answers_ticket)
 
 
 def build_support_chat_router() -> Router:
