@@ -113,6 +113,23 @@ def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
     )
 
 
+class ContactSupport(CallbackData, prefix="support"):
+    pass
+
+
+def support_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Under a receipt, a failure and an operator's answer: the user's next message goes to support."""
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_support"), ContactSupport())]])
+
+
+class EraseData(CallbackData, prefix="erase"):
+    pass
+
+
+def erase_keyboard(lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_erase"), EraseData())]])
+
+
 class RefundCharge(CallbackData, prefix="refund"):
     """An admin's answer to a refund's preview: ``digest`` names the charge (db.payments.digest)."""
 
