@@ -196,6 +196,8 @@ async def on_user(message: Message, command: CommandObject, turn: Turn) -> None:
                 ledger="\n".join(f"{r.delta:+d} {r.reason} {r.reference}" for r in ledger) or none,
                 generations="\n".join(f"#{g.id} {g.status} {g.model} {g.price}" for g in generations) or none,
             )
+            + "\n"
+            + text(lang, "admin_user_moderation", n=user.moderation_flags)
         )
     )
 

@@ -119,6 +119,10 @@ class ProductSettings(Section):
     refunded."""
     photo_fit: Annotated[Literal["crop", "pad"], reads(read.choice("crop", "pad"))] = env("crop")
     """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
+    moderation: Flag = env("true")
+    """Check each idea and photo with OpenAI's moderation (free) before its proposal is shown; false: no check."""
+    moderation_timeout: Seconds = env("5s")
+    """How long the moderation check may take; past it (or on any error) the proposal goes out unchecked."""
 
     @field_validator("default_model")
     @classmethod
