@@ -219,3 +219,17 @@ class Delivered:
 async def history(db: Executor, user_id: int, limit: int) -> list[Delivered]:
     rows = await db.fetch(queries.generation_history, user_id, limit)
     return [Delivered(row["id"], row["idea"], row["finished_at"]) for row in rows]
+
+
+async def set_cost(db: Executor, generation_id: int, cost: float, source: str) -> None:
+    await db.execute(queries.generation_set_cost, generation_id, cost, source)
+
+
+async def spend_today(db: Executor) -> float:
+    """Provider credits spent since 00:00 UTC."""
+    return float((await db.fetch(queries.generation_spend_today))[0]["spent"])
+
+
+async def take_budget_alert(db: Executor) -> bool:
+    """True once a UTC day: the first to find the budget reached tells the admins."""
+    return bool(await db.fetch(queries.budget_alert_take))

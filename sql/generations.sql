@@ -196,3 +196,19 @@ FROM generations
 WHERE user_id = $1::bigint AND status = 'done'
 ORDER BY finished_at DESC
 LIMIT $2::int;
+
+-- name: generation_set_cost
+-- What the rendered video cost at the provider (KIE credits), once. $1 id, $2 cost, $3 source (provider | table)
+UPDATE generations SET provider_cost = $2::numeric, cost_source = $3::text, cost_at = now()
+WHERE id = $1::bigint AND provider_cost IS NULL;
+
+-- name: generation_spend_today
+-- Provider credits spent since 00:00 UTC (KIE_DAILY_BUDGET).
+SELECT coalesce(sum(provider_cost), 0)::float8 AS spent FROM generations
+WHERE cost_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+
+-- name: budget_alert_take
+-- True (a row) the first time today's budget is found reached: the admins are told once a day.
+INSERT INTO budget_alerts (day) VALUES ((now() AT TIME ZONE 'UTC')::date)
+ON CONFLICT (day) DO NOTHING
+RETURNING day;

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from core.pipeline import PROMPT, WATCHDOG, job_key
+from core.pipeline import ALERT, PROMPT, WATCHDOG, job_key
 from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
-from core.queue import NewJob, enqueue_many
+from core.queue import NewJob, enqueue, enqueue_many
 from db import generations as db_generations
 from db import providers as db_providers
 from db import users as db_users
@@ -48,6 +48,8 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
     health = await db_providers.get(db, provider.name)
     if health.account_problem:
         return Refused("service_unavailable")
+    if await over_budget(db, app):
+        return Refused("budget_reached")
     active = await db_generations.count_unfinished(db, user_id)
     if active >= app.settings.product.max_active_per_user:
         return Refused("too_many_active", {"active": active})
@@ -71,3 +73,18 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
     position = await db_generations.queue_position(db, generation.id)
     limit, window = provider.create_rate
     return Accepted(generation, position, position * window / limit, credits, waiting=not health.available)
+
+
+async def over_budget(db: Conn, app: App) -> bool:
+    """KIE_DAILY_BUDGET is spent for today (UTC); the first to find it so tells the admins, once a day
+    (the alert is enqueued in the caller's transaction, with the day's mark)."""
+    budget = app.settings.kie.daily_budget
+    if budget is None:
+        return False
+    spent = await db_generations.spend_today(db)
+    if spent < budget:
+        return False
+    if await db_generations.take_budget_alert(db) and app.settings.telegram.admin_ids:
+        params = {"spent": round(spent), "budget": budget}
+        await enqueue(db, app.registry, ALERT, {"key": "admin_budget_reached", "params": params, "fold": False})
+    return True

@@ -168,6 +168,9 @@ class KieSettings(Section):
     waits, one probe asks it with backoff, admins are told."""
     creates_per_10s: Count = env("20")
     """New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20)."""
+    daily_budget: Annotated[int | None, reads(read.optional(read.integer(minimum=1)))] = env("")
+    """KIE credits the videos rendered in one UTC day may cost (as recorded per video); once reached, new confirms
+    are refused with nothing charged and the admins are told once, until 00:00 UTC. Empty: no budget."""
 
 
 class DatabaseSettings(Section):
