@@ -225,9 +225,10 @@ async def set_cost(db: Executor, generation_id: int, cost: float, source: str) -
     await db.execute(queries.generation_set_cost, generation_id, cost, source)
 
 
-async def spend_today(db: Executor) -> float:
-    """Provider credits spent since 00:00 UTC."""
-    return float((await db.fetch(queries.generation_spend_today))[0]["spent"])
+async def spend_today(db: Executor, prices: dict[str, float]) -> float:
+    """Provider credits spent since 00:00 UTC, and committed: the unrendered at ``prices`` (per model id)."""
+    rows = await db.fetch(queries.generation_spend_today, list(prices), list(prices.values()))
+    return float(rows[0]["spent"])
 
 
 async def take_budget_alert(db: Executor) -> bool:

@@ -43,9 +43,10 @@ async def test_the_budget_reached_refuses_confirms_charging_nothing_and_tells_th
 ) -> None:
     async with make_bot(KIE_DAILY_BUDGET="60", ADMIN_IDS=str(ADMIN)) as bot:
         await command(bot, ADMIN, "/start")
-        await rendered(bot, fake_kie, ANN, text="a fox in the snow")  # 60 credits: the day's budget
+        await start_and_confirm(bot, ANN, text="a fox in the snow")  # 60 credits at the table: the day's budget
         await command(bot, BOB, "/start")
-        for attempt in range(2):
+
+        async def refused(attempt: int) -> None:
             draft = await propose(bot, BOB, text=f"a lighthouse, take {attempt}")
             row = await bot.generation(draft)
             before = len(bot.telegram.calls("answerCallbackQuery"))
@@ -56,6 +57,11 @@ async def test_the_budget_reached_refuses_confirms_charging_nothing_and_tells_th
             (answer,) = bot.telegram.calls("answerCallbackQuery")[before:]
             assert answer.params["text"] == text("en", "budget_reached")
             assert (await bot.generation(draft))["status"] == "draft"
+
+        await refused(0)  # ANN's video still renders: it counts at the price table
+        await render(fake_kie)
+        await videos_sent(bot.telegram, ANN)
+        await refused(1)  # rendered: its recorded cost counts
         assert await bot.ledger(BOB) == [("starter", 100)] and len(fake_kie.tasks) == 1
         told = text("en", "admin_budget_reached", spent=60, budget=60)
         await bot.telegram.wait_for(lambda calls: any(c.params.get("text") == told for c in calls))

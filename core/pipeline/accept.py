@@ -11,6 +11,7 @@ from datetime import timedelta
 from core.pipeline import ALERT, PROMPT, WATCHDOG, job_key
 from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
+from core.providers import costs
 from core.queue import NewJob, enqueue, enqueue_many
 from db import generations as db_generations
 from db import providers as db_providers
@@ -76,12 +77,13 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
 
 
 async def over_budget(db: Conn, app: App) -> bool:
-    """KIE_DAILY_BUDGET is spent for today (UTC); the first to find it so tells the admins, once a day
-    (the alert is enqueued in the caller's transaction, with the day's mark)."""
+    """KIE_DAILY_BUDGET is spent for today (UTC): what was recorded since midnight, plus the videos
+    confirmed and not yet rendered at the price table. The first to find it so tells the admins, once
+    a day (the alert is enqueued in the caller's transaction, with the day's mark)."""
     budget = app.settings.kie.daily_budget
     if budget is None:
         return False
-    spent = await db_generations.spend_today(db)
+    spent = await db_generations.spend_today(db, costs.KIE_CREDITS)
     if spent < budget:
         return False
     if await db_generations.take_budget_alert(db) and app.settings.telegram.admin_ids:

@@ -169,8 +169,9 @@ class KieSettings(Section):
     creates_per_10s: Count = env("20")
     """New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20)."""
     daily_budget: Annotated[int | None, reads(read.optional(read.integer(minimum=1)))] = env("")
-    """KIE credits the videos rendered in one UTC day may cost (as recorded per video); once reached, new confirms
-    are refused with nothing charged and the admins are told once, until 00:00 UTC. Empty: no budget."""
+    """KIE credits one UTC day's videos may cost (recorded per video, and the unrendered at the price table); once
+    reached, new confirms are refused with nothing charged and the admins are told once, until 00:00 UTC. Empty: no
+    budget."""
 
 
 class DatabaseSettings(Section):
