@@ -43,6 +43,19 @@ JOBS = Counter("reelsmith_jobs", "Job runs finished, by kind and outcome.", ["ki
 PROVIDER_ERRORS = Counter(
     "reelsmith_provider_errors", "Video provider errors, by provider and code.", ["provider", "code"], registry=REGISTRY
 )
+POSSIBLE_DUPLICATE_CREATES = Counter(
+    "reelsmith_possible_duplicate_creates",
+    "Creates sent again after an earlier create's answer was lost and no callback adopted its task: each may be a "
+    "second, billed task at the provider.",
+    ["provider"],
+    registry=REGISTRY,
+)
+ADOPTED_CREATES = Counter(
+    "reelsmith_adopted_creates",
+    "Tasks whose create answer was lost, adopted from their callback (after a record read) instead of created again.",
+    ["provider"],
+    registry=REGISTRY,
+)
 OPENAI_ERRORS = Counter("reelsmith_openai_errors", "OpenAI errors, by code.", ["code"], registry=REGISTRY)
 TELEGRAM_ERRORS = Counter(
     "reelsmith_telegram_errors", "Bot API calls that failed, by method and code.", ["method", "code"], registry=REGISTRY
@@ -133,6 +146,16 @@ def provider_error(provider: str, code: int | str) -> None:
 def moderated(outcome: str) -> None:
     if _enabled:
         MODERATIONS.labels(outcome).inc()
+
+
+def possible_duplicate_create(provider: str) -> None:
+    if _enabled:
+        POSSIBLE_DUPLICATE_CREATES.labels(provider).inc()  # rare: no cached child needed
+
+
+def adopted_create(provider: str) -> None:
+    if _enabled:
+        ADOPTED_CREATES.labels(provider).inc()
 
 
 def openai_error(code: int | str) -> None:

@@ -55,6 +55,9 @@ class TelegramSettings(Section):
     admin_ids: read.Ids = env("", alias="ADMIN_IDS")
     """Telegram user ids of the operators, comma-separated: they get the admin commands (/stats, /grant, /ban, /refund,
     /broadcast...) and are told about account problems (KIE credits, keys)."""
+    support_chat_id: int | None = env(None, alias="SUPPORT_CHAT_ID")
+    """Chat id of the operators' group that receives support tickets (/support, /paysupport); its members answer a
+    ticket by replying to it. Empty: every ADMIN_IDS gets the tickets in their private chat."""
 
     @property
     def webhook_mode(self) -> bool:
@@ -104,12 +107,19 @@ class ProductSettings(Section):
     queue_wait_limit: read.Seconds = env("2h")
     """Longest a confirmed generation waits to reach the provider (in line, or during an outage) before it is
     refunded."""
+    create_adopt_wait: read.Seconds = env("5m")
+    """After a create whose answer was lost (timeout, crash, database error), how long the generation waits for
+    the provider's callback to name the task (adopted after a record read) before creating again, counted as a
+    possible duplicate. Without PUBLIC_BASE_URL (long polling) no callback can come: it creates again at once."""
     photo_fit: Annotated[Literal["crop", "pad"], read.Lowered] = env("crop")
     """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
     moderation: bool = env("true")
     """Check each idea and photo with OpenAI's moderation (free) before its proposal is shown; false: no check."""
     moderation_timeout: read.Seconds = env("5s")
     """How long the moderation check may take; past it (or on any error) the proposal goes out unchecked."""
+    retention_days: read.Count = env("90")
+    """Days ideas, prompts and archived photos and videos are kept; a daily job clears older ones (the ledger and
+    payments are kept for accounting)."""
 
     @field_validator("default_model")
     @classmethod
@@ -144,8 +154,10 @@ class KieSettings(Section):
     """KIE.ai file upload API (a separate host)."""
     webhook_hmac_key: SecretStr | None = None
     """The webhookHmacKey from kie.ai/settings. Set: callbacks without a valid X-Webhook-Signature are refused."""
-    timeout: read.Seconds = env("30s")
-    """How long one KIE request may take before it counts as a failure (a hung connection)."""
+    timeout: read.Seconds = env("20s")
+    """How long one KIE request may take before it counts as a failure (a hung connection). Shorter than
+    SHUTDOWN_GRACE, so a deploy's drain awaits a create in flight instead of cutting it (a create KIE made but
+    whose answer was lost may be billed)."""
     min_balance: read.Natural = env("1000")
     """KIE credits the account should keep: under it the admins are told (at most hourly), the preflight (python bot.py
     check, and the same checks logged at start) fails, and after an account problem KIE counts as back only once topped

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiogram.types import InlineKeyboardMarkup
 
-from core.ui.keyboards import cancel_generation_keyboard
+from core.ui.keyboards import cancel_generation_keyboard, support_keyboard
 from core.ui.texts import text
 from db.generations import Generation
 
@@ -26,6 +26,7 @@ class Reason:
 
 CONTENT, BUSY, RENDER, PHOTO = "reason_content", "reason_busy", "reason_render", "reason_photo"
 TIMEOUT, WAITED, UNDELIVERABLE, INTERNAL = "reason_timeout", "reason_waited", "reason_undeliverable", "reason_internal"
+MODEL = "reason_model"  # the model went away (paused by the provider) while others work
 
 
 def clock(seconds: float) -> str:
@@ -71,7 +72,7 @@ def status_view(lang: str, generation: Generation, stage: str, *, model_title: s
             words = text(
                 lang, "status_failed", reason=text(lang, reason.key), price=generation.price, credits=params["credits"]
             )
-            return Shown(words)
+            return Shown(words, support_keyboard(lang))
         case "overdue":
             minutes = params["minutes"]
             return Shown(
