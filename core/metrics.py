@@ -60,6 +60,12 @@ OPENAI_ERRORS = Counter("reelsmith_openai_errors", "OpenAI errors, by code.", ["
 TELEGRAM_ERRORS = Counter(
     "reelsmith_telegram_errors", "Bot API calls that failed, by method and code.", ["method", "code"], registry=REGISTRY
 )
+MODERATIONS = Counter(
+    "reelsmith_moderations",
+    "Ideas checked by moderation before their proposal, by outcome: clean, flagged, error.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 STEP_SECONDS = Histogram(
     "reelsmith_step_seconds",
     "Duration of a generation's steps: prompt, submit, render, deliver.",
@@ -135,6 +141,11 @@ def job_finished(kind: str, outcome: str) -> None:
 def provider_error(provider: str, code: int | str) -> None:
     if _enabled:
         _provider_errors(provider, str(code)).inc()
+
+
+def moderated(outcome: str) -> None:
+    if _enabled:
+        MODERATIONS.labels(outcome).inc()
 
 
 def possible_duplicate_create(provider: str) -> None:

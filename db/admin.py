@@ -112,6 +112,22 @@ async def stats_queue(db: Executor) -> list[QueueDepth]:
     return [QueueDepth(**row) for row in await db.fetch(queries.admin_stats_queue)]
 
 
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Provider credits spent on one UTC day for one model (None: a day with Stars and no spend), and
+    that day's Stars."""
+
+    day: date
+    model: str | None
+    cost: float
+    videos: int
+    stars: int
+
+
+async def stats_spend(db: Executor, days: int) -> list[Spend]:
+    return [Spend(**row) for row in await db.fetch(queries.admin_stats_spend, days)]
+
+
 async def stats_daily(db: Executor, days: int) -> list[Day]:
     return [Day(**row) for row in await db.fetch(queries.admin_stats_daily, days)]
 

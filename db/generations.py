@@ -251,3 +251,18 @@ async def claim_refunds(db: Executor, user_id: int, credits: int) -> int:
         return 0
     rows = await db.fetch(queries.generations_claim_refunds, user_id, credits)
     return sum(int(row["claimed"]) for row in rows)
+
+
+async def set_cost(db: Executor, generation_id: int, cost: float, source: str) -> None:
+    await db.execute(queries.generation_set_cost, generation_id, cost, source)
+
+
+async def spend_today(db: Executor, prices: dict[str, float]) -> float:
+    """Provider credits spent since 00:00 UTC, and committed: the unrendered at ``prices`` (per model id)."""
+    rows = await db.fetch(queries.generation_spend_today, list(prices), list(prices.values()))
+    return float(rows[0]["spent"])
+
+
+async def take_budget_alert(db: Executor) -> bool:
+    """True once a UTC day: the first to find the budget reached tells the admins."""
+    return bool(await db.fetch(queries.budget_alert_take))

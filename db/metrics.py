@@ -26,3 +26,11 @@ async def stars_revenue(conn: Executor) -> list[asyncpg.Record]:
 
 async def provider_health(conn: Executor) -> list[asyncpg.Record]:
     return await conn.fetch(queries.metrics_provider_health)
+
+
+async def provider_spend(conn: Executor) -> list[asyncpg.Record]:
+    return await conn.fetch(queries.metrics_provider_spend)
+
+
+async def stars_daily(conn: Executor) -> list[asyncpg.Record]:
+    return await conn.fetch(queries.metrics_stars_daily)

@@ -79,6 +79,7 @@ class Profile:
     ban_reason: str | None
     created_at: datetime
     seen_at: datetime
+    moderation_flags: int  # ideas moderation refused
 
 
 async def find(db: Executor, user_id: int | None, username: str | None) -> Profile | None:
@@ -97,6 +98,10 @@ async def set_ban(db: Executor, user_id: int, banned: bool, reason: str | None) 
 async def take_ban_notice(db: Executor, user_id: int) -> bool:
     """True when a banned user is owed today's one polite reply (and it is now taken)."""
     return bool(await db.fetch(queries.user_take_ban_notice, user_id))
+
+
+async def count_moderation_flag(db: Executor, user_id: int) -> None:
+    await db.execute(queries.user_count_moderation_flag, user_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,3 +85,23 @@ WITH before AS (
     SELECT pg_notify('reelsmith_jobs', '') WHERE EXISTS (SELECT 1 FROM retried)
 )
 SELECT before.state FROM before LEFT JOIN wake ON true;
+
+-- name: admin_stats_spend
+-- Provider spend (credits, as recorded per generation) against Stars received, per UTC day and model,
+-- the last $1 days, newest first. A day with Stars and no spend has model NULL.
+WITH spend AS (
+    SELECT (cost_at AT TIME ZONE 'UTC')::date AS day, model, sum(provider_cost)::float8 AS cost, count(*) AS videos
+    FROM generations
+    WHERE cost_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - make_interval(days => $1::int - 1)) AT TIME ZONE 'UTC'
+    GROUP BY 1, 2
+), stars AS (
+    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, sum(total_amount)::bigint AS stars
+    FROM payments
+    WHERE refunded_at IS NULL
+      AND created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - make_interval(days => $1::int - 1)) AT TIME ZONE 'UTC'
+    GROUP BY 1
+)
+SELECT coalesce(spend.day, stars.day) AS day, spend.model, coalesce(spend.cost, 0)::float8 AS cost,
+       coalesce(spend.videos, 0) AS videos, coalesce(stars.stars, 0) AS stars
+FROM spend FULL JOIN stars ON spend.day = stars.day
+ORDER BY 1 DESC, 2;

@@ -231,3 +231,24 @@ SET refund_claim = g.refund_claim + least(open.free, $2::int - open.before)::int
 FROM open
 WHERE g.id = open.id AND open.free > 0 AND open.before < $2::int
 RETURNING g.id, least(open.free, $2::int - open.before)::int AS claimed;
+
+-- name: generation_set_cost
+-- What the rendered video cost at the provider (KIE credits), once. $1 id, $2 cost, $3 source (provider | table)
+UPDATE generations SET provider_cost = $2::numeric, cost_source = $3::text, cost_at = now()
+WHERE id = $1::bigint AND provider_cost IS NULL;
+
+-- name: generation_spend_today
+-- KIE_DAILY_BUDGET's measure: provider credits recorded since 00:00 UTC, plus what the confirmed videos not
+-- yet rendered will cost at the price table ($1 model ids, $2 their credits), so that a burst of confirms
+-- cannot run far past the budget before their costs are recorded.
+SELECT (SELECT coalesce(sum(provider_cost), 0) FROM generations
+        WHERE cost_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')::float8
+     + (SELECT coalesce(sum(price.credits), 0)
+        FROM generations JOIN unnest($1::text[], $2::float8[]) AS price (model, credits) USING (model)
+        WHERE status IN ('queued', 'prompting', 'submitting', 'rendering') AND provider_cost IS NULL)::float8 AS spent;
+
+-- name: budget_alert_take
+-- True (a row) the first time today's budget is found reached: the admins are told once a day.
+INSERT INTO budget_alerts (day) VALUES ((now() AT TIME ZONE 'UTC')::date)
+ON CONFLICT (day) DO NOTHING
+RETURNING day;

@@ -60,3 +60,17 @@ SELECT coalesce(sum(total_amount) FILTER (WHERE refunded_at IS NULL), 0)::bigint
 -- name: metrics_provider_health
 -- Whether each video provider is available. Needs the provider_health table (skipped while absent).
 SELECT provider, available FROM provider_health;
+
+-- name: metrics_provider_spend
+-- Provider credits spent per UTC day and model (the last 2 days: today and yesterday, as recorded).
+SELECT (cost_at AT TIME ZONE 'UTC')::date::text AS day, model, sum(provider_cost)::float8 AS cost
+FROM generations
+WHERE cost_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '1 day') AT TIME ZONE 'UTC'
+GROUP BY 1, 2;
+
+-- name: metrics_stars_daily
+-- Telegram Stars received per UTC day (today and yesterday), refunds deducted.
+SELECT (created_at AT TIME ZONE 'UTC')::date::text AS day, sum(total_amount)::bigint AS stars
+FROM payments
+WHERE refunded_at IS NULL AND created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '1 day') AT TIME ZONE 'UTC'
+GROUP BY 1;

@@ -52,7 +52,7 @@ RETURNING users.credits;
 -- An admin looking someone up: by id, or by @username (case-insensitive, the most recently seen).
 -- $1 id (NULL: by username), $2 username without @
 SELECT id, username, first_name, language, language_code, credits, blocked_at, banned_at, ban_reason,
-       created_at, seen_at
+       created_at, seen_at, moderation_flags
 FROM users
 WHERE ($1::bigint IS NOT NULL AND id = $1::bigint)
    OR ($1::bigint IS NULL AND lower(username) = lower($2::text))
@@ -83,3 +83,7 @@ RETURNING id;
 -- name: ledger_tail
 -- $1 user id, $2 how many
 SELECT reason, reference, delta, created_at FROM ledger WHERE user_id = $1::bigint ORDER BY id DESC LIMIT $2::int;
+
+-- name: user_count_moderation_flag
+-- Moderation refused one of their ideas: counted, /user shows it. $1 user id
+UPDATE users SET moderation_flags = moderation_flags + 1 WHERE id = $1::bigint;

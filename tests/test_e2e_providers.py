@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from core.pipeline.mp4 import probe as probe_mp4
-from core.ui.keyboards import CancelGeneration
+from core.ui.keyboards import CancelGeneration, Confirm
 from tests.fakes.echo_provider import EchoProvider
 from tests.fakes.kie import FakeKie, Outcome
 from tests.fakes.openai import FakeOpenAI
@@ -251,10 +251,19 @@ class TestMedia:
         Image.new("RGB", (1280, 720), (200, 40, 40)).save(buffer, "JPEG")
         file_id = fake_telegram.add_file(buffer.getvalue())
         fake_openai.fail_next(500, times=2)  # the prompt step runs three times; the photo is fetched once
-        draft = await start_and_confirm(bot, ANN, photo=photo_sizes(file_id, len(buffer.getvalue())), caption="go")
+        photo = photo_sizes(file_id, len(buffer.getvalue()))
+        assert await bot.send(message_update(bot.next_update_id(), ANN, text="/start")) == 200
+        draft = await propose(bot, ANN, photo=photo, caption="go")
+        assert len(fake_telegram.calls("getFile")) == 1, "moderation saw it before the proposal"
+        moderated = fake_telegram.calls("getFile")
+        row = await bot.generation(draft)
+        tap = callback_update(
+            bot.next_update_id(), ANN, Confirm(draft=draft).pack(), message_id=row["status_message_id"]
+        )
+        assert await bot.send(tap) == 200
         (task_id,) = await render(fake_kie)
         await bot.wait_for_generation(draft, "done")
-        assert len(fake_telegram.calls("getFile")) == 1
+        assert len(fake_telegram.calls("getFile")) - len(moderated) == 1, "the pipeline's fetch, once"
         (uploaded,) = fake_kie.uploads.values()
         width, height = Image.open(io.BytesIO(uploaded)).size
         assert abs(width / height - 9 / 16) < 0.01 and height <= 1920

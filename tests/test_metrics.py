@@ -135,7 +135,8 @@ class TestFleet:
         await pool.execute("DROP TABLE payments")  # migration 0005 (issue 8) adds it: start without
         assert "reelsmith_stars_revenue" not in (await fleet.exposition()).decode()
         await pool.execute(
-            "CREATE TABLE payments (total_amount integer NOT NULL, refunded_at timestamptz);"
+            "CREATE TABLE payments (total_amount integer NOT NULL, refunded_at timestamptz,"
+            " created_at timestamptz NOT NULL DEFAULT now());"
             "INSERT INTO payments VALUES (50, NULL), (100, NULL), (250, now());"
             # provider_health exists since migration 0003: only its row is new here.
             "INSERT INTO provider_health (provider, available) VALUES ('kie', false)"

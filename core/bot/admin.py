@@ -36,6 +36,7 @@ from db.users import Profile
 log = structlog.get_logger("admin")
 
 CHART_DAYS = 14
+SPEND_DAYS = 7  # /stats: provider spend against Stars, per day
 LEDGER_TAIL = 8
 RECENT_GENERATIONS = 5
 FINAL_STATES = ("done", "failed")
@@ -140,7 +141,7 @@ async def on_stats(message: Message, turn: Turn) -> None:
         queue=", ".join(f"{row.kind} {row.depth}" for row in queue) or none,
         providers=await _providers(db, turn.app, lang),
     )
-    out.add(message.answer(summary))
+    out.add(message.answer(summary + "\n\n" + _spend(lang, await db_admin.stats_spend(db, SPEND_DAYS))))
     # Drawn off the event loop: a chart takes a few hundred ms of CPU (the first one, an import).
     png = await asyncio.to_thread(
         chart.draw, lang, [d.day for d in daily], [d.generations for d in daily], [d.stars for d in daily]
@@ -204,8 +205,31 @@ async def on_user(message: Message, command: CommandObject, turn: Turn) -> None:
                 ledger="\n".join(f"{r.delta:+d} {r.reason} {r.reference}" for r in ledger) or none,
                 generations="\n".join(f"#{g.id} {g.status} {g.model} {g.price}" for g in generations) or none,
             )
+            + "\n"
+            + text(lang, "admin_user_moderation", n=user.moderation_flags)
         )
     )
+
+
+def _spend(lang: str, rows: list[db_admin.Spend]) -> str:
+    """Per UTC day, newest first: provider credits spent (in all, and per model) against Stars received."""
+    days: dict[Any, list[db_admin.Spend]] = {}
+    for row in rows:
+        days.setdefault(row.day, []).append(row)
+    lines = [text(lang, "admin_spend_header")]
+    for day, models in days.items():
+        spent = [row for row in models if row.model is not None]
+        lines.append(
+            text(
+                lang,
+                "admin_spend_line",
+                day=f"{day:%Y-%m-%d}",
+                cost=f"{sum(row.cost for row in spent):g}",
+                models=" · ".join(f"{row.model} {row.cost:g}" for row in spent) or "—",
+                stars=models[0].stars,
+            )
+        )
+    return "\n".join(lines) if days else lines[0] + " " + text(lang, "admin_none")
 
 
 def _when(lang: str, at: Any, reason: str | None = None) -> str:

@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message
 
+from core.bot.moderation import CheckedProposal
 from core.bot.turn import Turn
 from core.catalogue import VideoModel
 from core.pipeline.services import App
@@ -88,7 +89,8 @@ async def _offer(
     chat_id: int, turn: Turn, state: FSMContext, *, model: VideoModel, idea: str, photo_file_id: str | None
 ) -> None:
     """A new draft, shown with its price and buttons, replacing the user's open one. The proposal
-    goes out after the commit; its message id is recorded then (a confirm records it too)."""
+    goes out after the commit, once moderation passed it (core/bot/moderation.py); its message id is
+    recorded then (a confirm records it too)."""
     app, lang = turn.app, turn.lang
     await drop_current_draft(turn, state)
     offered = await _offered(turn)
@@ -103,7 +105,8 @@ async def _offer(
         text=await _proposal_text(turn, draft),
         reply_markup=confirm_keyboard(lang, draft, offered),
     )
-    turn.out.add(proposal, then=_remember_status_message(app, draft.id))
+    checked = CheckedProposal(app, app.moderator, draft, lang, proposal) if app.moderator else proposal
+    turn.out.add(checked, then=_remember_status_message(app, draft.id))
     await state.set_state(Flow.confirming)
     await state.set_data({"draft_id": draft.id})
 

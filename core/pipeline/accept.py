@@ -10,10 +10,11 @@ from datetime import timedelta
 
 import structlog
 
-from core.pipeline import PROMPT, WATCHDOG, job_key
+from core.pipeline import ALERT, PROMPT, WATCHDOG, job_key
 from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
-from core.queue import NewJob, enqueue_many
+from core.providers import costs
+from core.queue import NewJob, enqueue, enqueue_many
 from db import generations as db_generations
 from db import models as db_models
 from db import providers as db_providers
@@ -53,6 +54,8 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
     health = await db_providers.get(db, provider.name)
     if health.account_problem:
         return Refused("service_unavailable")
+    if await over_budget(db, app):
+        return Refused("budget_reached")
     if draft.model in await db_models.unavailable(db):
         return Refused("model_withdrawn")  # an older proposal's button: the provider paused the model since
     active = await db_generations.count_unfinished(db, user_id)
@@ -90,3 +93,19 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
         waiting=not health.available,
     )
     return Accepted(generation, position, position * window / limit, credits, waiting=not health.available)
+
+
+async def over_budget(db: Conn, app: App) -> bool:
+    """KIE_DAILY_BUDGET is spent for today (UTC): what was recorded since midnight, plus the videos
+    confirmed and not yet rendered at the price table. The first to find it so tells the admins, once
+    a day (the alert is enqueued in the caller's transaction, with the day's mark)."""
+    budget = app.settings.kie.daily_budget
+    if budget is None:
+        return False
+    spent = await db_generations.spend_today(db, costs.KIE_CREDITS)
+    if spent < budget:
+        return False
+    if await db_generations.take_budget_alert(db) and app.settings.telegram.admin_ids:
+        params = {"spent": round(spent), "budget": budget}
+        await enqueue(db, app.registry, ALERT, {"key": "admin_budget_reached", "params": params, "fold": False})
+    return True

@@ -12,6 +12,7 @@ from aiogram import Bot
 from core.catalogue import VideoModel
 from core.providers import Providers
 from core.providers.base import VideoProvider
+from core.providers.moderation import Moderator
 from core.providers.prompter import Prompter
 from core.queue import Registry
 from core.settings import Settings
@@ -29,6 +30,7 @@ class App:
     http: aiohttp.ClientSession  # downloads of videos and photos
     limiter: SendLimiter  # bot-wide pace for bulk sends (broadcasts), shared by every process
     storage: Storage | None = None  # the archive of photos and videos, when STORAGE_URL is set
+    moderator: Moderator | None = None  # checks ideas before their proposal; None with MODERATION=false
     registry: Registry = field(default_factory=Registry)
 
     def model(self, model_id: str) -> VideoModel:

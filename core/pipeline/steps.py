@@ -65,6 +65,7 @@ from core.pipeline.verdict import (
     unanswered,
     verdict,
 )
+from core.providers import costs
 from core.providers.base import AccountProblem, ProviderError, Retryable, TaskState, VideoProvider
 from core.providers.prompter import PromptError, fallback_prompt
 from core.queue import Backoff, Cancel, Job, JobSpec, Registry, Snooze, TransientError, enqueue
@@ -405,17 +406,23 @@ class Pipeline:
             case Refund(reason=reason):
                 await fail(app, gid, reason)
             case Deliver(url=url, late=late):
-                await self._rendered(generation, situation.elapsed_s, url, late)
+                reported = outcome.cost if isinstance(outcome, TaskState) else None
+                await self._rendered(generation, situation.elapsed_s, url, late, reported)
             case unexpected:
                 assert_never(unexpected)
         return None
 
-    async def _rendered(self, generation: Generation, rendering_s: float, url: str, late: bool) -> None:
-        """The video is there: keep its URL and enqueue the delivery, in one transaction."""
+    async def _rendered(
+        self, generation: Generation, rendering_s: float, url: str, late: bool, reported_cost: float | None = None
+    ) -> None:
+        """The video is there: keep its URL and what it cost, and enqueue the delivery, in one transaction."""
         app, gid = self.app, generation.id
+        spent = costs.cost(generation.model, reported_cost)
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_video(conn, gid, url):
                 await enqueue(conn, app.registry, DELIVER, _payload(generation), unique_key=job_key(DELIVER, gid))
+                if spent is not None:
+                    await db_generations.set_cost(conn, gid, *spent)
         metrics.observe_step("render", rendering_s)
         log.info(
             "generation.rendered",

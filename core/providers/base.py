@@ -71,6 +71,7 @@ class TaskState:
     finished: bool
     video_url: str | None = None
     failure: ProviderError | None = None  # ContentRefused or FinalFailure when finished without a video
+    cost: float | None = None  # what the task cost, in the provider's credits, when the record says
 
     @property
     def succeeded(self) -> bool:

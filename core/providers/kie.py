@@ -159,7 +159,7 @@ def parse_veo_record(data: dict[str, Any]) -> TaskState:
         response = data.get("response") or {}
         urls = parse_result_urls(response.get("resultUrls")) or parse_result_urls(data.get("resultUrls"))
         if urls:
-            return TaskState(finished=True, video_url=urls[0])
+            return TaskState(finished=True, video_url=urls[0], cost=reported_cost(data))
         return TaskState(finished=True, failure=FinalFailure("KIE: finished without a video"))
     if flag in (2, 3):
         return TaskState(finished=True, failure=verdict(_code(data.get("errorCode"), 501), data.get("errorMessage")))
@@ -171,11 +171,21 @@ def parse_market_record(data: dict[str, Any]) -> TaskState:
     if state == "success":
         urls = parse_result_urls(data.get("resultJson"))
         if urls:
-            return TaskState(finished=True, video_url=urls[0])
+            return TaskState(finished=True, video_url=urls[0], cost=reported_cost(data))
         return TaskState(finished=True, failure=FinalFailure("KIE: finished without a video"))
     if state == "fail":
         return TaskState(finished=True, failure=verdict(_code(data.get("failCode"), 501), data.get("failMsg")))
     return TaskState(finished=False)
+
+
+def reported_cost(data: dict[str, Any]) -> float | None:
+    """KIE's own figure for a task's cost, in credits: ``creditsConsumed`` (Veo records) or
+    ``consumeCredits`` (Market callbacks, some records); None when the record gives none."""
+    for key in ("creditsConsumed", "consumeCredits"):
+        value = data.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    return None
 
 
 def _code(value: object, default: int) -> int:

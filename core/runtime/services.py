@@ -16,6 +16,7 @@ from core.pipeline.services import App
 from core.providers import Providers
 from core.providers.base import VideoProvider
 from core.providers.kie import KieProvider
+from core.providers.moderation import Moderator
 from core.providers.prompter import Prompter, openai_client
 from core.settings import Settings
 from core.settings.sections import TelegramSettings
@@ -46,7 +47,12 @@ async def services(
     try:
         async with open_storage(settings.storage) as storage:
             prompter = Prompter(prompter_client, settings.openai.model)
-            yield App(settings, pool, bot, providers, prompter, http, limiter, storage)
+            moderator = (
+                Moderator(prompter_client, timeout=settings.product.moderation_timeout)
+                if settings.product.moderation
+                else None
+            )
+            yield App(settings, pool, bot, providers, prompter, http, limiter, storage, moderator)
     finally:
         await limiter.close()
         await bot.session.close()

@@ -117,6 +117,10 @@ class ProductSettings(Section):
     possible duplicate. Without PUBLIC_BASE_URL (long polling) no callback can come: it creates again at once."""
     photo_fit: Annotated[Literal["crop", "pad"], read.Lowered] = env("crop")
     """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
+    moderation: bool = env("true")
+    """Check each idea and photo with OpenAI's moderation (free) before its proposal is shown; false: no check."""
+    moderation_timeout: read.Seconds = env("5s")
+    """How long the moderation check may take; past it (or on any error) the proposal goes out unchecked."""
     retention_days: read.Count = env("90")
     """Days ideas, prompts and archived photos and videos are kept; a daily job clears older ones (the ledger and
     payments are kept for accounting)."""
@@ -167,6 +171,10 @@ class KieSettings(Section):
     waits, one probe asks it with backoff, admins are told."""
     creates_per_10s: read.Count = env("20")
     """New KIE tasks allowed per 10 seconds across all processes (KIE refuses more than 20)."""
+    daily_budget: read.Count | None = env(None)
+    """KIE credits one UTC day's videos may cost (recorded per video, and the unrendered at the price table); once
+    reached, new confirms are refused with nothing charged and the admins are told once, until 00:00 UTC. Empty: no
+    budget."""
 
 
 class DatabaseSettings(Section):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import structlog
 from aiogram import Bot
@@ -30,7 +30,18 @@ from core.telegram.replies import EditOrSend, not_modified
 log = structlog.get_logger("telegram")
 
 Then = Callable[[Any], Awaitable[None]]
-Reply = TelegramMethod[Any] | EditOrSend
+
+
+class Deferred(Protocol):
+    """A reply that decides what to send only after the commit, when a network call may be made (a
+    proposal checked by moderation first): ``send`` returns what it sent, or None."""
+
+    __api_method__: ClassVar[str]  # what the outbox's logs call it
+
+    async def send(self, bot: Bot) -> Any: ...
+
+
+Reply = TelegramMethod[Any] | EditOrSend | Deferred
 
 
 @dataclass(slots=True)
@@ -50,7 +61,7 @@ class Outbox:
         items, self.items = self.items, []
         for method, then in items:
             try:
-                result = await (method.send(bot) if isinstance(method, EditOrSend) else bot(method))
+                result = await (bot(method) if isinstance(method, TelegramMethod) else method.send(bot))
             except TelegramForbiddenError:
                 continue  # the session middleware marked the user as blocked
             except TelegramBadRequest as error:

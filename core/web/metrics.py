@@ -72,6 +72,21 @@ def fleet_families(readings: dict[str, list[Any]], now: float) -> list[Metric]:
         revenue = GaugeMetricFamily("reelsmith_stars_revenue", "Telegram Stars received (all time, refunds deducted).")
         revenue.add_metric([], sum(row["stars"] for row in readings["stars"]))
         families.append(revenue)
+    if "spend" in readings:
+        spend = GaugeMetricFamily(
+            "reelsmith_provider_spend_credits",
+            "Provider credits spent on rendered videos, by UTC day (today, yesterday) and model; compare with "
+            "reelsmith_stars_daily.",
+            labels=["day", "model"],
+        )
+        for row in readings["spend"]:
+            spend.add_metric([row["day"], row["model"]], row["cost"])
+        stars_daily = GaugeMetricFamily(
+            "reelsmith_stars_daily", "Telegram Stars received, by UTC day (today, yesterday).", labels=["day"]
+        )
+        for row in readings.get("stars_daily", []):
+            stars_daily.add_metric([row["day"]], row["stars"])
+        families += [spend, stars_daily]
     if "providers" in readings:
         health = GaugeMetricFamily(
             "reelsmith_provider_available",
@@ -143,6 +158,8 @@ async def read_fleet(pool: asyncpg.Pool) -> dict[str, list[Any]]:
             "queue": await db_metrics.queue_depth(conn, QUEUE_COUNT_CAP),
             "stars": await db_metrics.stars_revenue(conn),
             "providers": await db_metrics.provider_health(conn),
+            "spend": await db_metrics.provider_spend(conn),
+            "stars_daily": await db_metrics.stars_daily(conn),
         }
         return readings
 

@@ -29,7 +29,9 @@ Knobs: ``render_seconds`` (simulated render time; ``None`` = only ``finish()`` e
 
 Credits: a create answers 402 unless the balance covers the model's cost on top of what the tasks still
 generating will cost; a task's cost is taken when it succeeds (failed tasks cost nothing, as the Market
-callback's ``consumeCredits: 0`` shows).
+callback's ``consumeCredits: 0`` shows). A finished task's record tells its cost as KIE's do (Veo
+``creditsConsumed``, Market ``creditsConsumed`` in recordInfo, ``consumeCredits`` in the callback);
+``report_costs = False`` leaves the records without it (the bot then falls back on its price table).
 
 Outages: while ``outage(mode)`` lasts, every ``/api/`` call on either host is refused (and recorded in
 ``refused``): ``"http5xx"`` answers HTTP 502/503 with an HTML page, as a proxy in front of a dead service
@@ -237,6 +239,7 @@ class FakeKie:
         self.result_urls_as_string = False
         self.credits = 10000
         self.costs = dict(COSTS)
+        self.report_costs = True
         self.key_invalid = False  # True: every API call answers 401, whatever key it carries
         self.outage_mode: OutageMode | None = None
         self.refused: list[KieCall] = []  # API calls answered by an outage
@@ -585,7 +588,13 @@ class FakeKie:
             "errorCode": task.outcome.code if failed else None,
             "errorMessage": task.outcome.message if failed else None,
             "fallbackFlag": False,
-        }
+        } | self._consumed(task, "creditsConsumed")
+
+    def _consumed(self, task: FakeTask, key: str) -> dict[str, Any]:
+        """A finished task's cost as its record tells it (failed tasks cost nothing)."""
+        if not self.report_costs or not task.terminal:
+            return {}
+        return {key: task.cost if task.state == "success" else 0}
 
     def _market_data(self, task: FakeTask, state: str) -> dict[str, Any]:
         finished = task.finished or time.time()
@@ -699,7 +708,7 @@ class FakeKie:
         task = self.tasks.get(request.query.get("taskId", ""))
         if task is None or task.family != "market":
             return _reply(422, "recordInfo is null")
-        return _reply(200, "success", self._market_data(task, task.state))
+        return _reply(200, "success", self._market_data(task, task.state) | self._consumed(task, "creditsConsumed"))
 
     async def _credit(self, request: web.Request) -> web.Response:
         return _reply(200, "success", self.credits)

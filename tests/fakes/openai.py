@@ -1,14 +1,21 @@
-"""A fake OpenAI-compatible API: ``POST /v1/chat/completions`` and ``GET /v1/models/{model}`` as the
-openai SDK calls them.
+"""A fake OpenAI-compatible API: ``POST /v1/chat/completions``, ``POST /v1/moderations`` and
+``GET /v1/models/{model}`` as the openai SDK calls them.
 
 Knobs: ``fail_next(status, times)`` answers OpenAI's error envelope; ``down = True`` answers 503 to
 everything (the SDK retries, then gives up); ``reply`` decides the prompt text. ``requests`` keeps
 every body received, so tests can check what the model was shown (the photo as a data URL). ``models``
 are the models the key may use; any other answers 404 ``model_not_found`` as OpenAI does.
+
+Moderation has knobs of its own (so a test of the prompt writer's failures is not moved by it):
+``flagged`` holds the categories every check flags (empty: clean), ``moderation_down`` answers 503,
+``moderation_delay`` seconds pass before each answer, and ``moderations`` keeps their bodies. The
+answer is OpenAI's: one result with ``flagged``, ``categories``, ``category_scores`` and
+``category_applied_input_types`` for every category.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +38,10 @@ class FakeOpenAI:
         self._failures: list[tuple[int, str, str | None]] = []
         self.models = {"gpt-4.1-mini", "gpt-4.1"}
         self.reply = "A slow dolly shot of the idea, vertical 9:16, golden hour light, soft ambient sound."
+        self.flagged: set[str] = set()
+        self.moderation_down = False
+        self.moderation_delay = 0.0
+        self.moderations: list[OpenAICall] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -38,6 +49,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models/{model}", self._model)
+        app.router.add_post("/v1/moderations", self._moderations)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -96,6 +108,61 @@ class FakeOpenAI:
                 "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80},
             }
         )
+
+    async def _moderations(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderations.append(OpenAICall(request.path, body, request.headers.get("Authorization", "")))
+        if self.moderation_delay:
+            await asyncio.sleep(self.moderation_delay)  # the service's own latency, not synchronisation
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided", "invalid_api_key")
+        if self.moderation_down:
+            return _error(503, "The engine is currently overloaded, please try again later", "overloaded")
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        kinds = sorted(
+            {"image" if isinstance(item, dict) and item.get("type") == "image_url" else "text" for item in inputs}
+        )
+        flagged = self.flagged
+        return web.json_response(
+            {
+                "id": f"modr-{len(self.moderations)}",
+                "model": body.get("model", "omni-moderation-latest"),
+                "results": [
+                    {
+                        "flagged": bool(flagged),
+                        "categories": {name: name in flagged for name in MODERATION_CATEGORIES},
+                        "category_scores": {
+                            name: 0.93 if name in flagged else 0.0004 for name in MODERATION_CATEGORIES
+                        },
+                        "category_applied_input_types": {
+                            name: [kind for kind in kinds if kind == "text" or name in IMAGE_CATEGORIES]
+                            for name in MODERATION_CATEGORIES
+                        },
+                    }
+                ],
+            }
+        )
+
+
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+# The categories omni-moderation also judges images on; the rest are judged on text only.
+IMAGE_CATEGORIES = frozenset(
+    {"self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "violence", "violence/graphic"}
+)
 
 
 def _error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> web.Response:
