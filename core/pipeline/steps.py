@@ -292,9 +292,8 @@ class Pipeline:
         try:
             image_url = await self._image_url(generation, provider) if generation.photo_file_id else None
             try:
-                return await provider.create(
-                    model, generation.prompt or generation.idea, image_url, self._callback(generation)
-                )
+                prompt, callback = generation.prompt or generation.idea, self._callback(generation)
+                return await provider.create(model, prompt, image_url, callback, generation.duration_s)
             finally:
                 await self._settle_slot(_create_bucket(provider), slot)
         except ProviderError as error:

@@ -75,8 +75,16 @@ class VideoProvider(Protocol):
         """Make ``data`` readable by the provider; the URL to pass to ``create``."""
         ...
 
-    async def create(self, model: VideoModel, prompt: str, image_url: str | None, callback_url: str | None) -> str:
-        """Start a vertical render; the provider's task id."""
+    async def create(
+        self,
+        model: VideoModel,
+        prompt: str,
+        image_url: str | None,
+        callback_url: str | None,
+        duration_s: int | None = None,
+    ) -> str:
+        """Start a vertical render (of ``duration_s`` seconds when the model lets the user choose); the
+        provider's task id."""
         ...
 
     async def state(self, model: VideoModel, task_id: str) -> TaskState: ...
