@@ -25,6 +25,8 @@ _TITLES = {
     "seedance-2-fast": "Seedance 2 Fast",
     "seedance-2-mini": "Seedance 2 Mini",
 }
+# Families whose renders carry sound (Veo always; Kling and Seedance as we ask them: sound / generate_audio on).
+SOUND_FAMILIES = frozenset({"veo", "kling", "kling3", "seedance"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _RATE = re.compile(r"^([0-9]+)/s$")
 MAX_SECONDS = 60
@@ -44,6 +46,11 @@ class VideoModel:
     @property
     def title(self) -> str:
         return _TITLES.get(self.id) or self.id.replace("-", " ").title()
+
+    @property
+    def sound(self) -> bool:
+        """Whether its videos have sound: the prompt then ends with a sound cue ("SFX: ...")."""
+        return self.family in SOUND_FAMILIES
 
     @property
     def default_duration(self) -> int | None:

@@ -43,6 +43,12 @@ JOBS = Counter("reelsmith_jobs", "Job runs finished, by kind and outcome.", ["ki
 PROVIDER_ERRORS = Counter(
     "reelsmith_provider_errors", "Video provider errors, by provider and code.", ["provider", "code"], registry=REGISTRY
 )
+RECREATED = Counter(
+    "reelsmith_renders_recreated",
+    "Renders created again, free, after a failure worth one more try (Veo's audio verdict), by provider and model.",
+    ["provider", "model"],
+    registry=REGISTRY,
+)
 OPENAI_ERRORS = Counter("reelsmith_openai_errors", "OpenAI errors, by code.", ["code"], registry=REGISTRY)
 TELEGRAM_ERRORS = Counter(
     "reelsmith_telegram_errors", "Bot API calls that failed, by method and code.", ["method", "code"], registry=REGISTRY
@@ -122,6 +128,11 @@ def job_finished(kind: str, outcome: str) -> None:
 def provider_error(provider: str, code: int | str) -> None:
     if _enabled:
         _provider_errors(provider, str(code)).inc()
+
+
+def render_recreated(provider: str, model: str) -> None:
+    if _enabled:
+        RECREATED.labels(provider, model).inc()
 
 
 def openai_error(code: int | str) -> None:

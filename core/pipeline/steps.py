@@ -31,7 +31,7 @@ from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PR
 from core.pipeline.archive import archive_input, archive_video, video_link
 from core.pipeline.media import VideoGone, download_photo, downloaded_video
 from core.pipeline.mp4 import probe as probe_mp4
-from core.pipeline.photos import PhotoUnreadable, to_vertical
+from core.pipeline.photos import PhotoUnreadable, image_type, to_vertical
 from core.pipeline.refunds import fail, overdue
 from core.pipeline.services import App
 from core.pipeline.status import elapsed, show
@@ -44,6 +44,7 @@ from core.pipeline.verdict import (
     Overdue,
     Polled,
     Record,
+    Recreate,
     Refund,
     Rendering,
     Retry,
@@ -112,8 +113,9 @@ class Pipeline:
             photo = await self._input_photo(generation)
             if photo is None:
                 return
+        sound = app.model(generation.model).sound
         try:
-            prompt, source = await app.prompter.write(generation.idea, photo), "openai"
+            prompt, source = await app.prompter.write(generation.idea, photo, sound=sound), "openai"
         except PromptError as error:
             if error.retryable and not job.last_attempt:
                 raise TransientError(str(error)) from error
@@ -123,7 +125,7 @@ class Pipeline:
                 error=str(error),
                 note="the prompt writer is unavailable: the user's own words go to the video model",
             )
-            prompt, source = fallback_prompt(generation.idea, with_photo=photo is not None), "fallback"
+            prompt, source = fallback_prompt(generation.idea, with_photo=photo is not None, sound=sound), "fallback"
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_prompt(conn, gid, prompt, source):
                 await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
@@ -175,6 +177,7 @@ class Pipeline:
             app.settings.product.generation_timeout,
             app.settings.product.late_render_limit,
             refunded=generation.refunded_at is not None,
+            recreated=generation.recreated > 0,
         )
         outcome = None if situation.expired else await self._state(generation)
         return await self._polled(generation, situation, outcome, verdict(outcome, situation))
@@ -356,9 +359,30 @@ class Pipeline:
                 await fail(app, gid, reason)
             case Deliver(url=url, late=late):
                 await self._rendered(generation, situation.elapsed_s, url, late)
+            case Recreate(reason=reason):
+                await self._recreate(generation, reason)
             case unexpected:
                 assert_never(unexpected)
         return None
+
+    async def _recreate(self, generation: Generation, reason: Reason) -> None:
+        """One more task for the same generation, free (the charge stands, once): back to submitting with
+        the submit enqueued, in one transaction; the uploaded photo (image_url) is reused."""
+        app, gid = self.app, generation.id
+        async with app.pool.acquire() as conn, conn.transaction():
+            again = await db_generations.recreate(conn, gid, generation.task_id or "")
+            if again is not None:
+                await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
+        if again is None:
+            return  # moved on meanwhile (cancelled, refunded, or already recreated by another poll)
+        metrics.render_recreated(generation.provider, generation.model)
+        log.warning(
+            "generation.recreated",
+            generation_id=gid,
+            failed_task_id=generation.task_id,
+            error=reason.detail,
+            note="one free new task; refunded if it fails too",
+        )
 
     async def _rendered(self, generation: Generation, rendering_s: float, url: str, late: bool) -> None:
         """The video is there: keep its URL and enqueue the delivery, in one transaction."""
@@ -400,8 +424,9 @@ class Pipeline:
         stored = await db_generations.get_input(self.app.pool, generation.id)
         if stored is None:
             raise Cancel("the input photo is gone before it reached the provider")
-        data, mime = stored
-        url = await provider.upload_image(data, f"{generation.id}-{generation.callback_token[:12]}.jpg", mime)
+        data = stored[0]
+        extension, mime = image_type(data)  # named and typed after its bytes, not after what it was stored as
+        url = await provider.upload_image(data, f"{generation.id}-{generation.callback_token[:12]}.{extension}", mime)
         await db_generations.set_image_url(self.app.pool, generation.id, url)
         return url
 

@@ -52,6 +52,11 @@ class FinalFailure(ProviderError):
     pass
 
 
+class WorthAnotherTry(FinalFailure):
+    """The task failed for good, but a new task with the same input often succeeds (Veo's "unable to
+    generate audio"): the pipeline creates it once more, free, before refunding."""
+
+
 @dataclass(frozen=True, slots=True)
 class TaskState:
     """A task as the provider last reported it: running, done with a video, or failed for good."""

@@ -41,6 +41,7 @@ from core.providers.base import (
     ProviderError,
     Retryable,
     TaskState,
+    WorthAnotherTry,
 )
 from core.settings.sections import KieSettings, reveal
 
@@ -65,6 +66,8 @@ RETRYABLE = frozenset({0, 408, 429, 455, 500, 502, 503, 504})
 ACCOUNT = frozenset({401, 402, 433})
 CONTENT = frozenset({400, 422})
 FINAL = frozenset({501, 505})  # generation failed, feature disabled: not a passing trouble
+# Veo's verdict on about half its image-to-video runs; a new task with the same input often succeeds (13.3).
+NO_AUDIO = "unable to generate audio"
 MAINTENANCE_WAIT_S = 30.0  # 455: KIE is under maintenance; minutes, not seconds
 
 
@@ -82,10 +85,15 @@ def neutral(error: KieError, *, reading: bool = False) -> ProviderError:
 
 
 def verdict(code: int, message: str | None) -> ProviderError:
-    """A task's own final failure (Veo successFlag 2/3, Market state fail): never retried. Content
-    refusals (400, 422: asynchronous moderation) ask the user for another idea."""
+    """A task's own final failure (Veo successFlag 2/3, Market state fail): the task is never read again.
+    Content refusals (400, 422: asynchronous moderation) ask the user for another idea; "unable to generate
+    audio" is worth one new task."""
     text = f"KIE {code}: {message or 'generation failed'}"
-    return ContentRefused(text, code=str(code)) if code in CONTENT else FinalFailure(text, code=str(code))
+    if code in CONTENT:
+        return ContentRefused(text, code=str(code))
+    if NO_AUDIO in (message or "").lower():
+        return WorthAnotherTry(text, code=str(code))
+    return FinalFailure(text, code=str(code))
 
 
 # --- requests and answers, without the network --------------------------------------------------

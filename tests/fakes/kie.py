@@ -58,10 +58,10 @@ import secrets
 import time
 import uuid
 from collections import deque
-from pathlib import Path
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
