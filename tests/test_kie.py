@@ -10,10 +10,18 @@ import pytest
 
 from core.catalogue import VideoModel, parse_models
 from core.pipeline.verdict import poll_delay
-from core.providers.base import AccountProblem, ContentRefused, FinalFailure, ProviderError, Retryable
+from core.providers.base import (
+    AccountProblem,
+    ContentRefused,
+    FinalFailure,
+    ProviderError,
+    Retryable,
+    WorthAnotherTry,
+)
 from core.providers.kie import (
     MARKET_CREATE,
     VEO_CREATE,
+    VEO_RECORD,
     KieError,
     KieProvider,
     create_request,
@@ -24,8 +32,9 @@ from core.providers.kie import (
     signature,
     signature_valid,
     unwrap,
+    verdict,
 )
-from tests.fakes.kie import PAUSED, FakeKie, Outcome, contract_problem, load_contracts
+from tests.fakes.kie import NO_AUDIO, PAUSED, FakeKie, Outcome, contract_problem, load_contracts
 
 VEO, KLING, SORA, KLING3 = (
     VideoModel("veo3_fast", "veo", 60),
@@ -359,3 +368,30 @@ async def test_kie_refuses_every_sora_model_as_paused(fake_kie: FakeKie) -> None
     slugs = {c.json["model"] for c in fake_kie.requests if c.path.endswith("createTask")}
     assert slugs == {"sora-2-text-to-video", "sora-2-image-to-video", "sora-2-pro-text-to-video"}
     assert fake_kie.tasks == {}
+
+
+def test_unable_to_generate_audio_is_worth_another_try() -> None:
+    """Veo's audio verdict (reference 13.3) is its own kind of final failure; a refusal stays a refusal."""
+    failure = verdict(501, "The Google model was unable to generate audio. Try again.")
+    assert isinstance(failure, WorthAnotherTry) and failure.code == "501"
+    assert isinstance(verdict(500, "Unable to generate audio"), WorthAnotherTry)
+    assert type(verdict(400, "unable to generate audio")) is ContentRefused
+    assert type(verdict(501, "generation failed")) is FinalFailure
+    record = {"successFlag": 2, "errorCode": 501, "errorMessage": NO_AUDIO}
+    assert isinstance(parse_veo_record(record).failure, WorthAnotherTry)
+
+
+async def test_the_fake_fails_a_veo_task_for_audio_in_kies_record_format(fake_kie: FakeKie) -> None:
+    fake_kie.script(Outcome.no_audio())
+    async with aiohttp.ClientSession() as http:
+        client = KieProvider(
+            http, api_key=fake_kie.api_key, base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
+        )
+        task_id = await client.create(VEO, "p", "https://kie/u.jpg", None)
+        await fake_kie.finish(task_id)
+        headers = {"Authorization": f"Bearer {fake_kie.api_key}"}
+        async with http.get(f"{fake_kie.base_url}{VEO_RECORD}", params={"taskId": task_id}, headers=headers) as answer:
+            data = (await answer.json())["data"]
+        assert (data["successFlag"], data["errorCode"], data["errorMessage"]) == (2, 501, NO_AUDIO)
+        assert data["response"] is None
+        assert isinstance((await client.state(VEO, task_id)).failure, WorthAnotherTry)
