@@ -36,14 +36,14 @@ class User:
         )
 
 
-async def get(db: Executor, user_id: int) -> asyncpg.Record | None:
+async def get(db: Executor, user_id: int) -> User | None:
     rows = await db.fetch(queries.user_get, user_id)
-    return rows[0] if rows else None
+    return User.of(rows[0]) if rows else None
 
 
-async def lock(db: Executor, user_id: int) -> asyncpg.Record | None:
+async def lock(db: Executor, user_id: int) -> User | None:
     rows = await db.fetch(queries.user_lock, user_id)
-    return rows[0] if rows else None
+    return User.of(rows[0]) if rows else None
 
 
 async def lock_owner(db: Executor, generation_id: int) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from core.providers.prompter import DEFAULT_SOUND_CUE, Prompter, PromptError, fallback_prompt, with_sound_cue
 from core.ui.texts import LANGUAGES, keys, language, placeholders, plural, text, user_language
+from db.users import User
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import REPO
 
@@ -75,8 +76,8 @@ class TestCatalogue:
     def test_language_choice_and_formatting(self) -> None:
         assert language("en-GB") == "en" and language(None) == "en" and language("xx") == "en"
         assert language("ru") == "ru" and language("ru-RU") == "ru"
-        assert user_language({"language": "ru", "language_code": "en"}) == "ru", "the choice wins"
-        assert user_language({"language": None, "language_code": "ru"}) == "ru"
+        assert user_language(_user(language="ru", language_code="en")) == "ru", "the choice wins"
+        assert user_language(_user(language=None, language_code="ru")) == "ru"
         assert user_language(None) == "en"
         assert text("en", "balance", credits=5) == "💳 You have 5 credits."
         assert text("xx", "balance", credits=1) == "💳 You have 1 credit.", "unknown languages read English"
@@ -90,6 +91,10 @@ class TestCatalogue:
 def _stats_params(when: datetime) -> dict[str, object]:
     names = [name for name, _ in placeholders(keys("en")["admin_stats"])]
     return {name: (when if name == "today" else 1) for name in names}
+
+
+def _user(language: str | None, language_code: str | None) -> User:
+    return User(1, 0, None, language, language_code, None, datetime(2026, 3, 8, tzinfo=UTC))
 
 
 class TestPrompter:

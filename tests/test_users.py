@@ -32,10 +32,10 @@ async def test_user_get_and_user_lock_read_the_same_user(pool: asyncpg.Pool) -> 
         start = await db_telegram.begin_update(conn, 1, USER, "message", "ann", "Ann", "de", "fsm:1", "en")
         await db_users.apply_credits(conn, USER, 25, "starter", str(USER))
         locked = await db_users.lock(conn, USER)
-    row = await db_users.get(pool, USER)
-    assert row is not None and locked is not None and start.user is not None
-    assert User.of(row) == User.of(locked) == dataclasses.replace(start.user, credits=25)
-    assert user_language(User.of(row)) == user_language(row) == "en"
+    got = await db_users.get(pool, USER)
+    assert isinstance(got, User) and isinstance(locked, User) and start.user is not None
+    assert got == locked == dataclasses.replace(start.user, credits=25)
+    assert user_language(got) == user_language(locked) == "en"
 
 
 async def test_an_update_without_a_sender_has_no_user(pool: asyncpg.Pool) -> None:

@@ -29,7 +29,7 @@ from db import payments as db_payments
 from db import providers as db_providers
 from db import users as db_users
 from db.pool import Conn
-from db.users import Profile, User
+from db.users import Profile
 
 log = structlog.get_logger("admin")
 
@@ -218,8 +218,8 @@ async def on_grant(message: Message, command: CommandObject, event_update: Updat
         out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
         return
     reason = args[2] if len(args) == 3 else "grant"
-    row = await db_users.lock(db, target.id)
-    credits = User.of(row).credits if row is not None else None
+    locked = await db_users.lock(db, target.id)
+    credits = locked.credits if locked is not None else None
     if credits is None or credits + delta < 0:
         out.add(message.answer(text(lang, "admin_grant_too_much", credits=credits or 0)))
         return

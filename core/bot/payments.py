@@ -32,7 +32,6 @@ from core.ui.texts import text, user_language
 from db import payments as db_payments
 from db import users as db_users
 from db.pool import Conn
-from db.users import User
 
 log = structlog.get_logger("payments")
 
@@ -173,9 +172,8 @@ async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
             return "unknown"
         if payment.refunded_at is not None:
             return "already"
-        payer = await db_users.lock(db, payment.user_id)
-        assert payer is not None  # payments reference users
-        user = User.of(payer)
+        user = await db_users.lock(db, payment.user_id)
+        assert user is not None  # payments reference users
         take = refund_take(payment.credits, user.credits)
         balance = user.credits
         if take.removed > 0:

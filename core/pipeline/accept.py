@@ -51,8 +51,8 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
     active = await db_generations.count_unfinished(db, user_id)
     if active >= app.settings.product.max_active_per_user:
         return Refused("too_many_active", {"active": active})
-    if user["credits"] < draft.price:
-        return Refused("not_enough_credits", {"price": draft.price, "credits": user["credits"]})
+    if user.credits < draft.price:
+        return Refused("not_enough_credits", {"price": draft.price, "credits": user.credits})
     credits = await db_users.apply_credits(db, user_id, -draft.price, "generation", str(draft.id))
     generation = await db_generations.confirm(db, draft.id)
     if credits is None or generation is None or generation.confirmed_at is None:

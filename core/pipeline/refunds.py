@@ -43,7 +43,7 @@ async def fail(app: App, generation_id: int, reason: Reason) -> None:
         await show(app, generation, "never_arrived", force=True)  # refunded at its deadline, told then
         return
     user = await db_users.get(app.pool, generation.user_id)
-    await show(app, generation, "failed", force=True, reason=reason, credits=user["credits"] if user else 0)
+    await show(app, generation, "failed", force=True, reason=reason, credits=user.credits if user else 0)
 
 
 async def overdue(app: App, generation: Generation) -> None:
@@ -76,7 +76,7 @@ async def cancel(db: Conn, generation_id: int, user_id: int) -> tuple[Generation
     credits = await _refund(db, cancelled)
     if credits is None:  # refunded before: cannot happen for a generation that never rendered
         user = await db_users.get(db, user_id)
-        credits = user["credits"] if user else 0
+        credits = user.credits if user else 0
     log.info("generation.cancelled", generation_id=generation_id, user_id=user_id, refunded=cancelled.price)
     return cancelled, credits
 

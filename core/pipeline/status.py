@@ -45,7 +45,7 @@ async def show(
     if generation.status_message_id is None:
         return
     user = await db_users.get(app.pool, generation.user_id)
-    if user is None or user["blocked_at"] is not None:
+    if user is None or user.blocked_at is not None:
         return
     if not await db_generations.claim_status_edit(app.pool, generation.id, interval, force, stage):
         return

@@ -3,7 +3,7 @@ its step (so a retried or duplicated job is harmless), does the step, and moves 
 and enqueues the next job in one transaction. Providers are seen only through their interface
 (core/providers/base.py): the steps hold no vendor codes. What a provider's answer means for the
 generation (wait, retry, refund, deliver) is core/pipeline/verdict.py's to say, once per step; the
-refunds themselves are core/pipeline/refunds.py."""
+refunds themselves are core/pipeline/refunds.py, and the delivery of the video core/pipeline/delivery.py."""
 
 from __future__ import annotations
 
@@ -15,22 +15,14 @@ from typing import assert_never
 
 import asyncpg
 import structlog
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramServerError,
-)
-from aiogram.types import FSInputFile
+from aiogram.exceptions import TelegramAPIError
 
 from core import metrics
 from core.catalogue import VideoModel
 from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
-from core.pipeline.archive import archive_input, archive_video, video_link
-from core.pipeline.media import VideoGone, download_photo, downloaded_video
-from core.pipeline.mp4 import probe as probe_mp4
+from core.pipeline.archive import archive_input
+from core.pipeline.delivery import UPLOAD_TIMEOUT_S, deliver
+from core.pipeline.media import download_photo
 from core.pipeline.photos import PhotoUnreadable, image_type, to_vertical
 from core.pipeline.refunds import fail, overdue
 from core.pipeline.services import App
@@ -57,8 +49,7 @@ from core.pipeline.verdict import (
 from core.providers.base import AccountProblem, ProviderError, Retryable, TaskState, VideoProvider
 from core.providers.prompter import PromptError, fallback_prompt
 from core.queue import Backoff, Cancel, Job, JobSpec, Registry, Snooze, TransientError, enqueue
-from core.ui.keyboards import regenerate_keyboard
-from core.ui.status import PHOTO, RENDER, UNDELIVERABLE, WAITED, Reason
+from core.ui.status import PHOTO, WAITED, Reason
 from core.ui.texts import text, user_language
 from db import generations as db_generations
 from db import jobs as db_jobs
@@ -69,7 +60,6 @@ from db.generations import WAITING, Generation, Status
 
 log = structlog.get_logger("generation")
 
-UPLOAD_TIMEOUT_S = 600
 UPDATES_KEPT_S = 3 * 86400  # Telegram redelivers for 24 h; keep a margin for the dedupe
 # The watchdog looks a little after each limit, so a step finishing right at it is not raced.
 WATCHDOG_GRACE = timedelta(seconds=3)
@@ -89,9 +79,8 @@ class Pipeline:
         registry.add(JobSpec(PROMPT, guarded(self.prompt), timeout=150, max_attempts=3, backoff=Backoff(base=1)))
         registry.add(JobSpec(SUBMIT, guarded(self.submit), timeout=180, max_attempts=5, concurrency=8))
         registry.add(JobSpec(POLL, guarded(self.poll), timeout=60, max_attempts=5, backoff=Backoff(base=2)))
-        registry.add(
-            JobSpec(DELIVER, guarded(self.deliver), timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=8)
-        )
+        delivery = guarded(lambda job: deliver(self.app, job))
+        registry.add(JobSpec(DELIVER, delivery, timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=8))
         registry.add(JobSpec(WATCHDOG, self.watchdog, timeout=60, max_attempts=10, priority=1))
         registry.add(JobSpec(PROBE, lambda job: health.probe(self.app, job), timeout=90, max_attempts=100))
         registry.add(JobSpec(BALANCE, lambda job: health.watch_balance(self.app, job), timeout=90, max_attempts=100))
@@ -181,42 +170,6 @@ class Pipeline:
         )
         outcome = None if situation.expired else await self._state(generation)
         return await self._polled(generation, situation, outcome, verdict(outcome, situation))
-
-    async def deliver(self, job: Job) -> None:
-        app, gid = self.app, job.payload["generation_id"]
-        started = time.monotonic()
-        generation = await db_generations.get(app.pool, gid)
-        if generation is None or generation.status != Status.UPLOADING:
-            return
-        user = await db_users.get(app.pool, generation.user_id)
-        if user is None or user["blocked_at"] is not None:
-            await fail(app, gid, Reason(UNDELIVERABLE, "the user blocked the bot"))
-            return
-        lang = user_language(user)
-        await show(app, generation, "uploading")
-        try:
-            file_id, size = await self._send_video(generation, lang)
-        except VideoGone as error:
-            await fail(app, gid, Reason(RENDER, str(error)))
-            return
-        except TelegramForbiddenError:
-            await fail(app, gid, Reason(UNDELIVERABLE, "the user blocked the bot"))
-            return
-        async with app.pool.acquire() as conn, conn.transaction():
-            done = await db_generations.finish(conn, gid, file_id)
-        log.info(
-            "generation.delivered",
-            generation_id=gid,
-            user_id=generation.user_id,
-            bytes=size,
-            as_file=file_id is not None,
-            free=generation.late,
-        )
-        metrics.observe_step("deliver", time.monotonic() - started)
-        if done is not None:
-            if done.confirmed_at and done.finished_at:
-                metrics.observe_delivery((done.finished_at - done.confirmed_at).total_seconds())
-            await show(app, done, "done_late" if done.late else "done", force=True)
 
     async def watchdog(self, job: Job) -> Snooze | None:
         """The limits, whatever else went wrong: waiting too long to reach the provider refunds; so does
@@ -429,49 +382,6 @@ class Pipeline:
         url = await provider.upload_image(data, f"{generation.id}-{generation.callback_token[:12]}.{extension}", mime)
         await db_generations.set_image_url(self.app.pool, generation.id, url)
         return url
-
-    async def _send_video(self, generation: Generation, lang: str) -> tuple[str | None, int]:
-        """Send the video (as a file up to the upload limit, else as a link); its file_id and size."""
-        bot, settings = self.app.bot, self.app.settings
-        keyboard = regenerate_keyboard(lang, generation.id)
-        caption = text(lang, "video_caption", idea=generation.idea or "📷")
-        if generation.late:
-            caption = f"{caption[:900]}\n\n{text(lang, 'video_free_note')}"
-        caption = caption[:1024]
-        async with downloaded_video(self.app.http, generation.video_url or "") as (path, size):
-            archived = await archive_video(
-                self.app.storage, user_id=generation.user_id, generation_id=generation.id, path=path
-            )
-            if size <= settings.telegram.upload_limit:
-                info = probe_mp4(path)
-                try:
-                    sent = await bot.send_video(
-                        generation.chat_id,
-                        FSInputFile(path, filename=f"reelsmith-{generation.id}.mp4"),
-                        width=info.width if info else None,
-                        height=info.height if info else None,
-                        duration=round(info.duration_s) if info else None,
-                        supports_streaming=True,
-                        caption=caption,
-                        reply_markup=keyboard,
-                        request_timeout=UPLOAD_TIMEOUT_S,
-                    )
-                    return (sent.video.file_id if sent.video else None), size
-                except TelegramEntityTooLarge:
-                    log.warning("generation.video.too_large_for_telegram", generation_id=generation.id, bytes=size)
-                except (TelegramNetworkError, TelegramServerError) as error:
-                    raise TransientError(f"video upload: {error}") from error
-                except TelegramBadRequest as error:
-                    log.warning("generation.video.refused", generation_id=generation.id, error=error.message)
-        # Too large for Telegram: a link to our archive (it lasts) rather than the provider's (it expires).
-        stored = archived and await video_link(
-            self.app.storage, user_id=generation.user_id, generation_id=generation.id
-        )
-        link = text(lang, "video_link", url=stored or generation.video_url)
-        if generation.late:
-            link = f"{link}\n\n{text(lang, 'video_free_note')}"
-        await bot.send_message(generation.chat_id, link, reply_markup=keyboard)
-        return None, size
 
     async def _settle_slot(self, bucket: str, slot: datetime) -> None:
         """The provider counts a create when it arrives, after we took its slot: restamped once answered,

@@ -16,11 +16,10 @@ from __future__ import annotations
 import gettext
 import io
 import string
-from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
@@ -28,9 +27,6 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, get_group_symbol
 
 from db.users import User
-
-if TYPE_CHECKING:
-    import asyncpg
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "ru")
@@ -59,16 +55,12 @@ def language(code: str | None) -> str:
     return base if base in CATALOGUES else DEFAULT_LANGUAGE
 
 
-def user_language(user: User | Mapping[str, Any] | asyncpg.Record | None) -> str:
+def user_language(user: User | None) -> str:
     """The language a user reads: the one they chose (or got at first contact), else their Telegram
     one; English for nobody (e.g. an admin who never wrote to the bot)."""
     if user is None:
         return DEFAULT_LANGUAGE
-    if isinstance(user, User):
-        chosen, code = user.language, user.language_code
-    else:
-        chosen, code = user.get("language"), user.get("language_code")
-    return chosen if chosen in CATALOGUES else language(code)
+    return user.language if user.language in CATALOGUES else language(user.language_code)
 
 
 class _Localized:
