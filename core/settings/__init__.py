@@ -1,15 +1,16 @@
-"""All configuration, read from the environment (and an optional .env) once at start, into sections
-(core/settings/sections.py) that are handed each to the part that uses it.
+"""All configuration, read once at start from the environment (and an optional .env) into sections
+(core/settings/sections.py), each handed to the part that uses it.
 
-pydantic-settings maps variables to fields; our readers (core/settings/readers.py) parse the
-documented forms. What pydantic would print is rewritten here: one line per variable, named as the
-person wrote it, secrets hidden, so a bad start reads as a list of fixes.
-"""
+pydantic-settings maps variables to fields and pydantic reads them; what pydantic would print is rewritten
+here, one line per variable, named as written, secrets hidden, so a bad start reads as a list of fixes."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from collections.abc import Iterator, Mapping
+from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -25,6 +26,22 @@ from core.settings import sections
 from core.settings.sections import Section
 
 __all__ = ["Settings", "SettingsError", "env_example", "read_environment", "redact_dsn", "variables"]
+
+# pydantic's complaints in our words; any other is a reader's own reason.
+_REASONS = {
+    "missing": "is missing",
+    "too_short": "must not be empty",
+    "int_parsing": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "literal_error": "must be one of {expected}",
+}
+_EPHEMERAL = (
+    "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded PostgreSQL "
+    "would keep every balance on the platform's disk, lost at the next deploy. Set DATABASE_URL to a managed "
+    "PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
+)
 
 
 class SettingsError(Exception):
@@ -59,15 +76,16 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Every section from ``environ``; every problem of every section in one ``SettingsError``."""
-        parsed: dict[str, Section] = {}
+        parsed: dict[str, Any] = {}
         problems: list[str] = []
         for name, section in _sections():
             try:
                 parsed[name] = section(**_Environ(section, environ)())
             except ValidationError as error:
-                by_key = {var.key: var for var in _variables(name, section)}
-                problems += [_problem(by_key, detail) for detail in error.errors()]
-        problems += _cross_checks(parsed)
+                problems += [_problem(name, detail, environ) for detail in error.errors()]
+        telegram, database = parsed.get("telegram"), parsed.get("database")
+        if telegram and database and telegram.webhook_mode and not (database.url or database.allow_embedded):
+            problems.append(_EPHEMERAL)
         if problems:
             raise SettingsError(problems)
         return cls.model_validate(parsed)
@@ -110,23 +128,34 @@ class Variable(NamedTuple):
 def variables() -> Iterator[Variable]:
     """Every environment variable, in the order of .env.example."""
     for attribute, section in _sections():
-        yield from _variables(attribute, section)
+        prefix = section.model_config.get("env_prefix", "")
+        for name, field in section.model_fields.items():
+            key = str(field.validation_alias or name)
+            yield Variable(
+                (key if field.validation_alias else prefix + name).upper(),
+                str(section.model_config.get("title")),
+                _descriptions()[section.__name__, name],
+                None if field.is_required() else "" if field.default is None else str(field.default),
+                field.annotation in (SecretStr, SecretStr | None),
+                attribute,
+                name,
+                key,
+            )
 
 
-def _variables(attribute: str, section: type[Section]) -> Iterator[Variable]:
-    prefix = section.model_config.get("env_prefix", "")
-    for name, field in section.model_fields.items():
-        key = str(field.validation_alias or name)
-        yield Variable(
-            (key if field.validation_alias else prefix + name).upper(),
-            str(section.model_config.get("title")),
-            " ".join((field.description or "").split()),  # a docstring's lines joined
-            None if field.is_required() else str(field.default),
-            field.annotation in (SecretStr, SecretStr | None),
-            attribute,
-            name,
-            key,
-        )
+@cache
+def _descriptions() -> dict[tuple[str, str], str]:
+    """Each field's docstring, its lines joined, by class and field: sections.py parsed once, when first needed.
+    (pydantic's use_attribute_docstrings reads the source again for each class: half this package's import.)"""
+    tree = ast.parse(Path(sections.__file__).read_text())
+    return {
+        (section.name, field.target.id): " ".join(doc.value.value.split())
+        for section in tree.body
+        if isinstance(section, ast.ClassDef)
+        for field, doc in pairwise(section.body)
+        if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
+        if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)
+    }
 
 
 def _sections() -> Iterator[tuple[str, type[Section]]]:
@@ -136,8 +165,8 @@ def _sections() -> Iterator[tuple[str, type[Section]]]:
 
 
 class _Environ(EnvSettingsSource):
-    """``environ`` in place of ``os.environ``: names only as written, in capitals; values handed to our
-    readers as written (no JSON decoding), and an empty value left out, so the default applies."""
+    """``environ`` in place of ``os.environ``: names only as written, in capitals; values stripped and handed
+    to pydantic as written (no JSON decoding), an empty one left out so the default applies."""
 
     def __init__(self, section: type[Section], environ: Mapping[str, str]) -> None:
         self._environ = environ
@@ -147,31 +176,22 @@ class _Environ(EnvSettingsSource):
         return {name.lower(): value for name, value in self._environ.items() if name == name.upper()}
 
     def prepare_field_value(self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool) -> Any:
-        if isinstance(value, str) and not value.strip() and not field.is_required():
-            return None
-        return value
+        value = value.strip() if isinstance(value, str) else value
+        return None if value == "" and not field.is_required() else value
 
 
-def _problem(by_key: Mapping[str, Variable], detail: ErrorDetails) -> str:
-    """pydantic's error as our line: the variable as written, the value (or <hidden>), why, what it is for."""
-    reason = detail["msg"].removeprefix("Value error, ")
+def _problem(section: str, detail: ErrorDetails, environ: Mapping[str, str]) -> str:
+    """pydantic's error as our line: the variable as written, its value (or <hidden>), why, what it is for."""
+    template = _REASONS.get(detail["type"])
+    context = {key: str(value).replace("'", "").replace(" or ", ", ") for key, value in detail.get("ctx", {}).items()}
+    reason = template.format_map(context) if template else detail["msg"].removeprefix("Value error, ")
     if not detail["loc"]:  # a check across the section's variables: its message names them
         return reason
-    var = by_key[str(detail["loc"][0])]
+    var = next(var for var in variables() if (var.section, var.key) == (section, detail["loc"][0]))
     if detail["type"] == "missing":
-        return f"{var.name} is missing. {var.help}"
-    return f"{var.name}={'<hidden>' if var.secret else repr(detail['input'])} {reason}. {var.help}"
-
-
-def _cross_checks(parsed: dict[str, Any]) -> list[str]:
-    telegram, database = parsed.get("telegram"), parsed.get("database")
-    if telegram and database and telegram.webhook_mode and not database.url and not database.allow_embedded:
-        return [
-            "DATABASE_URL is empty while PUBLIC_BASE_URL is set (webhook mode, so a deployment): the embedded "
-            "PostgreSQL would keep every balance on the platform's disk, lost at the next deploy. Set "
-            "DATABASE_URL to a managed PostgreSQL, or ALLOW_EMBEDDED_DATABASE=true if this disk is persistent."
-        ]
-    return []
+        return f"{var.name} {reason}. {var.help}"
+    shown = "<hidden>" if var.secret else repr(environ.get(var.name, var.default))
+    return f"{var.name}={shown} {reason}. {var.help}"
 
 
 def _shown(var: Variable, value: Any) -> Any:
@@ -196,21 +216,14 @@ def redact_dsn(dsn: str) -> str:
 
 def read_environment(environ: Mapping[str, str], dotenv: Path | None) -> dict[str, str]:
     """The process environment over the .env file: a variable set in both keeps its environment value."""
-    merged: dict[str, str] = {}
-    if dotenv is not None and dotenv.is_file():
-        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-    merged.update(environ)
-    return merged
+    found = dotenv_values(dotenv) if dotenv is not None and dotenv.is_file() else {}
+    return {**{name: value for name, value in found.items() if value is not None}, **environ}
 
 
 def env_example() -> str:
     """The text of .env.example: every variable, grouped, with what it is for and its default."""
-    out = [
-        "# Reelsmith configuration. Copy to .env or set these in the environment.",
-        "# Empty values take the default shown.",
-        "",
-    ]
-    group = None
+    out, group = ["# Reelsmith configuration. Copy to .env or set these in the environment."], None
+    out += ["# Empty values take the default shown.", ""]
     for var in variables():
         if var.group != group:
             group = var.group
