@@ -180,8 +180,12 @@ def _commands(telegram: Any, kie: Any, admin_ids: tuple[int, ...], name: str, ar
     if name == "recover":
         kie.recover()
         return time.time()
+    if name == "lose_answers":
+        kie.lost_answer_ratio = float(args[0])
+        return None
     if name == "stats":
         return {
+            "answers_lost": kie.answers_lost,
             "creates": len(kie.create_times),
             "refused_by_limit": kie.rate_limited,
             "refused_by_outage": len(kie.refused),

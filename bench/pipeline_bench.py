@@ -3,6 +3,10 @@
     python -m bench.pipeline_bench [--server DSN|embedded] [--users 500] [--render 60] [--creates-per-10s 20]
     python -m bench.pipeline_bench --users 200 --outage all [--outage-seconds 120] [--outage-after 40]
     python -m bench.pipeline_bench --users 1000
+    python -m bench.pipeline_bench --users 200 --render 20 --lose-answers 0.2
+
+With ``--lose-answers SHARE`` the fake KIE makes the task and then drops the connection for that share of
+creates: each such generation must be adopted from its callback, so KIE's task count stays the user count.
 
 A real ``bot.py`` (role all, webhook mode, default consumer count, ``GENERATION_TIMEOUT`` at its default)
 on a scratch database; the fake Telegram, KIE and OpenAI servers in one separate process. This process
@@ -102,6 +106,8 @@ async def run(args: argparse.Namespace) -> None:
 async def burst(args: argparse.Namespace) -> None:
     """Every user at once; the total time against the floor the create limit and the render time set."""
     st = await stage(args)
+    if args.lose_answers:
+        st.fakes.command("lose_answers", args.lose_answers)
     try:
         started = time.perf_counter()
         await send_everyone(range(FIRST_USER, FIRST_USER + args.users), st)
@@ -113,12 +119,15 @@ async def burst(args: argparse.Namespace) -> None:
         exit_code = await st.close()
     floor_s = args.users / (args.creates_per_10s / CREATE_WINDOW) + args.render
     span = facts["span"]
+    lost = f", {args.lose_answers:.0%} of create answers lost" if args.lose_answers else ""
     table(
-        f"{args.users} generations at once, {args.render:g} s renders, KIE creates ≤ {args.creates_per_10s} per 10 s",
+        f"{args.users} generations at once, {args.render:g} s renders, KIE creates ≤ {args.creates_per_10s} per 10 s"
+        + lost,
         [
             ("confirmed (all users)", f"{confirmed_s:.1f} s after the first /start"),
             *common_rows(counts, facts, stats),
             ("all finished within", f"{span:.1f} s from the first confirmation"),
+            ("create answers lost / possible duplicates", f"{stats['answers_lost']} / {facts['possible_duplicates']}"),
             (
                 "physical floor",
                 f"{floor_s:.1f} s ({args.users} / {args.creates_per_10s / CREATE_WINDOW:g} per s + {args.render:g} s)"
@@ -214,7 +223,8 @@ async def outcome(pool: asyncpg.Pool) -> dict[str, Any]:
                                           AND l.reference = g.id::text AND l.delta = -g.price) = 1) AS charged_once,
                   (SELECT count(*) FROM ledger WHERE reason = 'refund') AS refund_rows,
                   coalesce(extract(epoch FROM max(g.finished_at) - min(g.confirmed_at))::float8, 0) AS span,
-                  extract(epoch FROM max(g.finished_at))::float8 AS last_finished
+                  extract(epoch FROM max(g.finished_at))::float8 AS last_finished,
+                  coalesce(sum(g.possible_duplicates), 0) AS possible_duplicates
            FROM generations g WHERE g.confirmed_at IS NOT NULL"""
     )
     return {**dict(facts), "total": [r["total_s"] for r in rows], "to_kie": [r["to_kie_s"] for r in rows]}
@@ -235,12 +245,25 @@ async def send_everyone(user_ids: range, st: Stage) -> None:
         async def user(user_id: int) -> None:
             await post(message_update(next(ids), user_id, text="/start"))
             await post(message_update(next(ids), user_id, text=f"a paper lantern drifting over a lake, take {user_id}"))
-            draft = await st.pool.fetchrow(
-                "SELECT id, status_message_id FROM generations WHERE user_id = $1 AND status = 'draft'", user_id
-            )
+            draft = await proposal(st.pool, user_id)
             await post(callback_update(next(ids), user_id, f"go:{draft['id']}", message_id=draft["status_message_id"]))
 
         await asyncio.gather(*(user(user_id) for user_id in user_ids))
+
+
+async def proposal(pool: asyncpg.Pool, user_id: int, timeout: float = 120.0) -> asyncpg.Record:
+    """The user's draft once its proposal message is out: the proposal goes after the update's commit, and
+    its message id (which a confirm carries, as Telegram's callback_query.message would) is recorded then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        draft = await pool.fetchrow(
+            "SELECT id, status_message_id FROM generations WHERE user_id = $1 AND status = 'draft'", user_id
+        )
+        if draft is not None and draft["status_message_id"] is not None:
+            return draft
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"user {user_id}: no proposal message within {timeout:g} s")
+        await asyncio.sleep(0.05)
 
 
 async def watch(st: Stage, users: int, started: float) -> dict[str, int]:
@@ -270,6 +293,9 @@ def main() -> None:
     parser.add_argument("--outage", choices=("none", *OUTAGE_MODES, "all"), default="none")
     parser.add_argument("--outage-seconds", type=float, default=120.0)
     parser.add_argument("--outage-after", type=float, default=40.0, help="seconds after the first /start")
+    parser.add_argument(
+        "--lose-answers", type=float, default=0.0, help="share of accepted creates whose answer the fake KIE drops"
+    )
     parser.add_argument("--kie-timeout", type=float, default=5.0, help="KIE_TIMEOUT of the bot in an outage run")
     asyncio.run(run(parser.parse_args()))
 

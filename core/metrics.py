@@ -49,6 +49,19 @@ RECREATED = Counter(
     ["provider", "model"],
     registry=REGISTRY,
 )
+POSSIBLE_DUPLICATE_CREATES = Counter(
+    "reelsmith_possible_duplicate_creates",
+    "Creates sent again after an earlier create's answer was lost and no callback adopted its task: each may be a "
+    "second, billed task at the provider.",
+    ["provider"],
+    registry=REGISTRY,
+)
+ADOPTED_CREATES = Counter(
+    "reelsmith_adopted_creates",
+    "Tasks whose create answer was lost, adopted from their callback (after a record read) instead of created again.",
+    ["provider"],
+    registry=REGISTRY,
+)
 OPENAI_ERRORS = Counter("reelsmith_openai_errors", "OpenAI errors, by code.", ["code"], registry=REGISTRY)
 TELEGRAM_ERRORS = Counter(
     "reelsmith_telegram_errors", "Bot API calls that failed, by method and code.", ["method", "code"], registry=REGISTRY
@@ -133,6 +146,16 @@ def provider_error(provider: str, code: int | str) -> None:
 def render_recreated(provider: str, model: str) -> None:
     if _enabled:
         RECREATED.labels(provider, model).inc()
+
+
+def possible_duplicate_create(provider: str) -> None:
+    if _enabled:
+        POSSIBLE_DUPLICATE_CREATES.labels(provider).inc()  # rare: no cached child needed
+
+
+def adopted_create(provider: str) -> None:
+    if _enabled:
+        ADOPTED_CREATES.labels(provider).inc()
 
 
 def openai_error(code: int | str) -> None:

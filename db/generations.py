@@ -61,6 +61,7 @@ class Generation:
     creating_since: datetime | None
     refunded_at: datetime | None
     late: bool
+    possible_duplicates: int  # creates sent again after a lost answer (each may be a second provider task)
     duration_s: int | None = None  # the length chosen, for a model priced per second
     recreated: int = 0  # free retries of a failed render (at most one)
 
@@ -153,6 +154,11 @@ async def save_prompt(db: Executor, generation_id: int, prompt: str, source: str
 
 async def begin_create(db: Executor, generation_id: int) -> Generation | None:
     return _one(await db.fetch(queries.generation_begin_create, generation_id))
+
+
+async def count_possible_duplicate(db: Executor, generation_id: int) -> int | None:
+    """None: the generation is no longer waiting to be submitted."""
+    return await db.fetchval(queries.generation_count_possible_duplicate, generation_id)
 
 
 async def end_create(db: Executor, generation_id: int) -> None:

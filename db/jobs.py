@@ -94,3 +94,8 @@ async def reschedule(db: Executor, unique_key: str, run_at: datetime) -> bool:
 async def wake_kind(db: Executor, kind: str) -> int:
     """Make every queued job of ``kind`` due now; how many were waiting."""
     return await db.fetchval(queries.job_wake_kind, kind)
+
+
+async def in_flight(db: Executor, unique_key: str) -> bool:
+    """Whether the job holding ``unique_key`` is running in a live process."""
+    return bool(await db.fetchval(queries.job_in_flight, unique_key))

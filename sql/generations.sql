@@ -80,6 +80,13 @@ UPDATE generations SET creating_since = now()
 WHERE id = $1::bigint AND status = 'submitting'
 RETURNING *;
 
+-- name: generation_count_possible_duplicate
+-- An earlier create's answer was lost and no callback adopted its task: the create about to be sent
+-- again may be a second, billed task. $1 id
+UPDATE generations SET possible_duplicates = possible_duplicates + 1
+WHERE id = $1::bigint AND status = 'submitting'
+RETURNING possible_duplicates;
+
 -- name: generation_end_create
 -- The create call failed without a task: cancelling is possible again. $1 id
 UPDATE generations SET creating_since = NULL WHERE id = $1::bigint AND status = 'submitting';

@@ -200,3 +200,11 @@ WITH woken AS (
     SELECT pg_notify('reelsmith_jobs', '') WHERE EXISTS (SELECT 1 FROM woken)
 )
 SELECT count(*) FROM woken LEFT JOIN wake ON true;
+
+-- name: job_in_flight
+-- Whether the job holding this key runs now in a live process (its lease not expired): a create in
+-- flight whose answer may still come. $1 unique key
+SELECT EXISTS (
+    SELECT 1 FROM jobs
+    WHERE unique_key = $1::text AND state = 'running' AND lease_expires_at > now()
+);

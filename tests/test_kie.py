@@ -14,8 +14,10 @@ from core.providers.base import (
     AccountProblem,
     ContentRefused,
     FinalFailure,
+    ModelUnavailable,
     ProviderError,
     Retryable,
+    Unanswered,
     WorthAnotherTry,
 )
 from core.providers.kie import (
@@ -261,6 +263,25 @@ class TestClient:
                 await gone.create(VEO, "p", None, None)
             assert "KIE unreachable" in caught.value.detail
             assert "nope" not in str(caught.value) and json.dumps(caught.value.detail)
+            assert not isinstance(caught.value, Unanswered), "a connection never opened sent nothing"
+
+    async def test_a_paused_model_is_unavailable_not_an_outage(self, client: KieProvider, fake_kie: FakeKie) -> None:
+        """KIE's code 500 "temporarily paused" names the model, read from the message, not the code."""
+        fake_kie.pause_model("kling-")
+        with pytest.raises(ModelUnavailable) as paused:
+            await client.create(KLING, "p", None, None)
+        assert paused.value.code == "500" and "temporarily paused" in paused.value.detail
+        fake_kie.fail_next_create(500, "Server Error")
+        with pytest.raises(Retryable):
+            await client.create(KLING, "p", None, None)
+        assert await client.create(VEO, "p", None, None)
+
+    async def test_a_lost_create_answer_is_unanswered(self, client: KieProvider, fake_kie: FakeKie) -> None:
+        """The task was made and the connection dropped: not a plain retry (the task may be billed)."""
+        fake_kie.lose_create_answers(1)
+        with pytest.raises(Unanswered):
+            await client.create(VEO, "p", None, None)
+        assert len(fake_kie.tasks) == 1
 
 
 class TestSharedRateLimit:

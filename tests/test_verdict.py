@@ -8,8 +8,11 @@ import pytest
 from core.pipeline.verdict import (
     CREATING,
     WAITING_RECHECK_S,
+    Adopting,
+    CreateAgain,
     Deliver,
     Hold,
+    Lost,
     Outcome,
     Overdue,
     Record,
@@ -18,20 +21,24 @@ from core.pipeline.verdict import (
     Rendering,
     Retry,
     Wait,
+    Withdraw,
     given_up,
+    unanswered,
     verdict,
 )
 from core.providers.base import (
     AccountProblem,
     ContentRefused,
     FinalFailure,
+    ModelUnavailable,
     ProviderError,
     Retryable,
     TaskState,
+    Unanswered,
     WorthAnotherTry,
 )
 from core.queue import Cancel, TransientError
-from core.ui.status import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, Reason
+from core.ui.status import BUSY, CONTENT, INTERNAL, MODEL, RENDER, TIMEOUT, Reason
 
 BUSY_NOW = Retryable("429 too many requests", retry_after=7.0, code="429")
 NO_CREDIT = AccountProblem("insufficient credits", code="402")
@@ -39,6 +46,8 @@ REFUSED = ContentRefused("flagged by moderation", code="400")
 FINAL = FinalFailure("KIE 500: upstream failed", code="500")
 ODD = ProviderError("an error of no known kind")
 SILENT = Retryable("timed out")  # errors compare by identity: each row reuses one
+PAUSED = ModelUnavailable("KIE 500: This interface is temporarily paused", code="500")
+LOST = Unanswered("KIE unreachable: ServerDisconnectedError", code="lost")
 
 RUNNING = TaskState(finished=False)
 VIDEO = TaskState(finished=True, video_url="https://cdn.example/v.mp4")
@@ -69,6 +78,8 @@ CREATE_ROWS = [
     ("an empty task id is still an answer", "", Record("")),
     ("busy: its health counts it and waits", BUSY_NOW, Retry(BUSY_NOW)),
     ("no answer at all", SILENT, Retry(SILENT)),
+    ("sent, answer lost: the task may exist", LOST, Lost(LOST)),
+    ("one model paused: withdrawn, never an outage", PAUSED, Withdraw(PAUSED)),
     ("an account problem holds", NO_CREDIT, Hold(NO_CREDIT, WAITING_RECHECK_S)),
     ("content refused: another idea", REFUSED, Refund(Reason(CONTENT, "flagged by moderation"))),
     ("a final failure", FINAL, Refund(Reason(RENDER, "KIE 500: upstream failed"))),
@@ -168,3 +179,24 @@ GIVEN_UP_ROWS = [
 )
 def test_given_up(error: BaseException, last_attempt: bool, expected: Refund | None) -> None:
     assert given_up(error, last_attempt) == expected
+
+
+ADOPT_WAIT = 300.0
+UNANSWERED_ROWS = [
+    ("just lost: wait for the callback", 0.0, True, Adopting(ADOPT_WAIT)),
+    ("midway: the rest of the wait", 120.0, True, Adopting(180.0)),
+    ("the wait is over: create again", ADOPT_WAIT, True, CreateAgain()),
+    ("long after", 3600.0, True, CreateAgain()),
+    ("long polling: nothing can name the task", 0.0, False, CreateAgain()),
+]
+
+
+@pytest.mark.parametrize(
+    ("waited_s", "callbacks", "expected"), [r[1:] for r in UNANSWERED_ROWS], ids=[r[0] for r in UNANSWERED_ROWS]
+)
+def test_unanswered(waited_s: float, callbacks: bool, expected: object) -> None:
+    assert unanswered(waited_s, ADOPT_WAIT, callbacks=callbacks) == expected
+
+
+def test_a_withdrawn_model_says_so() -> None:
+    assert Withdraw(PAUSED).reason == Reason(MODEL, "KIE 500: This interface is temporarily paused")

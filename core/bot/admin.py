@@ -284,7 +284,8 @@ async def on_gen(message: Message, command: CommandObject, turn: Turn) -> None:
                 idea=generation.idea[:200] or "📷",
                 created=generation.created_at,
                 finished=f"{generation.finished_at:%Y-%m-%d %H:%M}" if generation.finished_at else "—",
-                task=f"{generation.provider} {generation.task_id}" if generation.task_id else "—",
+                task=(f"{generation.provider} {generation.task_id}" if generation.task_id else "—")
+                + _duplicates(lang, generation.possible_duplicates),
                 error=generation.error or "—",
                 jobs="\n".join(
                     f"#{j.id} {j.kind} {j.state} {j.attempt}/{j.max_attempts}"
@@ -295,6 +296,11 @@ async def on_gen(message: Message, command: CommandObject, turn: Turn) -> None:
             )
         )
     )
+
+
+def _duplicates(lang: str, count: int) -> str:
+    """A create sent again after a lost answer may have made a second, billed task: said under the task."""
+    return f"\n{text(lang, 'admin_gen_duplicates', count=count)}" if count else ""
 
 
 async def on_job(message: Message, command: CommandObject, turn: Turn) -> None:

@@ -21,6 +21,7 @@ from core.telegram.replies import EditOrSend
 from core.ui.keyboards import Again, Drop, PickLength, PickModel, confirm_keyboard
 from core.ui.texts import text
 from db import generations as db_generations
+from db import models as db_models
 from db import providers as db_providers
 from db.generations import Generation
 
@@ -91,6 +92,9 @@ async def _offer(
     goes out after the commit; its message id is recorded then (a confirm records it too)."""
     app, lang = turn.app, turn.lang
     await drop_current_draft(turn, state)
+    offered = await _offered(turn)
+    if model not in offered and offered:
+        model = offered[0]  # the model asked for is withdrawn for now (paused by its provider)
     provider = app.provider(model).name
     draft = await db_generations.create_draft(
         turn.db,
@@ -100,11 +104,17 @@ async def _offer(
     proposal = SendMessage(
         chat_id=chat_id,
         text=await _proposal_text(turn, draft),
-        reply_markup=confirm_keyboard(lang, draft, app.settings.product.video_models.values()),
+        reply_markup=confirm_keyboard(lang, draft, offered),
     )
     turn.out.add(proposal, then=_remember_status_message(app, draft.id))
     await state.set_state(Flow.confirming)
     await state.set_data({"draft_id": draft.id})
+
+
+async def _offered(turn: Turn) -> list[VideoModel]:
+    """The models on a proposal's buttons: every one of VIDEO_MODELS not withdrawn (core/pipeline/models.py)."""
+    gone = await db_models.unavailable(turn.db)
+    return [model for model in turn.app.settings.product.video_models.values() if model.id not in gone]
 
 
 async def _proposal_text(turn: Turn, draft: Generation) -> str:
@@ -178,7 +188,7 @@ async def _show_changed(callback: CallbackQuery, turn: Turn, draft: Generation |
         turn.out.add(callback.answer(text(lang, "draft_gone"), show_alert=True))
         return
     turn.out.add(callback.answer(text(lang, what)))
-    keyboard = confirm_keyboard(lang, draft, app.settings.product.video_models.values())
+    keyboard = confirm_keyboard(lang, draft, await _offered(turn))
     turn.out.add(
         EditOrSend.under(callback, await _proposal_text(turn, draft), keyboard),
         then=_remember_status_message(app, draft.id),

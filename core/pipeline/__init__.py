@@ -8,6 +8,8 @@ confirm (bot) ─▶ generation.prompt ─▶ generation.submit ─▶ generatio
                  user's own words)    is down)
 generation.watchdog: waiting too long (QUEUE_WAIT_LIMIT) refunds; so does rendering past the deadline
 (GENERATION_TIMEOUT from acceptance), after which a video still arriving is delivered free.
+generation.adopt: a create's answer was lost; the task's callback names it, a record read confirms it,
+and the generation goes on rendering it instead of creating (and paying for) another.
 provider.probe: while a provider is down, asks it with backoff; provider.balance: watches its credit.
 """
 
@@ -16,7 +18,9 @@ SUBMIT = "generation.submit"
 POLL = "generation.poll"
 DELIVER = "generation.deliver"
 WATCHDOG = "generation.watchdog"
+ADOPT = "generation.adopt"  # a callback named the task of a create whose answer was lost
 PROBE = "provider.probe"
+MODEL_PROBE = "model.probe"  # an hour after a model was withdrawn: offered again (core/pipeline/models.py)
 BALANCE = "provider.balance"
 ALERT = "admin.alert"
 HOUSEKEEPING = "bot.housekeeping"

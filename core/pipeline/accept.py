@@ -13,6 +13,7 @@ from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
 from core.queue import NewJob, enqueue_many
 from db import generations as db_generations
+from db import models as db_models
 from db import providers as db_providers
 from db import users as db_users
 from db.generations import Generation, Status
@@ -48,6 +49,8 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
     health = await db_providers.get(db, provider.name)
     if health.account_problem:
         return Refused("service_unavailable")
+    if draft.model in await db_models.unavailable(db):
+        return Refused("model_withdrawn")  # an older proposal's button: the provider paused the model since
     active = await db_generations.count_unfinished(db, user_id)
     if active >= app.settings.product.max_active_per_user:
         return Refused("too_many_active", {"active": active})

@@ -19,7 +19,22 @@ from aiogram.exceptions import TelegramAPIError
 
 from core import metrics
 from core.catalogue import VideoModel
-from core.pipeline import ALERT, BALANCE, DELIVER, HOUSEKEEPING, POLL, PROBE, PROMPT, SUBMIT, WATCHDOG, health, job_key
+from core.pipeline import (
+    ADOPT,
+    ALERT,
+    BALANCE,
+    DELIVER,
+    HOUSEKEEPING,
+    MODEL_PROBE,
+    POLL,
+    PROBE,
+    PROMPT,
+    SUBMIT,
+    WATCHDOG,
+    health,
+    job_key,
+    models,
+)
 from core.pipeline.archive import archive_input
 from core.pipeline.delivery import UPLOAD_TIMEOUT_S, deliver
 from core.pipeline.media import download_photo
@@ -30,8 +45,11 @@ from core.pipeline.status import elapsed, show
 from core.pipeline.verdict import (
     CREATING,
     WAITING_RECHECK_S,
+    Adopting,
+    CreateAgain,
     Deliver,
     Hold,
+    Lost,
     Outcome,
     Overdue,
     Polled,
@@ -41,9 +59,11 @@ from core.pipeline.verdict import (
     Rendering,
     Retry,
     Wait,
+    Withdraw,
     given_up,
     poll_delay,
     too_late,
+    unanswered,
     verdict,
 )
 from core.providers.base import AccountProblem, ProviderError, Retryable, TaskState, VideoProvider
@@ -63,6 +83,7 @@ log = structlog.get_logger("generation")
 UPDATES_KEPT_S = 3 * 86400  # Telegram redelivers for 24 h; keep a margin for the dedupe
 # The watchdog looks a little after each limit, so a step finishing right at it is not raced.
 WATCHDOG_GRACE = timedelta(seconds=3)
+ADOPT_RECHECK_S = 2.0  # an adoption waiting for a submit still running (its create's answer may yet come)
 
 
 def queue_edit_interval(position: int) -> float:
@@ -81,8 +102,10 @@ class Pipeline:
         registry.add(JobSpec(POLL, guarded(self.poll), timeout=60, max_attempts=5, backoff=Backoff(base=2)))
         delivery = guarded(lambda job: deliver(self.app, job))
         registry.add(JobSpec(DELIVER, delivery, timeout=UPLOAD_TIMEOUT_S + 300, max_attempts=4, concurrency=8))
+        registry.add(JobSpec(ADOPT, self.adopt, timeout=60, max_attempts=5, backoff=Backoff(base=2)))
         registry.add(JobSpec(WATCHDOG, self.watchdog, timeout=60, max_attempts=10, priority=1))
         registry.add(JobSpec(PROBE, lambda job: health.probe(self.app, job), timeout=90, max_attempts=100))
+        registry.add(JobSpec(MODEL_PROBE, lambda job: models.probe(self.app, job), timeout=60, max_attempts=10))
         registry.add(JobSpec(BALANCE, lambda job: health.watch_balance(self.app, job), timeout=90, max_attempts=100))
         registry.add(JobSpec(ALERT, self.alert, timeout=60, max_attempts=3))
         registry.add(JobSpec(HOUSEKEEPING, self.housekeeping, timeout=300, max_attempts=3))
@@ -130,14 +153,33 @@ class Pipeline:
             return None
         model = app.model(generation.model)
         provider = app.provider(model)
+        earlier = generation.creating_since  # set: an earlier create may have reached the provider
+        if earlier is not None and isinstance(waiting := self._unanswered(generation), Snooze):
+            return waiting
         slot = await self._take_slot(generation, provider)
         if isinstance(slot, Snooze):
             return slot
         if await db_generations.begin_create(app.pool, gid) is None:
             return None  # cancelled meanwhile
+        if earlier is not None:
+            await self._possible_duplicate(generation, provider, earlier)
         match verdict(await self._create(generation, provider, model, slot), CREATING):
             case Record(task_id=task_id):
                 await self._record(generation, provider, model, task_id)
+                await models.rendered(app, model)
+            case Withdraw() as withdrawal:
+                await db_generations.end_create(app.pool, gid)  # refused: no task, nothing billed
+                await models.withdraw(app, provider, model, gid, withdrawal)
+            case Lost(error=error):
+                delay = await health.failed(app, provider, error)  # still a provider that did not answer
+                log.warning(
+                    "generation.submit.answer_lost",
+                    generation_id=gid,
+                    error=error.detail,
+                    note="the task may exist: its callback adopts it; no blind second create",
+                )
+                # With callbacks, the task's own callback adopts it; else the next run creates again (counted).
+                return Snooze(app.settings.product.create_adopt_wait if self._callback(generation) else delay)
             case Retry(error=error):
                 await db_generations.end_create(app.pool, gid)
                 delay = await health.failed(app, provider, error)
@@ -153,6 +195,30 @@ class Pipeline:
                 await fail(app, gid, reason)
             case unexpected:
                 assert_never(unexpected)
+        return None
+
+    async def adopt(self, job: Job) -> Snooze | None:
+        """A callback named a task for a generation whose create answer was lost: once the provider's record
+        shows the task exists, the generation renders it (as if the create had answered), never a second one.
+        The record read is the check: a callback's body is not trusted. While the submit still runs in a live
+        process, the create's answer may yet come (a callback can beat it): wait for that instead."""
+        app, gid, task_id = self.app, job.payload["generation_id"], str(job.payload["task_id"])
+        generation = await db_generations.get(app.pool, gid)
+        if generation is None or generation.status != Status.SUBMITTING or generation.creating_since is None:
+            return None  # answered meanwhile (or finished): nothing to adopt
+        if await db_jobs.in_flight(app.pool, job_key(SUBMIT, gid)):
+            return Snooze(ADOPT_RECHECK_S)
+        model = app.model(generation.model)
+        provider = app.provider(model)
+        try:
+            await provider.state(model, task_id)
+        except Retryable as error:
+            raise TransientError(f"adopting {task_id}: {error.detail}") from error
+        except ProviderError as error:
+            raise Cancel(f"not adopted, the record of {task_id} says {error.detail}") from error
+        log.info("generation.submit.adopted", generation_id=gid, task_id=task_id, provider=provider.name)
+        metrics.adopted_create(provider.name)
+        await self._record(generation, provider, model, task_id)
         return None
 
     async def poll(self, job: Job) -> Snooze | None:
@@ -240,6 +306,34 @@ class Pipeline:
             )
             return Snooze(wait_s)
         return slot
+
+    def _unanswered(self, generation: Generation) -> Snooze | CreateAgain:
+        """An earlier create of this generation may have made a task (its answer was lost): how long to keep
+        waiting for the task's callback, or to create again."""
+        assert generation.creating_since is not None
+        waited = (datetime.now(UTC) - generation.creating_since).total_seconds()
+        callbacks = self._callback(generation) is not None
+        match unanswered(waited, self.app.settings.product.create_adopt_wait, callbacks=callbacks):
+            case Adopting(seconds=seconds):
+                return Snooze(seconds)
+            case CreateAgain() as again:
+                return again
+            case unexpected:
+                assert_never(unexpected)
+
+    async def _possible_duplicate(self, generation: Generation, provider: VideoProvider, earlier: datetime) -> None:
+        """Creating again after a lost answer no callback adopted: logged, counted, shown in /gen."""
+        count = await db_generations.count_possible_duplicate(self.app.pool, generation.id)
+        metrics.possible_duplicate_create(provider.name)
+        log.warning(
+            "generation.submit.possible_duplicate",
+            generation_id=generation.id,
+            provider=provider.name,
+            waited_s=round((datetime.now(UTC) - earlier).total_seconds(), 1),
+            callbacks=self._callback(generation) is not None,
+            possible_duplicates=count,
+            note="an earlier create's answer was lost and no callback named its task: creating again",
+        )
 
     async def _create(
         self, generation: Generation, provider: VideoProvider, model: VideoModel, slot: datetime

@@ -6,9 +6,15 @@ a row for each line):
 
 step    outcome                          situation                   verdict
 create  a task id                                                        Record(task id)
+create  Unanswered (sent, answer lost)                                   Lost: the task may exist (billed);
+                                                                         keep creating_since, never create
+                                                                         blindly again (see ``unanswered``)
 create  Retryable (rate, outage, silence)                                Retry: counted against the provider's
                                                                          health, whose backoff (or the
                                                                          provider's retry_after) says when
+create  ModelUnavailable (paused,                                        Withdraw: the model leaves the menu,
+        not supported, unknown model)                                    its waiting generations refunded;
+                                                                         never the provider's health
 create  AccountProblem (key, credit)                                     Hold: the provider is down until the
                                                                          operator acts; look again in 60 s
 create  any other ProviderError                                          Refund(content or render)
@@ -25,6 +31,15 @@ poll    a video                                                      Deliver(url
 poll    any of the four above            past GENERATION_TIMEOUT     Overdue(then=that row's verdict):
                                          and not refunded yet        refund now, then do that
 
+Before a create, a generation whose earlier create may have reached the provider (creating_since set:
+its answer was lost, or the process died or the database failed after it) asks ``unanswered``:
+
+waited since that create    callbacks        verdict
+under CREATE_ADOPT_WAIT     yes              Adopting(the rest): the task's callback names it on the
+                                             generation's own URL, which adopts it (a record read first)
+CREATE_ADOPT_WAIT or more   yes              CreateAgain: counted and logged as a possible duplicate
+any                         no (polling)     CreateAgain: at-least-once, nothing could name the task
+
 A step that raises instead (a bug, Telegram, the database) is the queue's to retry; ``given_up``
 says when that ends in a refund.
 """
@@ -34,10 +49,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import overload
 
-from core.providers.base import AccountProblem, ContentRefused, ProviderError, Retryable, TaskState, WorthAnotherTry
+from core.providers.base import (
+    AccountProblem,
+    ContentRefused,
+    ModelUnavailable,
+    ProviderError,
+    Retryable,
+    TaskState,
+    Unanswered,
+    WorthAnotherTry,
+)
 from core.queue import Cancel, TransientError
 from core.queue.outcomes import describe
-from core.ui.status import BUSY, CONTENT, INTERNAL, RENDER, TIMEOUT, Reason
+from core.ui.status import BUSY, CONTENT, INTERNAL, MODEL, RENDER, TIMEOUT, Reason
 
 WAITING_RECHECK_S = 60.0  # a submit waiting for a provider that is down looks again (the probe wakes it sooner)
 
@@ -117,6 +141,38 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
+class Lost:
+    """The create left and its answer did not come back: the provider may have made (and bill) the task.
+    Counted against the provider's health like any ``Retryable``, but the create stays begun."""
+
+    error: Unanswered
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """The model is gone while the provider works: withdraw the model (refunding this generation and
+    those waiting for it), tell the admins once; the provider's health is not touched."""
+
+    error: ModelUnavailable
+
+    @property
+    def reason(self) -> Reason:
+        return Reason(MODEL, self.error.detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Adopting:
+    """An earlier create's task may exist: wait ``seconds`` more for its callback, which adopts it."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAgain:
+    """Nothing adopted the earlier create: create again, a possible duplicate (logged and counted)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Hold:
     """An account problem: the provider is down until the operator acts; the submit looks again."""
 
@@ -163,7 +219,7 @@ class Overdue:
     then: Wait | Refund | Deliver | Recreate
 
 
-Created = Record | Retry | Hold | Refund
+Created = Record | Lost | Retry | Hold | Withdraw | Refund
 Polled = Wait | Refund | Deliver | Recreate | Overdue
 Outcome = str | TaskState | ProviderError | None  # None: the provider was not asked
 
@@ -186,6 +242,13 @@ def verdict(outcome: Outcome, situation: Creating | Rendering) -> Created | Poll
             return _polled(outcome, situation)
 
 
+def unanswered(waited_s: float, adopt_wait_s: float, *, callbacks: bool) -> Adopting | CreateAgain:
+    """Whether to wait for an earlier create's callback (``waited_s`` since it began) or create again."""
+    if callbacks and waited_s < adopt_wait_s:
+        return Adopting(adopt_wait_s - waited_s)
+    return CreateAgain()
+
+
 def given_up(error: BaseException, last_attempt: bool) -> Refund | None:
     """A step that raised: on its last attempt (or cancelled, which is final) the generation fails and
     is refunded before the job gives up; otherwise the queue retries it."""
@@ -198,10 +261,14 @@ def _created(outcome: Outcome) -> Created:
     match outcome:
         case str() as task_id:
             return Record(task_id)
+        case Unanswered() as error:
+            return Lost(error)
         case Retryable() as error:
             return Retry(error)
         case AccountProblem() as error:
             return Hold(error)
+        case ModelUnavailable() as error:
+            return Withdraw(error)
         case ProviderError() as error:
             return Refund(reason_for(error))
     raise TypeError(f"a create answers a task id or an error, not {outcome!r}")

@@ -12,6 +12,10 @@ Errors are provider-neutral. The pipeline never sees a vendor's code:
 - ``AccountProblem``: the key, the credit, a quota. Nothing a retry fixes; the operator must act.
 - ``ContentRefused``: the prompt or the image was refused. The user should try another idea.
 - ``FinalFailure``: this task cannot be made. Fail (and refund) now, do not retry.
+- ``ModelUnavailable``: this model is refused (paused, not supported, unknown) while the provider works.
+  The model leaves the menu and its waiting generations are refunded; the provider's health is untouched.
+- ``Unanswered`` (a ``Retryable``): the request left, its answer never came (timeout, dropped
+  connection). For a create the task may exist, billed: the pipeline must not create blindly again.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ class Retryable(ProviderError):
         self.retry_after = retry_after
 
 
+class Unanswered(Retryable):
+    """The request was sent and its answer lost: the provider may have acted on it."""
+
+
 class AccountProblem(ProviderError):
     """``code`` names the problem for the admins' alert (e.g. 402), one alert per code."""
 
@@ -55,6 +63,10 @@ class FinalFailure(ProviderError):
 class WorthAnotherTry(FinalFailure):
     """The task failed for good, but a new task with the same input often succeeds (Veo's "unable to
     generate audio"): the pipeline creates it once more, free, before refunding."""
+
+
+class ModelUnavailable(ProviderError):
+    """One model is gone (for now) while the provider's other models work: never a provider outage."""
 
 
 @dataclass(frozen=True, slots=True)

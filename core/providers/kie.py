@@ -38,9 +38,11 @@ from core.providers.base import (
     AccountProblem,
     ContentRefused,
     FinalFailure,
+    ModelUnavailable,
     ProviderError,
     Retryable,
     TaskState,
+    Unanswered,
     WorthAnotherTry,
 )
 from core.settings.sections import KieSettings, reveal
@@ -230,6 +232,31 @@ def signature_valid(key: str, task_id: str, timestamp: str | None, given: str | 
     return hmac.compare_digest(signature(key, task_id, int(timestamp)), given)
 
 
+# KIE's words when one model is refused while the others work (kie_api.md §13.6): Sora's code 500
+# "This interface is temporarily paused", a slug it no longer serves. The code alone would read as an
+# outage (500) or a bad request (404, 422).
+MODEL_GONE = ("temporarily paused", "not supported", "unknown model", "model not found", "model does not exist")
+
+
+def model_gone(error: KieError) -> bool:
+    """Whether a create's refusal says the model is unavailable (rather than KIE, or this prompt)."""
+    return error.code != 0 and any(words in error.message.lower() for words in MODEL_GONE)
+
+
+def create_timeout(timeout_s: float, shutdown_grace_s: float | None) -> float:
+    """KIE_TIMEOUT, but at most 80 % of SHUTDOWN_GRACE: the drain then always outlasts a create in flight,
+    with time left to save its task id."""
+    return min(timeout_s, shutdown_grace_s * 0.8) if shutdown_grace_s else timeout_s
+
+
+def answer_lost(error: BaseException | None) -> bool:
+    """Whether a request that failed in transport may have reached KIE: a timeout or a connection dropped
+    mid-answer may follow a create KIE made; a connection never opened (refused, DNS) sent nothing."""
+    return isinstance(error, TimeoutError | aiohttp.ClientError) and not isinstance(
+        error, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.InvalidURL
+    )
+
+
 # --- the provider ---------------------------------------------------------------------------------
 
 
@@ -248,6 +275,7 @@ class KieProvider:
         creates_per_10s: int = 20,
         min_balance: float = 0,
         timeout_s: float = 30,
+        create_timeout_s: float | None = None,
     ) -> None:
         self.create_rate = (creates_per_10s, 10.0)  # KIE refuses more than 20 new tasks per 10 s
         self.min_balance = min_balance
@@ -257,12 +285,20 @@ class KieProvider:
         self._upload_base_url = upload_base_url.rstrip("/")
         self._hmac_key = hmac_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._create_timeout = aiohttp.ClientTimeout(total=min(timeout_s, create_timeout_s or timeout_s))
 
     @classmethod
     def configured(
-        cls, settings: KieSettings, http: aiohttp.ClientSession, *, timeout_s: float | None = None
+        cls,
+        settings: KieSettings,
+        http: aiohttp.ClientSession,
+        *,
+        timeout_s: float | None = None,
+        shutdown_grace_s: float | None = None,
     ) -> KieProvider:
-        """The provider as the KIE_* variables describe it; ``timeout_s`` shortens the wait (preflight)."""
+        """The provider as the KIE_* variables describe it; ``timeout_s`` shortens the wait (preflight).
+        A create's own timeout stays under ``shutdown_grace_s`` (SHUTDOWN_GRACE), so the drain awaits a
+        create in flight instead of cutting it: KIE may make and bill a task whose answer was cut."""
         return cls(
             http,
             api_key=settings.api_key.get_secret_value(),
@@ -272,6 +308,7 @@ class KieProvider:
             creates_per_10s=settings.creates_per_10s,
             min_balance=settings.min_balance,
             timeout_s=timeout_s or settings.timeout,
+            create_timeout_s=create_timeout(settings.timeout, shutdown_grace_s),
         )
 
     async def upload_image(self, data: bytes, file_name: str, mime: str = "image/jpeg") -> str:
@@ -293,7 +330,7 @@ class KieProvider:
         duration_s: int | None = None,
     ) -> str:
         path, body = create_request(model, prompt, image_url, callback_url, duration_s)
-        answer = await self._call("POST", self._base_url + path, json=body)
+        answer = await self._create_call(self._base_url + path, body)
         task_id = answer.get("taskId") if isinstance(answer, dict) else None
         if not task_id:
             raise Retryable("KIE create answered without a taskId")
@@ -326,6 +363,18 @@ class KieProvider:
         timestamp, given = headers.get("X-Webhook-Timestamp"), headers.get("X-Webhook-Signature")
         return signature_valid(self._hmac_key, task_id, timestamp, given, now)
 
+    async def _create_call(self, url: str, body: dict[str, Any]) -> Any:
+        """The create's POST: an answer lost after the request left is ``Unanswered`` (KIE may have
+        made, and will bill, the task); the pipeline then waits for its callback instead of creating again."""
+        try:
+            return await self._request("POST", url, json=body, timeout=self._create_timeout)
+        except KieError as error:
+            if error.code == 0 and answer_lost(error.__cause__):
+                raise Unanswered(str(error), code="lost") from error
+            if model_gone(error):
+                raise ModelUnavailable(str(error), code=str(error.code)) from error
+            raise neutral(error) from error
+
     async def _call(self, method: str, url: str, *, reading: bool = False, **kwargs: Any) -> Any:
         try:
             return await self._request(method, url, **kwargs)
@@ -333,10 +382,9 @@ class KieProvider:
             raise neutral(error, reading=reading) from error
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self._timeout)
         try:
-            async with self._http.request(
-                method, url, headers=self._headers, timeout=self._timeout, **kwargs
-            ) as response:
+            async with self._http.request(method, url, headers=self._headers, **kwargs) as response:
                 try:
                     body = await response.json(content_type=None)
                 except ValueError:

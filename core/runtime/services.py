@@ -40,7 +40,9 @@ async def services(
     limiter = SendLimiter(pool)
     bot = build_bot(settings.telegram, pool, limiter)
     prompter_client = openai_client(settings.openai)
-    providers = Providers([*extra_providers, KieProvider.configured(settings.kie, http)])
+    providers = Providers(
+        [*extra_providers, KieProvider.configured(settings.kie, http, shutdown_grace_s=settings.runtime.shutdown_grace)]
+    )
     try:
         async with open_storage(settings.storage) as storage:
             prompter = Prompter(prompter_client, settings.openai.model)

@@ -107,6 +107,10 @@ class ProductSettings(Section):
     queue_wait_limit: read.Seconds = env("2h")
     """Longest a confirmed generation waits to reach the provider (in line, or during an outage) before it is
     refunded."""
+    create_adopt_wait: read.Seconds = env("5m")
+    """After a create whose answer was lost (timeout, crash, database error), how long the generation waits for
+    the provider's callback to name the task (adopted after a record read) before creating again, counted as a
+    possible duplicate. Without PUBLIC_BASE_URL (long polling) no callback can come: it creates again at once."""
     photo_fit: Annotated[Literal["crop", "pad"], read.Lowered] = env("crop")
     """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
 
@@ -143,8 +147,10 @@ class KieSettings(Section):
     """KIE.ai file upload API (a separate host)."""
     webhook_hmac_key: SecretStr | None = None
     """The webhookHmacKey from kie.ai/settings. Set: callbacks without a valid X-Webhook-Signature are refused."""
-    timeout: read.Seconds = env("30s")
-    """How long one KIE request may take before it counts as a failure (a hung connection)."""
+    timeout: read.Seconds = env("20s")
+    """How long one KIE request may take before it counts as a failure (a hung connection). Shorter than
+    SHUTDOWN_GRACE, so a deploy's drain awaits a create in flight instead of cutting it (a create KIE made but
+    whose answer was lost may be billed)."""
     min_balance: read.Natural = env("1000")
     """KIE credits the account should keep: under it the admins are told (at most hourly), the preflight (python bot.py
     check, and the same checks logged at start) fails, and after an account problem KIE counts as back only once topped

@@ -26,6 +26,7 @@ class Reason:
 
 CONTENT, BUSY, RENDER, PHOTO = "reason_content", "reason_busy", "reason_render", "reason_photo"
 TIMEOUT, WAITED, UNDELIVERABLE, INTERNAL = "reason_timeout", "reason_waited", "reason_undeliverable", "reason_internal"
+MODEL = "reason_model"  # the model went away (paused by the provider) while others work
 
 
 def clock(seconds: float) -> str:

@@ -4,8 +4,9 @@ The token is the generation's own unguessable secret, so a callback cannot be ai
 else's generation. A provider that signs its callbacks checks the signature (KIE with
 KIE_WEBHOOK_HMAC_KEY: ``X-Webhook-Signature`` over ``taskId.timestamp``, fresh within 5 minutes).
 Even then the body is not trusted: the callback only wakes the generation's poll job, which asks the
-provider's record (the authority). So duplicates, forgeries and replays cannot deliver or charge
-anything.
+provider's record (the authority); or, for a generation whose create was sent but not answered, enqueues
+the adoption of the task it names, which reads that task's record first. So duplicates, forgeries and
+replays cannot deliver or charge anything.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import time
 import structlog
 from aiohttp import web
 
-from core.pipeline import POLL, job_key
+from core.pipeline import ADOPT, POLL, job_key
 from core.pipeline.services import App
+from core.queue import enqueue
 from core.web.body import BodyError, read_json_object
 from db import generations as db_generations
 from db import jobs as db_jobs
@@ -58,6 +60,8 @@ class ProviderCallbacks:
         if generation.task_id and task_id and task_id != generation.task_id:
             log.warning("provider.callback.task_mismatch", generation_id=generation.id, task_id=task_id)
             return web.json_response({"error": "not this generation's task"}, status=409)
+        if generation.status == "submitting" and generation.creating_since is not None and task_id:
+            await self._adopt(generation.id, generation.user_id, task_id)  # the create's answer may be lost
         woken = await db_jobs.wake(self.app.pool, job_key(POLL, generation.id))
         log.info(
             "provider.callback.received",
@@ -69,3 +73,11 @@ class ProviderCallbacks:
             poll_woken=woken,
         )
         return web.json_response({"received": True})
+
+    async def _adopt(self, generation_id: int, user_id: int, task_id: str) -> None:
+        """A task named while its generation's create is unanswered (lost, or not back yet): a job reads its
+        record and adopts it (core/pipeline/steps.py), so the generation never pays for a second one."""
+        payload = {"generation_id": generation_id, "user_id": user_id, "task_id": task_id}
+        key = job_key(ADOPT, f"{generation_id}:{task_id}")
+        await enqueue(self.app.pool, self.app.registry, ADOPT, payload, unique_key=key)
+        log.info("provider.callback.adopting", generation_id=generation_id, task_id=task_id)

@@ -82,8 +82,8 @@ NO_ACCESS = "You do not have access permissions"
 INSUFFICIENT = "Insufficient credits"
 TOO_MANY = "Too many requests"
 MODERATED = "Your prompt or image was flagged by content moderation. Please adjust it and try again."
-UPSTREAM_FAILED = "Video generation failed upstream. Please try again later."
 PAUSED = "This interface is temporarily paused"
+UPSTREAM_FAILED = "Video generation failed upstream. Please try again later."
 NO_AUDIO = "The Google model was unable to generate audio. Please try again with a different prompt or image."
 CONTRACTS = Path(__file__).parent.parent / "fixtures" / "kie"
 CHUNK = 64 * 1024
@@ -318,6 +318,14 @@ class FakeKie:
         self._recent_creates: deque[float] = deque()  # monotonic times inside the create window
         self._recovered = asyncio.Event()
         self._recovered.set()
+        self.lost_answers = 0  # with lose_create_answers(): creates made whose answers the next ones lose
+        self.lost_answer_ratio = 0.0  # each accepted create's answer is lost with this probability
+        self.answers_lost = 0
+        self.hold_answers = False  # True: accepted creates' answers wait for release_create_answers()
+        self.held = 0  # create answers being held now
+        self._release = asyncio.Event()
+        self.paused_models: set[str] = set()  # slug prefixes whose creates answer code 500 "temporarily paused"
+        self.paused_refusals = 0
         self.contracts = load_contracts()
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -385,6 +393,47 @@ class FakeKie:
     def fail_next_create(self, code: int, msg: str, *, http_status: int = 200, times: int = 1) -> None:
         """The next ``times`` creates answer ``{"code": code, "msg": msg, "data": null}`` with ``http_status``."""
         self._create_failures.extend([(code, msg, http_status)] * times)
+
+    def pause_model(self, prefix: str) -> None:
+        """Creates of models starting with ``prefix`` answer as KIE answers Sora since mid-2026 (kie_api.md §13.1):
+        HTTP 200, ``{"code": 500, "msg": "This interface is temporarily paused"}``; other models still work."""
+        self.paused_models.add(prefix)
+
+    def _paused_refusal(self, model: str) -> web.Response | None:
+        if not any(model.startswith(prefix) for prefix in self.paused_models):
+            return None
+        self.paused_refusals += 1
+        return _reply(500, PAUSED)
+
+    def lose_create_answers(self, times: int = 1) -> None:
+        """The next ``times`` accepted creates make their task, then drop the connection without answering
+        (the client sees a disconnect: the task exists, billed, and it does not know its id)."""
+        self.lost_answers += times
+
+    def release_create_answers(self) -> None:
+        """Answer the creates ``hold_answers`` kept waiting (to a client that may be gone)."""
+        self.hold_answers = False
+        self._release.set()
+
+    async def _answer_create(self, request: web.Request, answer: web.Response) -> web.Response:
+        """An accepted create's answer, unless a knob loses it (the task is made either way)."""
+        if self.hold_answers:
+            self._release.clear()
+            self.held += 1
+            await self._notify()
+            try:
+                await self._release.wait()
+            finally:
+                self.held -= 1
+        lose = self.lost_answers > 0 or (
+            self.lost_answer_ratio > 0 and secrets.randbelow(10_000) < self.lost_answer_ratio * 10_000
+        )
+        if lose:
+            self.lost_answers = max(0, self.lost_answers - 1)
+            self.answers_lost += 1
+            if request.transport is not None:
+                request.transport.abort()  # a dropped connection: no status line, no body
+        return answer
 
     async def finish(self, task_id: str) -> None:
         """Make the task terminal now, with its outcome, and deliver its callback (awaited)."""
@@ -660,11 +709,13 @@ class FakeKie:
         images = body.get("imageUrls", [])
         if not isinstance(images, list) or not all(isinstance(url, str) for url in images):
             return _reply(422, "imageUrls must be a list of URLs")
+        if paused := self._paused_refusal(model):
+            return paused
         if refusal := self._create_refusal(model):
             return refusal
         task_id = f"veo_task_{secrets.token_hex(6)}"
         self._create_task(task_id, "veo", model, body)
-        return _reply(200, "success", {"taskId": task_id})
+        return await self._answer_create(request, _reply(200, "success", {"taskId": task_id}))
 
     async def _veo_record(self, request: web.Request) -> web.Response:
         task = self.tasks.get(request.query.get("taskId", ""))
@@ -696,12 +747,16 @@ class FakeKie:
             problem = "prompt is required"
         if problem is not None:
             return _reply(422, problem)
+        if paused := self._paused_refusal(model):
+            return paused
         if refusal := self._create_refusal(model):
             return refusal
         self._last_ms = max(_ms(time.time()), self._last_ms + 1)  # ids embed the ms; keep them unique
         task_id = f"task_{model.replace('/', '_')}_{self._last_ms}"
         self._create_task(task_id, "market", model, body)
-        return _reply(200, "success", {"taskId": task_id, "recordId": uuid.uuid4().hex})
+        return await self._answer_create(
+            request, _reply(200, "success", {"taskId": task_id, "recordId": uuid.uuid4().hex})
+        )
 
     async def _market_record(self, request: web.Request) -> web.Response:
         task = self.tasks.get(request.query.get("taskId", ""))
