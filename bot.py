@@ -60,6 +60,7 @@ async def serve(settings: Settings, role: Role) -> int:
     from core.bot.menus import CommandMenus
     from core.pipeline import HOUSEKEEPING
     from core.pipeline import health as provider_health
+    from core.pipeline.retention import RETENTION
     from core.queue import enqueue
     from core.runtime.jobs import job_kinds
     from core.runtime.preflight import log_checks
@@ -96,6 +97,7 @@ async def serve(settings: Settings, role: Role) -> int:
                 log.critical("settings.invalid", problems=[str(error)])
                 return EXIT_CONFIG
             await enqueue(pool, app.registry, HOUSEKEEPING, unique_key="housekeeping")
+            await enqueue(pool, app.registry, RETENTION, unique_key="retention")
             await provider_health.ensure(app)
             web: list[Component] = []
             if role is not Role.WORKER:
@@ -110,6 +112,7 @@ async def serve(settings: Settings, role: Role) -> int:
                 listen_dsn=settings.database.listen_dsn(database_url),
                 components=web,
                 on_forced_exit=None if settings.database.dsn else stop_embedded,  # no orphan postgres
+                private_metrics=settings.telegram.webhook_mode,
             )
             return await runtime.run()
     finally:

@@ -67,6 +67,10 @@ class Storage:
             raise
         return size
 
+    async def delete(self, bucket: str, key: str) -> None:
+        """Remove ``bucket/key``; one already gone is no error (S3 answers 204 either way)."""
+        await self._client.delete_object(Bucket=bucket, Key=key)
+
     async def exists(self, bucket: str, key: str) -> bool:
         try:
             await self._client.head_object(Bucket=bucket, Key=key)

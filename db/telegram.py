@@ -31,10 +31,22 @@ async def begin_update(
     language_code: str | None,
     fsm_key: str,
     language: str,
+    *,
+    bot_id: int,
 ) -> UpdateStart:
+    """Claim update ``update_id`` of bot ``bot_id`` (update_ids count per bot) and read its user."""
     row = (
         await db.fetch(
-            queries.update_begin, update_id, user_id, kind, username, first_name, language_code, fsm_key, language
+            queries.update_begin,
+            update_id,
+            user_id,
+            kind,
+            username,
+            first_name,
+            language_code,
+            fsm_key,
+            language,
+            bot_id,
         )
     )[0]
     user = User.of(row) if row["id"] is not None else None
@@ -42,13 +54,19 @@ async def begin_update(
 
 
 async def set_update_outcome(
-    db: Executor, update_id: int, user_id: int | None, kind: str, outcome: str, error: str | None = None
+    db: Executor, update_id: int, user_id: int | None, kind: str, outcome: str, error: str | None = None, *, bot_id: int
 ) -> None:
-    await db.execute(queries.update_set_outcome, update_id, user_id, kind, outcome, error)
+    await db.execute(queries.update_set_outcome, update_id, user_id, kind, outcome, error, bot_id)
 
 
-async def skip_update(db: Executor, update_id: int, kind: str, error: str) -> None:
-    await db.execute(queries.update_skip, update_id, kind, error)
+async def skip_update(db: Executor, update_id: int, kind: str, error: str, *, bot_id: int) -> None:
+    await db.execute(queries.update_skip, update_id, kind, error, bot_id)
+
+
+async def adopt_updates(db: Executor, bot_id: int) -> int:
+    """Updates recorded before dedupe was per bot become bot ``bot_id``'s; returns how many."""
+    status: str = await db.execute(queries.update_adopt, bot_id)
+    return int(status.split()[-1])
 
 
 async def prune_updates(db: Executor, older_than_s: float, batch: int) -> int:

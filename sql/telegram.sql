@@ -5,12 +5,13 @@
 -- before: it is new), refresh its user, and read what the handlers need: the user's messages in the
 -- last minute (this one included) and the conversation state. A user who writes has unblocked the bot.
 -- The language is set at first contact only; /language changes it, later updates never do.
+-- Button taps count with messages: a flood of taps is a flood all the same.
 -- $1 update id, $2 user id (NULL: none), $3 kind, $4 username, $5 first name, $6 language code, $7 FSM key,
--- $8 catalogue language for a new user
+-- $8 catalogue language for a new user, $9 bot id (update_ids count per bot)
 WITH claimed AS (
-    INSERT INTO telegram_updates (update_id, user_id, kind)
-    VALUES ($1::bigint, $2::bigint, $3::text)
-    ON CONFLICT (update_id) DO NOTHING
+    INSERT INTO telegram_updates (bot_id, update_id, user_id, kind)
+    VALUES ($9::bigint, $1::bigint, $2::bigint, $3::text)
+    ON CONFLICT (bot_id, update_id) DO NOTHING
     RETURNING update_id
 ), person AS (
     INSERT INTO users (id, username, first_name, language_code, language)
@@ -27,7 +28,7 @@ WITH claimed AS (
 )
 SELECT EXISTS (SELECT 1 FROM claimed) AS first,
        1 + (SELECT count(*) FROM telegram_updates  -- the statement's snapshot does not see its own insert
-            WHERE user_id = $2::bigint AND kind = 'message' AND received_at > now() - interval '1 minute') AS recent,
+            WHERE user_id = $2::bigint AND kind IN ('message', 'callback_query') AND received_at > now() - interval '1 minute') AS recent,
        person.id, person.credits, person.blocked_at, person.language, person.language_code, person.banned_at,
        person.created_at,
        fsm.state AS fsm_state, fsm.data AS fsm_data
@@ -37,26 +38,33 @@ LEFT JOIN fsm_states AS fsm ON fsm.key = $7::text;
 
 -- name: update_set_outcome
 -- Record how an update ended, also after its transaction was rolled back (a failed handler).
--- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | banned | skipped), $5 error
-INSERT INTO telegram_updates (update_id, user_id, kind, outcome, error)
-VALUES ($1::bigint, $2::bigint, $3::text, $4::text, $5::text)
-ON CONFLICT (update_id) DO UPDATE SET outcome = EXCLUDED.outcome, error = EXCLUDED.error;
+-- $1 update id, $2 user id, $3 kind, $4 outcome (handled | failed | rate_limited | banned | skipped), $5 error,
+-- $6 bot id
+INSERT INTO telegram_updates (bot_id, update_id, user_id, kind, outcome, error)
+VALUES ($6::bigint, $1::bigint, $2::bigint, $3::text, $4::text, $5::text)
+ON CONFLICT (bot_id, update_id) DO UPDATE SET outcome = EXCLUDED.outcome, error = EXCLUDED.error;
 
 -- name: update_skip
 -- Record an update aiogram cannot read as skipped, unless that update_id was seen before.
--- $1 update id, $2 kind (as Telegram named it), $3 why
-INSERT INTO telegram_updates (update_id, kind, outcome, error)
-VALUES ($1::bigint, $2::text, 'skipped', $3::text)
-ON CONFLICT (update_id) DO NOTHING;
+-- $1 update id, $2 kind (as Telegram named it), $3 why, $4 bot id
+INSERT INTO telegram_updates (bot_id, update_id, kind, outcome, error)
+VALUES ($4::bigint, $1::bigint, $2::text, 'skipped', $3::text)
+ON CONFLICT (bot_id, update_id) DO NOTHING;
+
+-- name: update_adopt
+-- Updates recorded before dedupe was per bot (bot_id 0, migration 0011) become this bot's ($1), so
+-- a redelivery of one of them is still recognised.
+UPDATE telegram_updates SET bot_id = $1::bigint WHERE bot_id = 0;
 
 -- name: update_prune
 -- Forget updates older than $1 seconds (Telegram redelivers for 24 h at most), $2 at a time.
 WITH doomed AS (
-    SELECT update_id FROM telegram_updates
+    SELECT bot_id, update_id FROM telegram_updates
     WHERE received_at < now() - make_interval(secs => $1::float8)
     LIMIT $2::int
 ), deleted AS (
-    DELETE FROM telegram_updates USING doomed WHERE telegram_updates.update_id = doomed.update_id RETURNING 1
+    DELETE FROM telegram_updates USING doomed
+    WHERE (telegram_updates.bot_id, telegram_updates.update_id) = (doomed.bot_id, doomed.update_id) RETURNING 1
 )
 SELECT count(*) FROM deleted;
 

@@ -79,6 +79,10 @@ def test_render_blueprint() -> None:
             assert variables[name] == {"key": name, "sync": False}, f"{name} is asked for, never committed"
         assert not any("value" in variables[name] for name in SECRET_SETTINGS & set(variables))
     assert "healthCheckPath" not in services["worker"], "Render checks health of web services only"
+    web_token = {v["key"]: v for v in services["web"]["envVars"]}["METRICS_TOKEN"]
+    assert web_token == {"key": "METRICS_TOKEN", "generateValue": True}, "private /metrics in webhook mode"
+    worker_token = {v["key"]: v for v in services["worker"]["envVars"]}["METRICS_TOKEN"]
+    assert worker_token["fromService"] == {"type": "web", "name": "reelsmith", "envVarKey": "METRICS_TOKEN"}
 
 
 def test_heroku_app_json() -> None:
@@ -90,6 +94,7 @@ def test_heroku_app_json() -> None:
     for name in ("BOT_TOKEN", "OPENAI_API_KEY", "KIE_API_KEY", "PUBLIC_BASE_URL"):
         assert app["env"][name]["required"] is True
     assert not any("value" in app["env"][name] for name in SECRET_SETTINGS & set(app["env"]))
+    assert app["env"]["METRICS_TOKEN"]["generator"] == "secret", "private /metrics in webhook mode"
 
 
 def test_railway_json() -> None:

@@ -11,15 +11,17 @@ import asyncpg
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from core import metrics
 from core.providers.prompter import Prompter, PromptError
+from core.queue import Registry
 from core.web.metrics import Fleet, fleet_families, queued_counts
 from db import metrics as db_metrics
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram, message_update
-from tests.helpers import SECRETS, BotProcess, bot_env, wait_until
+from tests.helpers import SECRETS, BotProcess, bot_env, running, wait_until
 from tests.test_e2e_generation import render, start_and_confirm, videos_sent
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -224,3 +226,22 @@ async def test_openai_errors_are_counted_by_code(fake_openai: FakeOpenAI) -> Non
     finally:
         await client.close()
     assert (count("500"), count("400")) == (before[0] + 1, before[1] + 1)
+
+
+class TestPrivateInWebhookMode:
+    """Issue 15: with PUBLIC_BASE_URL set the process is on the internet, so /metrics needs a token."""
+
+    @pytest.mark.parametrize("token", [None, "scrape-me-please"], ids=["no token", "a token"])
+    async def test_without_a_token_it_is_a_404(self, settings: Any, pool: asyncpg.Pool, token: str | None) -> None:
+        if token:
+            settings = settings.changed(metrics={"token": SecretStr(token)})
+        async with running(settings, pool, Registry(), private_metrics=True), session() as http:
+            url = f"http://127.0.0.1:{settings.runtime.port}/metrics"
+            async with http.get(url) as response:
+                assert response.status == (401 if token else 404)
+                assert "reelsmith" not in await response.text()
+            if token:
+                samples = await scrape(url, {"Authorization": f"Bearer {token}"})
+                assert value(samples, "reelsmith_fleet_read_timestamp_seconds") > 0
+            async with http.get(f"http://127.0.0.1:{settings.runtime.port}/healthz") as response:
+                assert response.status == 200, "the rest is served as before"

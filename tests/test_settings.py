@@ -204,7 +204,7 @@ def test_a_secret_never_appears_in_the_message() -> None:
 def test_each_section_holds_only_its_variables() -> None:
     """A part handed its section sees its own variables and no others (none twice, none lost)."""
     owners = {
-        "telegram": {"BOT_TOKEN", "PUBLIC_BASE_URL", "WEBHOOK_SECRET", "ADMIN_IDS"},
+        "telegram": {"BOT_TOKEN", "PUBLIC_BASE_URL", "WEBHOOK_SECRET", "ADMIN_IDS", "SUPPORT_CHAT_ID"},
         "kie": {"PROVIDER_FAILURE_THRESHOLD"},
         "product": {"QUEUE_WAIT_LIMIT"},  # how long a user waits, not how the queue runs
         "database": {"ALLOW_EMBEDDED_DATABASE", "EMBEDDED_PG_DIR"},

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from core.settings import Settings
+from core.ui.texts import LANGUAGES
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import BotHarness, BotProcess, bot_env, free_port, wait_until
 
@@ -45,6 +46,24 @@ async def test_a_refused_command_menu_does_not_stop_the_start(make_bot, fake_tel
     fake_telegram.fail_next("setMyCommands", 400, "Bad Request: BOT_COMMAND_INVALID")
     async with make_bot() as bot:
         assert fake_telegram.webhook is not None
+        status, _ = await readyz(bot)
+        assert status == 200
+
+
+async def test_html_502s_and_bodies_that_are_not_json_on_the_start_up_calls_are_retried(
+    make_bot, fake_telegram: FakeTelegram
+) -> None:
+    """Telegram's front answers HTML 502 pages in its bad minutes, and an emulator answers with bodies
+    that are not Bot API JSON: each start-up call retries with backoff, and the start goes on."""
+    fake_telegram.garble("setWebhook", "html502", "not_json")
+    fake_telegram.garble("setMyCommands", "html502", "not_json")
+    async with make_bot() as bot:  # returns once the webhook and every menu were taken
+        assert bot.runtime.exit_code == 0 and not bot.runtime.stop_reason
+        assert fake_telegram.webhook is not None
+        assert len(fake_telegram.calls("setWebhook")) == 3
+        assert fake_telegram.menu_for(901, "de") and fake_telegram.menu_for(901, "ru")
+        # Only the garbled calls were sent again: no menu task crashed and started over.
+        assert len(fake_telegram.calls("setMyCommands")) == 1 + len(LANGUAGES) + 2
         status, _ = await readyz(bot)
         assert status == 200
 

@@ -1,6 +1,7 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
-know. /buy, /paysupport and /terms (core/bot/payments.py) and /language (core/bot/language.py) are
-routed here too, so one check sends every plain message past all of them."""
+know. /buy and /terms (core/bot/payments.py), /support and /paysupport (core/bot/support.py),
+/privacy and /deletemydata (core/bot/privacy.py) and /language (core/bot/language.py) are routed
+here too, so one check sends every plain message past all of them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from core.bot.language import on_language
-from core.bot.payments import on_buy, on_paysupport, on_terms
+from core.bot.payments import on_buy, on_terms
+from core.bot.privacy import on_deletemydata, on_privacy
 from core.bot.proposals import drop_current_draft
+from core.bot.support import on_support
 from core.bot.turn import Turn
 from core.ui.keyboards import history_keyboard
 from core.ui.texts import text
@@ -45,8 +48,10 @@ def build_commands_router() -> Router:
     router.message.register(on_history, Command("history"))
     router.message.register(on_cancel, Command("cancel"))
     router.message.register(on_language, Command("language"))
-    router.message.register(on_paysupport, Command("paysupport"))
+    router.message.register(on_support, Command("support", "paysupport"))
     router.message.register(on_terms, Command("terms"))
+    router.message.register(on_privacy, Command("privacy"))
+    router.message.register(on_deletemydata, Command("deletemydata"))
     router.message.register(on_unknown_command, is_command)
     return router
 

@@ -34,6 +34,7 @@ from core.queue.outcomes import describe
 from core.tasks import Starter
 from core.web.body import BodyError, clean_object, read_json_object
 from core.web.server import Check
+from db import telegram as db_telegram
 
 log = structlog.get_logger("telegram")
 
@@ -81,6 +82,9 @@ class TelegramFrontend:
     async def start(self, supervisor: Starter) -> None:
         """Set up in the background: the web server (health checks, webhook) is up meanwhile."""
         self._supervisor = supervisor
+        adopted = await db_telegram.adopt_updates(self.app.pool, self.app.bot.id)
+        if adopted:
+            log.info("telegram.updates.adopted", bot_id=self.app.bot.id, updates=adopted, note="dedupe is per bot now")
         supervisor.start("telegram.setup", self.set_up)
 
     async def set_up(self) -> None:
@@ -96,7 +100,9 @@ class TelegramFrontend:
                 return
             except TelegramUnauthorizedError as error:
                 raise Fatal(f"BOT_TOKEN: Telegram refused the bot token ({error.message})", EXIT_CONFIG) from None
-            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, ClientDecodeError) as error:
+                # ClientDecodeError: an HTML 502 page or a body that is no Bot API JSON; Telegram's front
+                # answers so in its bad minutes, and it passes like any other outage.
                 self._not_ready = f"Telegram unreachable: {error}"
                 failures += 1
                 delay = TELEGRAM_BACKOFF.delay(failures)

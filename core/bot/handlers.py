@@ -11,6 +11,8 @@ parameters.
 | admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
 | commands      | core/bot/commands.py      | every user command                                    |
 | language      | core/bot/language.py      | the language buttons                                  |
+| privacy       | core/bot/privacy.py       | the /deletemydata confirmation                        |
+| support       | core/bot/support.py       | tickets: the user's message, operators' replies       |
 | proposals     | core/bot/proposals.py     | ideas (text, photo), the proposal's buttons           |
 | generations   | core/bot/generations.py   | confirm, cancel, resend                               |
 """
@@ -27,7 +29,9 @@ from core.bot.commands import build_commands_router
 from core.bot.generations import build_generations_router
 from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
+from core.bot.privacy import build_privacy_router
 from core.bot.proposals import build_proposals_router
+from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
 from db import users as db_users
 
@@ -44,20 +48,27 @@ def build_router() -> Router:
     visits as few handlers as possible (aiogram checks handlers one by one, at a cost per check):
     payment service messages, then admin commands (one check turns everyone else away; their
     commands fall through to the unknown-command reply), then every user command (one check skips
-    them all for a plain message), then ideas, photos and buttons."""
+    them all for a plain message), then a support ticket being written, then ideas, photos and
+    buttons. Of the messages outside private chats, only the operators' group (SUPPORT_CHAT_ID)
+    is read."""
     root = Router(name="reelsmith")
-    root.message.filter(in_private_chat)
     root.my_chat_member.register(on_membership)
+    private = Router(name="private")
+    private.message.filter(in_private_chat)
     admin = build_admin_router()
+    register_operator_handlers(admin)  # answering tickets, /tickets, /close
     admin.include_router(build_broadcast_router())  # behind the admin router's check
-    root.include_routers(
+    private.include_routers(
         build_payments_router(),
         admin,
         build_commands_router(),
         build_language_router(),
+        build_privacy_router(),
+        build_support_router(),  # before ideas: a ticket never becomes a proposal
         build_proposals_router(),
         build_generations_router(),
     )
+    root.include_routers(build_support_chat_router(), private)
     return root
 
 

@@ -7,7 +7,8 @@
   ever sees them; and a user's chat after /language (``chat_menu``, sent by core/bot/language.py).
 
 Set in the background at start, all at once, each retried with backoff while Telegram cannot be
-reached: a menu is a convenience, never a reason to wait or not to start. Telegram keeps one menu
+reached or answers something that is not the Bot API (an HTML 502 page, a body that is not JSON):
+a menu is a convenience, never a reason to wait or not to start. Telegram keeps one menu
 per (scope, language), so the order the answers land in does not matter; nobody else sets one.
 """
 
@@ -17,6 +18,7 @@ import asyncio
 
 import structlog
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -36,9 +38,9 @@ from db import users as db_users
 log = structlog.get_logger("telegram")
 
 USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "history", "cancel", "language")
-USER_COMMANDS += ("paysupport", "terms")
+USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
-ADMIN_COMMANDS += ("broadcast", "broadcast_cancel")
+ADMIN_COMMANDS += ("broadcast", "broadcast_cancel", "tickets", "close")
 MENU_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=0)  # a menu Telegram could not take yet
 TASK = "telegram.menus"
 
@@ -97,7 +99,9 @@ class CommandMenus:
                 return
             except TelegramRetryAfter as error:
                 await asyncio.sleep(error.retry_after)
-            except (TelegramNetworkError, TelegramServerError) as error:
+            except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as error:
+                # ClientDecodeError: an HTML 502 page or a body that is no Bot API JSON (Telegram's front
+                # in its bad minutes, or an emulator): the same as unreachable, never a failed start.
                 failures += 1
                 delay = MENU_BACKOFF.delay(failures)
                 log.warning("telegram.menus.unreachable", error=str(error), retry_in_s=delay)

@@ -27,7 +27,7 @@ from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
 from core.stars import CURRENCY, Package, check_pre_checkout, make_payload, payload_key, read_payload, refund_take
-from core.ui.keyboards import BuyPackage, packages_keyboard
+from core.ui.keyboards import BuyPackage, packages_keyboard, support_keyboard
 from core.ui.texts import text, user_language
 from db import payments as db_payments
 from db import users as db_users
@@ -48,8 +48,8 @@ async def has_successful_payment(message: Message) -> bool:
 
 
 def build_payments_router() -> Router:
-    """Payment service messages, pre-checkout, the package buttons. The commands (/buy, /paysupport,
-    /terms) are routed with the other user commands (core/bot/commands.py)."""
+    """Payment service messages, pre-checkout, the package buttons. The commands (/buy, /terms) are
+    routed with the other user commands (core/bot/commands.py)."""
     router = Router(name="payments")
     router.message.filter(carries_payment)  # one check for every other message
     router.message.register(on_successful_payment, has_successful_payment)
@@ -65,10 +65,6 @@ def build_payments_router() -> Router:
 async def on_buy(message: Message, turn: Turn) -> None:
     keyboard = packages_keyboard(turn.lang, turn.app.settings.product.credit_packages)
     turn.out.add(message.answer(text(turn.lang, "buy", credits=turn.user.credits), reply_markup=keyboard))
-
-
-async def on_paysupport(message: Message, turn: Turn) -> None:
-    turn.out.add(message.answer(text(turn.lang, "paysupport")))
 
 
 async def on_terms(message: Message, turn: Turn) -> None:
@@ -140,7 +136,7 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
             raise RuntimeError(f"payment {charge_id}: recorded now but credited before")
     log.info("payment.credited", charge_id=charge_id, credits=credits, stars=paid.total_amount)
     receipt = text(turn.lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)
-    turn.out.add(message.answer(receipt))
+    turn.out.add(message.answer(receipt, reply_markup=support_keyboard(turn.lang)))
 
 
 async def on_refunded_payment(message: Message, turn: Turn) -> None:

@@ -62,6 +62,8 @@ PAYMENT = "payment"  # a message carrying successful_payment or refunded_payment
 MONEY = frozenset({PAYMENT, "pre_checkout_query"})
 RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
 # What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
+# What counts against the per-user budget: messages and button taps alike (a tap costs a reply too).
+RATE_LIMITED = frozenset({"message", "callback_query"})
 BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
 
 
@@ -129,7 +131,7 @@ class UpdateProcessor:
     async def skip(self, update_id: int, raw: dict[str, Any], reason: str) -> str:
         """Record an update we cannot apply as skipped, so it is acknowledged and never stalls us."""
         kind = raw_kind(raw)
-        await db_telegram.skip_update(self._pool, update_id, kind, reason)
+        await db_telegram.skip_update(self._pool, update_id, kind, reason, bot_id=self._bot.id)
         log.warning("telegram.update.skipped", update_id=update_id, kind=kind, error=reason)
         return "skipped"
 
@@ -153,7 +155,7 @@ class UpdateProcessor:
                     log.error("telegram.update.failed", kind=who.kind, error=describe(error), exc_info=error)
                     errors.report(error, update_type=who.kind)
                     await db_telegram.set_update_outcome(
-                        conn, update.update_id, who.user_id, who.kind, outcome, describe(error)
+                        conn, update.update_id, who.user_id, who.kind, outcome, describe(error), bot_id=self._bot.id
                     )
                     out.clear()  # nothing half-done goes out
                     self._say(out, who, "error")
@@ -187,17 +189,22 @@ class UpdateProcessor:
             who.language_code,
             fsm_key,
             texts.language(who.language_code),
+            bot_id=self._bot.id,
         )
         if not start.first:
             return "duplicate"
-        if who.kind == "message" and start.recent_messages > self._messages_per_minute:
-            await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "rate_limited")
+        if who.kind in RATE_LIMITED and start.recent_messages > self._messages_per_minute:
+            await db_telegram.set_update_outcome(
+                conn, update.update_id, who.user_id, who.kind, "rate_limited", bot_id=self._bot.id
+            )
             if start.recent_messages == self._messages_per_minute + 1:  # say it once, not to every message
                 self._say(out, who, "rate_limited")
             return "rate_limited"
         user = start.user
         if user is not None and user.banned_at is not None and who.kind not in BAN_EXEMPT:
-            await db_telegram.set_update_outcome(conn, update.update_id, who.user_id, who.kind, "banned")
+            await db_telegram.set_update_outcome(
+                conn, update.update_id, who.user_id, who.kind, "banned", bot_id=self._bot.id
+            )
             if await db_users.take_ban_notice(conn, user.id):  # one polite reply a day, nothing else
                 out.add(SendMessage(chat_id=user.id, text=texts.text(texts.user_language(user), "banned")))
             return "banned"

@@ -72,6 +72,15 @@ async def video_link(storage: Storage | None, *, user_id: int, generation_id: in
         return None
 
 
+async def forget(storage: Storage | None, *, user_id: int, generation_id: int) -> None:
+    """Delete a generation's archived photo and video (erasure, retention). Raises on a storage
+    error: the job that calls it is retried, so nothing is left behind by a blip."""
+    if storage is None:
+        return
+    await storage.delete(storage.inputs, input_key(user_id, generation_id))
+    await storage.delete(storage.outputs, video_key(user_id, generation_id))
+
+
 def _describe(error: BaseException) -> str:
     # Botocore's messages name the bucket and key, never the credentials; the URL is not in them.
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -26,6 +26,8 @@ async def fail(app: App, generation_id: int, reason: Reason) -> None:
     async with app.pool.acquire() as conn, conn.transaction():
         await db_users.lock_owner(conn, generation_id)  # the user's row first, as in an update
         failed = await db_generations.fail(conn, generation_id, reason.for_operator())
+        if failed is not None:
+            await db_generations.delete_input(conn, generation_id)  # kept for the provider, never past the end
         credits = await _refund(conn, failed) if failed is not None else None
     generation = failed or await db_generations.get(app.pool, generation_id)
     if generation is None or generation.status != Status.FAILED:

@@ -6,6 +6,7 @@ from aiogram.exceptions import TelegramRetryAfter
 
 from core.bot.broadcast import BroadcastJobs
 from core.bot.payments import RefundJob
+from core.pipeline.retention import Retention
 from core.pipeline.services import App
 from core.pipeline.steps import Pipeline
 from core.queue import Registry, RetryAfter
@@ -28,4 +29,5 @@ def job_kinds(app: App) -> Registry:
         raise ValueError("; ".join(problems))
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
+    registry = Retention(app).register(registry)
     return registry.with_limits(app.settings.queue.concurrency).with_log_fields("generation_id", "user_id")

@@ -22,7 +22,7 @@ import structlog
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.exceptions import ClientDecodeError, TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import WebhookInfo
 
 from core.bot.frontend import WEBHOOK_PATH
@@ -184,7 +184,7 @@ async def check_telegram(bot: Bot) -> Check:
         me = await bot.get_me()
     except TelegramUnauthorizedError:
         return failed("Telegram", "the token was refused", "BOT_TOKEN is wrong or revoked: @BotFather /token")
-    except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
+    except (TelegramAPIError, ClientDecodeError, aiohttp.ClientError, TimeoutError) as error:
         return failed(
             "Telegram", f"getMe failed: {type(error).__name__}", "TELEGRAM_API_BASE unreachable: check it and egress"
         )
@@ -194,7 +194,7 @@ async def check_telegram(bot: Bot) -> Check:
 async def check_webhook(bot: Bot, settings: TelegramSettings) -> Check:
     try:
         info = await bot.get_webhook_info()
-    except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
+    except (TelegramAPIError, ClientDecodeError, aiohttp.ClientError, TimeoutError) as error:
         return failed("Webhook", f"getWebhookInfo failed: {type(error).__name__}", "see the Telegram line")
     return judge_webhook(info, settings, now=time.time())
 

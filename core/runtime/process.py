@@ -63,7 +63,10 @@ class Runtime:
         components: Sequence[Component] = (),
         outage_limit_s: float = OUTAGE_LIMIT_S,
         on_forced_exit: Callable[[], None] | None = None,
+        private_metrics: bool = False,
     ) -> None:
+        """``private_metrics``: the process is reachable from the internet (webhook mode), so /metrics
+        (revenue, credits sold, errors) is served only with METRICS_TOKEN, and is a 404 without one."""
         self._on_forced_exit = on_forced_exit  # blocking clean-up that must happen even then
         self.settings = settings
         self._handle_signals = handle_signals
@@ -99,7 +102,14 @@ class Runtime:
         metrics.enable(metrics_settings.enabled)
         self.fleet = Fleet(pool, cache_s=metrics_settings.cache)
         if metrics_settings.enabled:
-            routes.append(metrics_route(self.fleet, reveal(metrics_settings.token)))
+            token = reveal(metrics_settings.token)
+            hidden = private_metrics and not token
+            if hidden:
+                log.warning(
+                    "metrics.hidden",
+                    note="PUBLIC_BASE_URL is set and METRICS_TOKEN is not: /metrics answers 404; set METRICS_TOKEN",
+                )
+            routes.append(metrics_route(self.fleet, token, hidden=hidden))
         self.web = WebServer(
             build_app(checks, routes), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace
         )

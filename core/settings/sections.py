@@ -55,6 +55,9 @@ class TelegramSettings(Section):
     admin_ids: read.Ids = env("", alias="ADMIN_IDS")
     """Telegram user ids of the operators, comma-separated: they get the admin commands (/stats, /grant, /ban, /refund,
     /broadcast...) and are told about account problems (KIE credits, keys)."""
+    support_chat_id: int | None = env(None, alias="SUPPORT_CHAT_ID")
+    """Chat id of the operators' group that receives support tickets (/support, /paysupport); its members answer a
+    ticket by replying to it. Empty: every ADMIN_IDS gets the tickets in their private chat."""
 
     @property
     def webhook_mode(self) -> bool:
@@ -113,6 +116,9 @@ class ProductSettings(Section):
     possible duplicate. Without PUBLIC_BASE_URL (long polling) no callback can come: it creates again at once."""
     photo_fit: Annotated[Literal["crop", "pad"], read.Lowered] = env("crop")
     """How a photo that is not 9:16 is made vertical for image-to-video: crop (the centre) or pad."""
+    retention_days: read.Count = env("90")
+    """Days ideas, prompts and archived photos and videos are kept; a daily job clears older ones (the ledger and
+    payments are kept for accounting)."""
 
     @field_validator("default_model")
     @classmethod

@@ -8,7 +8,10 @@ Telegram allows a bot about 30 messages a second in total; we keep to SEND_RATE 
 - **Bulk work** (anything a job sends: deliveries, status edits, broadcasts) waits for a slot
   (``wait``) and so fills whatever the replies leave. Under a webhook storm bulk sends slow down;
   replies never do. A caller that took its slot itself (a broadcast) is not charged again.
-- **A 429** anywhere pauses this process's bulk sends for its ``retry_after`` (``pause``).
+- **A 429 on a bulk send** pauses this process's bulk sends for its ``retry_after`` (``pause``).
+- **A 429 on a reply** backs off that chat only (``ChatBackoff``): its later replies wait, and bulk
+  sends to it are retried later, but nobody else waits. A user tapping a button fast enough to draw
+  429s would otherwise stall every delivery, status edit and broadcast of the process.
 - **Status edits** are bulk work too; their spacing is the pipeline's: a generation's status line
   ticks at most every 15 s, a chat's (all its generations together) at most every 3 s, and
   otherwise changes only when its stage does (``core/pipeline/status.py``, claimed in the
@@ -47,6 +50,32 @@ BUCKET = "telegram.send"
 PRUNE_EVERY = 300  # leases; old windows are deleted now and then, not on every lease
 
 
+class ChatBackoff:
+    """Chats Telegram asked us to leave alone for a while: a 429 on a reply holds that chat alone."""
+
+    MAX_CHATS = 10_000  # past this, chats whose back-off ended are forgotten
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until: dict[int, float] = {}
+
+    def back_off(self, chat_id: int, seconds: float) -> None:
+        now = self._clock()
+        if len(self._until) >= self.MAX_CHATS:
+            self._until = {chat: until for chat, until in self._until.items() if until > now}
+        self._until[chat_id] = max(self._until.get(chat_id, 0.0), now + seconds)
+
+    def remaining(self, chat_id: int | None) -> float:
+        """Seconds until chat ``chat_id`` may be sent to again; 0 when it may now."""
+        if chat_id is None or chat_id not in self._until:
+            return 0.0
+        left = self._until[chat_id] - self._clock()
+        if left <= 0:
+            del self._until[chat_id]
+            return 0.0
+        return left
+
+
 class SendLimiter:
     def __init__(
         self,
@@ -71,6 +100,7 @@ class SendLimiter:
         self._flusher: asyncio.Task[None] | None = None
         self._leases = 0
         self._paused_until = 0.0
+        self.chats = ChatBackoff()  # chats held by a 429 on a reply; the session middleware keeps it
 
     async def wait(self) -> None:
         """Return once this process may send one bulk message. The slot is remembered in the

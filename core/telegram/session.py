@@ -2,10 +2,12 @@
 
 Where a call comes from decides how it is treated (``context.replying``):
 - a **reply** to an update, sent by the outbox after the commit in a background task that holds no
-  connection: it counts against the budget but never waits for it, and a 429 waits ``retry_after``
-  (up to ``max_wait_s``, ``max_retries`` times) and retries; the webhook has long been answered.
+  connection: it counts against the budget but never waits for it, and a 429 backs off that chat
+  alone, then waits ``retry_after`` (up to ``max_wait_s``, ``max_retries`` times) and retries; the
+  webhook has long been answered. The chat's later replies wait out the back-off before they go.
 - anything else (**jobs**, start-up): a message waits for a slot of the shared budget, and a 429
-  is raised at once, so a job's consumer is not held asleep: the
+  pauses every bulk send of the process and is raised at once, so a job's consumer is not held
+  asleep; a bulk send to a chat under back-off is refused the same way before it is sent: the
   queue retries the job at exactly ``retry_after`` without counting it toward the circuit breaker
   (``job_error`` in core/runtime/jobs.py, given to the queue).
 A 403 marks the user as blocked either way.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 
 import asyncpg
 import structlog
@@ -26,7 +29,7 @@ from aiogram.methods.base import TelegramType
 
 from core import metrics
 from core.telegram.context import current_db, replying
-from core.telegram.limiter import SendLimiter, slot_taken
+from core.telegram.limiter import ChatBackoff, SendLimiter, slot_taken
 from db import users as db_users
 
 log = structlog.get_logger("telegram")
@@ -48,6 +51,7 @@ class TelegramResilience(BaseRequestMiddleware):
     ) -> None:
         self._pool = pool
         self._limiter = limiter
+        self.chats = limiter.chats if limiter is not None else ChatBackoff()
         self._max_retries = max_retries
         self._max_wait_s = max_wait_s
         self._response_types: dict[type, type] = {}
@@ -61,6 +65,12 @@ class TelegramResilience(BaseRequestMiddleware):
             # tenth of the webhook's CPU).
             self._response_types[type(method)] = Response[method.__returning__]  # type: ignore[name-defined]
         is_reply = replying.get()
+        chat_id = getattr(method, "chat_id", None)
+        chat_id = chat_id if isinstance(chat_id, int) else None
+        if (wait := self.chats.remaining(chat_id)) > 0:
+            if not is_reply:  # a job is retried then, its consumer free meanwhile
+                raise TelegramRetryAfter(method=method, message="chat backed off", retry_after=math.ceil(wait))
+            await asyncio.sleep(wait)
         await self._pace(method, is_reply)
         make_request = metrics.counting_telegram_errors(make_request)
         for attempt in itertools.count(1):
@@ -75,14 +85,15 @@ class TelegramResilience(BaseRequestMiddleware):
                     attempt=attempt,
                     reply=is_reply,
                 )
-                if self._limiter is not None and is_message(method.__api_method__):
+                if is_reply and chat_id is not None:
+                    self.chats.back_off(chat_id, error.retry_after)  # this chat waits, nobody else
+                elif self._limiter is not None and is_message(method.__api_method__):
                     self._limiter.pause(error.retry_after)  # no bulk send until Telegram allows it
                 if not is_reply or attempt > self._max_retries or error.retry_after > self._max_wait_s:
                     raise
                 await asyncio.sleep(error.retry_after)
             except TelegramForbiddenError:
-                chat_id = getattr(method, "chat_id", None)
-                if isinstance(chat_id, int) and chat_id > 0:  # a private chat: its id is the user's
+                if chat_id is not None and chat_id > 0:  # a private chat: its id is the user's
                     # Inside an update, its own connection: locks it holds would deadlock a second one.
                     await db_users.set_blocked(current_db.get() or self._pool, chat_id, True)
                     log.warning("telegram.user_blocked_bot", user_id=chat_id, method=method.__api_method__)

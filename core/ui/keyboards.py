@@ -129,3 +129,20 @@ def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(text(code, "language_name"), SetLanguage(language=code))] for code in languages]
     )
+
+
+class ContactSupport(CallbackData, prefix="support"):
+    pass
+
+
+def support_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Under a receipt, a failure and an operator's answer: the user's next message goes to support."""
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_support"), ContactSupport())]])
+
+
+class EraseData(CallbackData, prefix="erase"):
+    pass
+
+
+def erase_keyboard(lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_erase"), EraseData())]])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiogram.types import InlineKeyboardMarkup
 
-from core.ui.keyboards import cancel_generation_keyboard
+from core.ui.keyboards import cancel_generation_keyboard, support_keyboard
 from core.ui.texts import text
 from db.generations import Generation
 
@@ -72,7 +72,7 @@ def status_view(lang: str, generation: Generation, stage: str, *, model_title: s
             words = text(
                 lang, "status_failed", reason=text(lang, reason.key), price=generation.price, credits=params["credits"]
             )
-            return Shown(words)
+            return Shown(words, support_keyboard(lang))
         case "overdue":
             minutes = params["minutes"]
             return Shown(

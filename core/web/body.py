@@ -4,6 +4,7 @@ object 400. What it returns is cleaned for PostgreSQL: NUL bytes stripped, lone 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 MAX_BODY_BYTES = 1024 * 1024  # a Telegram update or a KIE callback is a few kB
+OFF_LOOP_BYTES = 64 * 1024  # a larger body is parsed in a thread, off the event loop
 MAX_JSON_DEPTH = 64  # Telegram's deepest update (a reply to a reply, with markup) is about 10
 INT64 = range(-(2**63), 2**63)  # what a bigint column takes; a larger id would fail in the database
 
@@ -84,11 +86,22 @@ def clean_text(text: str) -> str:
     return text
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
+async def read_json_object(request: web.Request, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The request's body as a cleaned JSON object. Raises HTTPRequestEntityTooLarge (413) or
-    BodyError (answer 400 with its message)."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
-    # A chunked body has no Content-Length: aiohttp stops reading it at the app's client_max_size
-    # (MAX_BODY_BYTES, build_app) with a 413.
-    return parse_json_object(await request.read())
+    BodyError (answer 400 with its message). A body over OFF_LOOP_BYTES is parsed in a thread: a
+    large or inflated body must not hold the event loop (and every other request) while it is read."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    # Counted as read, after aiohttp inflates a compressed body: a small gzip body may inflate to
+    # megabytes, and the app's client_max_size (MAX_BODY_BYTES, build_app) is a looser cap.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=size)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if len(raw) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse_json_object, raw)
+    return parse_json_object(raw)

@@ -25,6 +25,8 @@ from db import jobs as db_jobs
 
 log = structlog.get_logger("provider.callback")
 
+MAX_CALLBACK_BYTES = 64 * 1024  # a KIE callback is a few kB
+
 
 class ProviderCallbacks:
     """The web component that receives the providers' callbacks."""
@@ -46,13 +48,17 @@ class ProviderCallbacks:
         token = request.match_info["token"]
         if provider is None or not token.isascii() or not token.isprintable() or len(token) > 100:
             return web.json_response({"error": "unknown callback"}, status=404)
-        try:  # junk gets a 4xx (core/web/body.py); bad paths never get here
-            body = await read_json_object(request)
-        except BodyError as error:
-            return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
+        # Anyone may post here: the token is looked up before a byte of the body is read, and the
+        # body is small and plain (a compressed body may inflate a thousandfold).
+        if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+            return web.json_response({"error": "Content-Encoding is not accepted"}, status=415)
         generation = await db_generations.by_callback_token(self.app.pool, token)
         if generation is None or generation.provider != provider.name:
             return web.json_response({"error": "unknown callback"}, status=404)
+        try:  # junk gets a 4xx (core/web/body.py); bad paths never get here
+            body = await read_json_object(request, max_bytes=MAX_CALLBACK_BYTES)
+        except BodyError as error:
+            return web.json_response({"error": f"the body is not a JSON object: {error}"}, status=400)
         task_id = provider.callback_task_id(body)
         if not provider.callback_authentic(task_id, request.headers, time.time()):
             log.warning("provider.callback.bad_signature", generation_id=generation.id, task_id=task_id)

@@ -147,11 +147,14 @@ async def read_fleet(pool: asyncpg.Pool) -> dict[str, list[Any]]:
         return readings
 
 
-def metrics_route(fleet: Fleet, token: str | None) -> Callable[[web.Application], None]:
-    """GET /metrics in Prometheus text format; with METRICS_TOKEN, only for ``Authorization: Bearer``."""
+def metrics_route(fleet: Fleet, token: str | None, *, hidden: bool = False) -> Callable[[web.Application], None]:
+    """GET /metrics in Prometheus text format; with METRICS_TOKEN, only for ``Authorization: Bearer``;
+    ``hidden`` (public and no token): a 404, as if there were no such route."""
     expected = f"Bearer {token}".encode()
 
     async def metrics(request: web.Request) -> web.Response:
+        if hidden:
+            return web.Response(status=404, text="Not Found")
         if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
             return web.Response(status=401, text="unauthorized", headers={"WWW-Authenticate": "Bearer"})
         return web.Response(body=await fleet.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})

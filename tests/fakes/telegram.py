@@ -12,7 +12,9 @@ of updates for ``getUpdates`` long polling (``push_update()``).
 
 Knobs: ``upload_limit`` (bigger uploads answer 413), ``fail_next()`` (inject an error for the next calls of a
 method), ``throttle()`` (every n-th call of a method answers 429 with retry_after), ``block()`` (the user blocked
-the bot: 403 for that chat), ``webhook_last_error`` (a failed delivery that getWebhookInfo reports), ``add_file()``
+the bot: 403 for that chat), ``garble()`` (the next calls of a method get what Telegram's front answers in its
+bad minutes: an HTML 502 page, or a 200 whose body is not Bot API JSON), ``webhook_last_error`` (a failed
+delivery that getWebhookInfo reports), ``add_file()``
 (a downloadable file, e.g. a user's photo), ``add_charge()`` (a Stars payment refundStarPayment can refund). Methods
 it does not implement answer 404 like the real API does for unknown methods.
 
@@ -87,6 +89,17 @@ class _Failure:
     remaining: int
 
 
+_GARBLED: dict[str, Callable[[], web.Response]] = {
+    "html502": lambda: web.Response(
+        status=502,
+        text="<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+        "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+        content_type="text/html",
+    ),
+    "not_json": lambda: web.Response(status=200, text="OK", content_type="text/plain"),
+}
+
+
 @dataclass
 class _File:
     file_unique_id: str
@@ -124,6 +137,7 @@ class FakeTelegram:
         self._files: dict[str, _File] = {}
         self._file_numbers = itertools.count(1)
         self._failures: list[_Failure] = []
+        self._garbled: dict[str, list[str]] = {}  # method (lower case) -> answers still to garble, in order
         self._blocked: set[int] = set()
         self._pending = _Pending()
         self._holding: set[str] = set()  # methods whose calls wait for release()
@@ -227,6 +241,12 @@ class FakeTelegram:
     ) -> None:
         self._failures.append(_Failure(method.lower(), chat_id, error_code, description, retry_after, times))
 
+    def garble(self, method: str, *answers: str) -> None:
+        """The next calls of ``method`` are answered, one each, with ``"html502"`` (a 502 Bad Gateway HTML
+        page, as nginx in front of the Bot API sends) or ``"not_json"`` (200 with a body that is no Bot API
+        JSON, as some emulators send); the call is not applied."""
+        self._garbled.setdefault(method.lower(), []).extend(answers)
+
     def throttle(self, method: str, *, every: int, retry_after: int = 1) -> None:
         """Every ``every``-th call of ``method`` answers 429 Too Many Requests with ``retry_after``."""
         self._throttles[method.lower()] = [every, retry_after, 0]
@@ -278,6 +298,10 @@ class FakeTelegram:
             self.held.append((call, gate))
             await self._notify()
             await gate
+        garbled = self._garbled.get(call.method.lower())
+        if garbled:
+            await self._notify()
+            return _GARBLED[garbled.pop(0)]()
         try:
             result = await self._answer(request.match_info["token"], call)
             response = web.json_response({"ok": True, "result": result})
