@@ -117,12 +117,17 @@ def covering(packages: tuple[Package, ...], missing: int) -> tuple[Package, ...]
 
 @dataclass(frozen=True, slots=True)
 class RefundTake:
-    removed: int  # credits taken back from the balance
-    shortfall: int  # credits of the package already spent, recorded and not taken
+    removed: int  # credits taken back from the balance now
+    shortfall: int  # credits of the package already spent, recorded and not taken now
+    claimed: int  # of the shortfall: owed by unfinished generations, taken from their refunds if any come
 
 
-def refund_take(package_credits: int, balance: int) -> RefundTake:
+def refund_take(package_credits: int, balance: int, unfinished: int = 0) -> RefundTake:
     """Refund policy: take back the package's credits; what was already spent is not recovered (the
-    balance stops at zero) and is recorded as the shortfall."""
+    balance stops at zero) and is recorded as the shortfall. What was spent on generations still under
+    way (``unfinished``: their prices not claimed before) is claimed: if one of them is refunded later
+    (a failure, a cancel), that refund pays the shortfall instead of the balance, so a refunded
+    purchase never comes back as credits."""
     removed = min(package_credits, max(balance, 0))
-    return RefundTake(removed, package_credits - removed)
+    shortfall = package_credits - removed
+    return RefundTake(removed, shortfall, min(shortfall, max(unfinished, 0)))

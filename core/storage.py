@@ -80,6 +80,21 @@ class Storage:
             raise
         return True
 
+    async def get(self, bucket: str, key: str) -> bytes:
+        """Small bytes back (the check's probe object)."""
+        response = await self._client.get_object(Bucket=bucket, Key=key)
+        async with response["Body"] as body:
+            return bytes(await body.read())
+
+    async def bucket_exists(self, bucket: str) -> bool:
+        try:
+            await self._client.head_bucket(Bucket=bucket)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
+
     async def link(self, bucket: str, key: str, ttl: float | None = None) -> str:
         """A presigned GET URL, valid for ``ttl`` seconds (STORAGE_LINK_TTL, at most 7 days)."""
         return await self._client.generate_presigned_url(

@@ -74,3 +74,8 @@ async def counts(db: Executor, broadcast_id: int) -> Counts:
 
 async def fail_stale(db: Executor, broadcast_id: int, older_than_s: float) -> None:
     await db.execute(queries.broadcast_fail_stale, broadcast_id, older_than_s)
+
+
+async def audience(db: Executor) -> int:
+    """How many users a broadcast started now would reach (its preview says so)."""
+    return int(await db.fetchval(queries.broadcast_audience))

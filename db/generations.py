@@ -62,6 +62,7 @@ class Generation:
     refunded_at: datetime | None
     late: bool
     possible_duplicates: int  # creates sent again after a lost answer (each may be a second provider task)
+    refund_claim: int  # credits of its refund that go to a Stars refund's shortfall (0: none)
     duration_s: int | None = None  # the length chosen, for a model priced per second
     recreated: int = 0  # free retries of a failed render (at most one)
 
@@ -236,3 +237,28 @@ class Delivered:
 async def history(db: Executor, user_id: int, limit: int) -> list[Delivered]:
     rows = await db.fetch(queries.generation_history, user_id, limit)
     return [Delivered(row["id"], row["idea"], row["finished_at"]) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Refundable:
+    """An unfinished generation not refunded yet: what a Stars refund may still claim from its refund."""
+
+    id: int
+    price: int
+    refund_claim: int
+
+    @property
+    def free(self) -> int:
+        return self.price - self.refund_claim
+
+
+async def open_refundable(db: Executor, user_id: int) -> list[Refundable]:
+    return [Refundable(**row) for row in await db.fetch(queries.generations_open_refundable, user_id)]
+
+
+async def claim_refunds(db: Executor, user_id: int, credits: int) -> int:
+    """Claim up to ``credits`` from the user's unfinished generations' refunds: the credits claimed."""
+    if credits <= 0:
+        return 0
+    rows = await db.fetch(queries.generations_claim_refunds, user_id, credits)
+    return sum(int(row["claimed"]) for row in rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,3 +41,13 @@ async def lock(db: Executor, charge_id: str) -> Payment | None:
 
 async def set_refunded(db: Executor, charge_id: str, by: str, shortfall: int) -> bool:
     return bool(await db.fetch(queries.payment_set_refunded, charge_id, by, shortfall))
+
+
+def digest(charge_id: str) -> str:
+    """What an admin's refund button carries for a charge (payment_by_digest finds it again)."""
+    return hashlib.sha256(charge_id.encode()).hexdigest()[:24]
+
+
+async def by_digest(db: Executor, charge_digest: str) -> Payment | None:
+    rows = await db.fetch(queries.payment_by_digest, charge_digest)
+    return Payment(**rows[0]) if len(rows) == 1 else None

@@ -74,3 +74,7 @@ FROM broadcast_recipients WHERE broadcast_id = $1::bigint;
 -- $1 broadcast id, $2 seconds
 UPDATE broadcast_recipients SET state = 'failed', updated_at = now()
 WHERE broadcast_id = $1::bigint AND state = 'sending' AND updated_at < now() - make_interval(secs => $2::float8);
+
+-- name: broadcast_audience
+-- How many a broadcast would reach now (its preview): the recipients broadcast_create would write.
+SELECT count(*) AS total FROM users WHERE blocked_at IS NULL AND banned_at IS NULL;

@@ -215,3 +215,31 @@ SET status = 'submitting', task_id = NULL, rendering_at = NULL, deadline_at = NU
     recreated = recreated + 1
 WHERE id = $1::bigint AND status = 'rendering' AND task_id = $2::text AND recreated = 0
 RETURNING *;
+
+-- name: generations_open_refundable
+-- A user's unfinished generations not refunded yet, oldest first: what a Stars refund may claim
+-- from. Read under the user's row lock (every refund takes it first). $1 user id
+SELECT id, price, refund_claim FROM generations
+WHERE user_id = $1::bigint AND refunded_at IS NULL
+  AND status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
+ORDER BY confirmed_at, id;
+
+-- name: generations_claim_refunds
+-- A Stars refund's shortfall, claimed from the user's unfinished generations' future refunds, oldest
+-- first, up to $2 credits in all (never more than a generation's price). Under the user's row lock.
+-- $1 user id, $2 credits to claim
+WITH open AS (
+    SELECT id, free, upto - free AS before
+    FROM (
+        SELECT id, price - refund_claim AS free,
+               sum(price - refund_claim) OVER (ORDER BY confirmed_at, id) AS upto
+        FROM generations
+        WHERE user_id = $1::bigint AND refunded_at IS NULL
+          AND status IN ('queued', 'prompting', 'submitting', 'rendering', 'uploading')
+    ) o
+)
+UPDATE generations g
+SET refund_claim = g.refund_claim + least(open.free, $2::int - open.before)::int
+FROM open
+WHERE g.id = open.id AND open.free > 0 AND open.before < $2::int
+RETURNING g.id, least(open.free, $2::int - open.before)::int AS claimed;

@@ -25,3 +25,10 @@ UPDATE payments
 SET refunded_at = now(), refunded_by = $2::text, refund_shortfall = $3::int
 WHERE charge_id = $1::text AND refunded_at IS NULL
 RETURNING charge_id;
+
+-- name: payment_by_digest
+-- The payment behind an admin's refund button: a charge id can be longer than a button's 64 bytes
+-- of data, so the button carries the first 24 hex digits of its sha256. A scan of payments, on an
+-- admin's tap only. $1 digest
+SELECT charge_id, user_id, credits, total_amount AS stars, created_at, refunded_at, refunded_by, refund_shortfall
+FROM payments WHERE left(encode(sha256(convert_to(charge_id, 'UTF8')), 'hex'), 24) = $1::text;

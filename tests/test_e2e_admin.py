@@ -12,7 +12,7 @@ from typing import Any
 
 from core.telegram.limiter import WINDOW_S
 from tests.fakes.telegram import FakeTelegram, callback_update, message_update
-from tests.helpers import REPO, BotHarness, wait_until
+from tests.helpers import REPO, BotHarness, button_data, wait_until
 from tests.test_e2e_generation import propose
 from tests.test_e2e_payments import command
 
@@ -153,6 +153,33 @@ class TestLookups:
         subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=True)
 
 
+async def broadcast(bot: BotHarness, message_id: int, *, audience: int | None = None, go: bool = True) -> str:
+    """/broadcast as a reply to ``message_id``: the preview, then a tap on Send (or Cancel); the answer."""
+    preview = await command(bot, ADMIN, "/broadcast", reply_to_message_id=message_id)
+    call = bot.telegram.calls("sendMessage", chat_id=ADMIN)[-1]
+    assert "Nothing goes out before you tap Send" in preview
+    if audience is not None:
+        assert f"to {audience:,} users?" in preview
+    assert call.params["reply_parameters"]["message_id"] == message_id, "the preview quotes the message"
+    send, cancel = [d for d in button_data(call) if d.startswith("bcast:")]
+    assert await bot.send(callback_update(bot.next_update_id(), ADMIN, send if go else cancel, message_id=1)) == 200
+    return bot.telegram.calls("sendMessage", chat_id=ADMIN)[-1].params["text"]
+
+
+class TestBroadcastPreview:
+    async def test_nothing_goes_out_before_send(self, make_bot, fake_telegram: FakeTelegram) -> None:
+        async with make_bot(ADMIN_IDS=str(ADMIN)) as bot:
+            await bot.pool.execute("INSERT INTO users (id) SELECT generate_series(400000, 400009)")
+            await command(bot, ADMIN, "/start")
+            assert "not sent" in await broadcast(bot, 5, audience=11, go=False)
+            preview = bot.telegram.calls("sendMessage", chat_id=ADMIN)[-2]
+            send = next(d for d in button_data(preview) if d.startswith("bcast:"))
+            # Another user tapping the admin's button: nothing happens.
+            assert await bot.send(callback_update(bot.next_update_id(), ANN, send, message_id=1)) == 200
+            assert await bot.pool.fetchval("SELECT count(*) FROM broadcasts") == 0
+            assert fake_telegram.calls("copyMessage") == []
+
+
 class TestBroadcast:
     async def test_every_user_exactly_once_within_the_pace_across_a_restart(
         self, make_bot, fake_telegram: FakeTelegram
@@ -165,7 +192,7 @@ class TestBroadcast:
             await bot.pool.execute("INSERT INTO users (id) SELECT unnest($1::bigint[])", users)
             await command(bot, ADMIN, "/start")
             assert "Reply with /broadcast" in await command(bot, ADMIN, "/broadcast")
-            status = await command(bot, ADMIN, "/broadcast", reply_to_message_id=77)
+            status = await broadcast(bot, 77, audience=1001)
             assert "of 1001" in status
             assert "already running" in await command(bot, ADMIN, "/broadcast", reply_to_message_id=78)
             # The last reply is out: from the next window on, only the broadcast's own sends are counted.
@@ -210,7 +237,7 @@ class TestBroadcastCancel:
         async with make_bot(ADMIN_IDS=str(ADMIN)) as bot:
             await bot.pool.execute("INSERT INTO users (id) SELECT generate_series(200000, 200299)")
             await command(bot, ADMIN, "/start")
-            await command(bot, ADMIN, "/broadcast", reply_to_message_id=9)
+            await broadcast(bot, 9)
             await fake_telegram.wait_for(lambda calls: len(fake_telegram.calls("copyMessage")) >= 5)
             assert "cancelled" in await command(bot, ADMIN, "/broadcast_cancel")
             await wait_until(
@@ -224,7 +251,7 @@ class TestBroadcastCancel:
             assert await bot.pool.fetchval("SELECT count(*) FROM broadcast_recipients WHERE state = 'sent'") == sent
             assert "No broadcast is running" in await command(bot, ADMIN, "/broadcast_cancel")
             # A new one may start once the last is over.
-            assert "of 301" in await command(bot, ADMIN, "/broadcast", reply_to_message_id=10)
+            assert "of 301" in await broadcast(bot, 10)
 
     async def test_after_a_crash_mid_send_nobody_is_sent_twice(self, make_bot, fake_telegram: FakeTelegram) -> None:
         """What a killed process leaves: one recipient sent, one claimed ('sending') and maybe sent.

@@ -7,7 +7,8 @@ import asyncio
 from typing import Any
 
 from core.stars import Package, make_payload, payload_key
-from core.ui.keyboards import BuyPackage
+from core.ui.keyboards import BuyPackage, CancelGeneration
+from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import (
     FakeTelegram,
     callback_update,
@@ -17,6 +18,8 @@ from tests.fakes.telegram import (
     successful_payment_update,
 )
 from tests.helpers import SECRETS, BotHarness, button_data, wait_until
+from tests.test_e2e_generation import start_and_confirm
+from tests.test_e2e_providers import down
 
 ANN, BOB, ADMIN = 601, 602, 42
 KEY = payload_key(SECRETS["BOT_TOKEN"])
@@ -54,6 +57,17 @@ async def pre_checkout(bot: BotHarness, user_id: int, payload: str, amount: int,
     update = pre_checkout_update(update_id, user_id, payload=payload, total_amount=amount, currency=currency)
     assert await bot.send(update) == 200
     return bot.telegram.pre_checkout[f"pcq-{update_id}"]
+
+
+async def admin_refund(bot: BotHarness, charge_id: str, *, go: bool = True) -> tuple[str, str]:
+    """/refund: the preview, then a tap on Refund (or Cancel) under it: both texts."""
+    preview_text = await command(bot, ADMIN, f"/refund {charge_id}")
+    preview = bot.telegram.calls("sendMessage", chat_id=ADMIN)[-1]
+    data = [d for d in button_data(preview) if d.startswith("refund:")]
+    assert len(data) == 2, preview_text
+    tap = callback_update(bot.next_update_id(), ADMIN, data[0 if go else 1], message_id=1)
+    assert await bot.send(tap) == 200
+    return preview_text, bot.telegram.calls("sendMessage", chat_id=ADMIN)[-1].params["text"]
 
 
 def receipts(telegram: FakeTelegram, user_id: int, charge_id: str) -> list[str]:
@@ -165,7 +179,9 @@ class TestRefunds:
             await pay(bot, ANN, invoice, "ch-r")
             assert await bot.credits(ANN) == 300
 
-            assert "queued" in await command(bot, ADMIN, "/refund ch-r")
+            preview, answer = await admin_refund(bot, "ch-r")
+            assert "Balance now: 300 credits" in preview and "Taken back now: 300 credits" in preview
+            assert "queued" in answer
             await wait_until(lambda: fake_telegram.charges["ch-r"]["refunded"])
             await fake_telegram.wait_for(lambda _: any("↩️ Refunded ch-r" in t for t in _texts(fake_telegram, ADMIN)))
             assert await bot.credits(ANN) == 0
@@ -194,11 +210,63 @@ class TestRefunds:
                 " RETURNING 1) UPDATE users SET credits = credits - 70 WHERE id = $1",
                 ANN,
             )
-            await command(bot, ADMIN, "/refund ch-s")
+            await admin_refund(bot, "ch-s")
             await wait_until(lambda: bot.pool.fetchval("SELECT refunded_at IS NOT NULL FROM payments"))
             assert await bot.credits(ANN) == 0
             assert await bot.pool.fetchval("SELECT refund_shortfall FROM payments") == 70
             assert await bot.pool.fetchval("SELECT count(*) FROM ledger_mismatches") == 0
+
+    async def test_a_refund_can_be_called_off_at_its_preview(self, make_bot, fake_telegram: FakeTelegram) -> None:
+        async with make_bot(ADMIN_IDS=str(ADMIN)) as bot:
+            invoice = await invoice_for(bot, ANN, 100)
+            fake_telegram.add_charge("ch-x", ANN)
+            await pay(bot, ANN, invoice, "ch-x")
+            _, answer = await admin_refund(bot, "ch-x", go=False)
+            assert "not made" in answer
+            assert await bot.pool.fetchval("SELECT count(*) FROM jobs WHERE kind = 'payment.refund'") == 0
+            # A user's tap on an admin's button does nothing.
+            data = next(d for d in button_data(bot.telegram.calls("sendMessage", chat_id=ADMIN)[-2]) if "refund:" in d)
+            assert await bot.send(callback_update(bot.next_update_id(), ANN, data, message_id=1)) == 200
+            assert await bot.pool.fetchval("SELECT count(*) FROM jobs WHERE kind = 'payment.refund'") == 0
+            assert await bot.credits(ANN) == 100
+
+    async def test_a_refund_then_a_cancel_mints_nothing(
+        self, make_bot, fake_telegram: FakeTelegram, fake_kie: FakeKie
+    ) -> None:
+        """Buy 100, confirm a 60-credit video (it waits: KIE is down), the admin refunds the payment
+        (40 taken back, 60 claimed from the video's refund), then the user cancels: the refund of 60
+        goes to the shortfall, and the balance stays 0."""
+        waiting = {"KIE_TIMEOUT": "1s", "PROVIDER_FAILURE_THRESHOLD": "3"}
+        async with make_bot(ADMIN_IDS=str(ADMIN), STARTER_CREDITS="0", **waiting) as bot:
+            fake_kie.outage("http5xx")
+            invoice = await invoice_for(bot, ANN, 100)
+            fake_telegram.add_charge("ch-c", ANN)
+            await pay(bot, ANN, invoice, "ch-c")
+            draft = await start_and_confirm(bot, ANN, text="a refund race")
+            assert await bot.credits(ANN) == 40
+
+            preview, _ = await admin_refund(bot, "ch-c")
+            assert f"#{draft} (60)" in preview, preview
+            assert "Taken back now: 40 credits" in preview and "of that, 60 credits will be kept" in preview
+            await wait_until(lambda: bot.pool.fetchval("SELECT refunded_at IS NOT NULL FROM payments"))
+            assert await bot.credits(ANN) == 0
+            await wait_until(lambda: down(bot), timeout=60)
+
+            row = await bot.generation(draft)
+            cancel = CancelGeneration(generation=draft).pack()
+            tap = callback_update(bot.next_update_id(), ANN, cancel, message_id=row["status_message_id"])
+            assert await bot.send(tap) == 200
+            assert (await bot.generation(draft))["status"] == "cancelled"
+            assert await bot.credits(ANN) == 0, "credits never come back from a refunded purchase"
+            assert await bot.ledger(ANN) == [
+                ("purchase", 100),
+                ("generation", -60),
+                ("purchase_refund", -40),
+                ("refund", 60),
+                ("refund_claimed", -60),
+            ]
+            assert await bot.pool.fetchval("SELECT count(*) FROM ledger_mismatches") == 0
+            fake_kie.recover()
 
     async def test_a_refund_made_by_telegram_takes_the_credits_back_once(self, bot: BotHarness) -> None:
         invoice = await invoice_for(bot, ANN, 100)

@@ -10,8 +10,10 @@ import pytest
 
 from core.runtime.preflight import Check, judge_migrations, print_checks, run_checks
 from core.settings import Settings
+from core.storage import open_storage
 from tests.fakes.kie import FakeKie
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.s3 import FakeS3
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers import BotProcess
 
@@ -165,3 +167,37 @@ async def test_the_start_logs_the_same_checks(env: dict[str, str], fake_kie: Fak
         assert await bot.wait() == 0
     assert failed["level"] == "warning" and "top up" in failed["hint"]
     assert passed["detail"] == "key valid; model gpt-4.1-mini available"
+
+
+async def test_storage_buckets_exist_and_take_a_probe_object(env: dict[str, str]) -> None:
+    """With STORAGE_URL: each bucket exists, and a probe object is written, read back and deleted."""
+    s3 = FakeS3().start()
+    try:
+        storage_env = {
+            "STORAGE_URL": s3.url,
+            "STORAGE_ACCESS_KEY": "test-access-key",
+            "STORAGE_SECRET_KEY": "test-secret-key-0123456789",
+            "STORAGE_INPUTS_BUCKET": "check-inputs",
+            "STORAGE_OUTPUTS_BUCKET": "check-outputs",
+        }
+        assert "Storage" not in await checks(env), "no STORAGE_URL, no storage check"
+        missing = (await checks(env, **storage_env))["Storage"]
+        assert not missing.ok and "'check-inputs' does not exist" in missing.detail
+        assert "STORAGE_INPUTS_BUCKET" in missing.hint
+
+        settings = Settings.from_env({**env, **storage_env})
+        async with open_storage(settings.storage) as storage:
+            assert storage is not None
+            await storage.create_buckets()
+            await storage.put("check-outputs", "a-video.mp4", b"video", "video/mp4")
+        ok = (await checks(env, **storage_env))["Storage"]
+        assert ok.ok, ok.line()
+        assert "write, read and delete work" in ok.detail
+        async with open_storage(settings.storage) as storage:
+            assert storage is not None
+            assert await storage.get("check-outputs", "a-video.mp4") == b"video", "the check touches only its probe"
+
+        unreachable = (await checks(env, **{**storage_env, "STORAGE_URL": "http://127.0.0.1:9"}))["Storage"]
+        assert not unreachable.ok and "rights (write, read, delete)" in unreachable.hint
+    finally:
+        s3.stop()

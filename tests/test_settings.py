@@ -68,8 +68,15 @@ def test_webhook_secret_is_derived_from_the_token_and_hidden() -> None:
     assert settings.telegram.secret == Settings.from_env(SECRETS).telegram.secret, "stable across restarts"
     assert settings.telegram.secret in settings.secrets()
     assert SECRETS["BOT_TOKEN"] in settings.secrets()
-    chosen = Settings.from_env({**SECRETS, "WEBHOOK_SECRET": "my_secret-1"})
-    assert chosen.telegram.secret == "my_secret-1"
+    chosen = Settings.from_env({**SECRETS, "WEBHOOK_SECRET": "my_secret-1" * 3})
+    assert chosen.telegram.secret == "my_secret-1" * 3
+
+
+@pytest.mark.parametrize("secret", ["x", "a" * 31, "a" * 31 + "!", "a" * 257, "é" * 40])
+def test_a_short_or_foreign_webhook_secret_is_refused(secret: str) -> None:
+    """Telegram's set (A-Z a-z 0-9 _ -), at least 32 characters: a 1-character secret is no secret."""
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET=<hidden> must be 32-256 characters"):
+        Settings.from_env({**SECRETS, "WEBHOOK_SECRET": secret})
 
 
 def test_values_are_parsed() -> None:
@@ -127,6 +134,15 @@ def test_summary_hides_secrets() -> None:
 
 def test_redact_dsn_without_password_is_unchanged() -> None:
     assert redact_dsn("postgresql://postgres@/postgres?host=/tmp") == "postgresql://postgres@/postgres?host=/tmp"
+
+
+def test_redact_dsn_hides_a_password_in_the_query_string() -> None:
+    dsn = "postgresql://app@db/app?sslmode=require&password=s%3Dcret&sslpassword=k3y"
+    assert redact_dsn(dsn) == "postgresql://app@db/app?sslmode=require&password=***&sslpassword=***"
+    assert redact_dsn("postgresql://app:pw@db/app?PASSWORD=two") == "postgresql://app:***@db/app?PASSWORD=***"
+    settings = Settings.from_env({**SECRETS, "DATABASE_URL": dsn})
+    assert "s%3Dcret" not in repr(settings.summary()) and "k3y" not in repr(settings.summary())
+    assert {"s%3Dcret", "s=cret", "k3y"} <= set(settings.secrets()), "the log scrubber hides them too"
 
 
 def test_listen_connection_choice() -> None:

@@ -7,6 +7,7 @@ import pytest
 from core.settings import Settings, SettingsError
 from core.stars import (
     Package,
+    RefundTake,
     check_pre_checkout,
     covering,
     make_payload,
@@ -75,3 +76,10 @@ class TestRefundPolicy:
         taken = refund_take(300, 120)
         assert (taken.removed, taken.shortfall) == (120, 180)
         assert (refund_take(300, 0).removed, refund_take(300, 0).shortfall) == (0, 300)
+
+    def test_what_unfinished_generations_owe_is_claimed_from_their_refunds(self) -> None:
+        """Buy 100, confirm 60, refund: 40 taken now, 60 claimed from the video's refund if it comes."""
+        assert refund_take(100, 40, unfinished=60) == RefundTake(40, 60, 60)
+        assert refund_take(100, 10, unfinished=200) == RefundTake(10, 90, 90), "never more than the shortfall"
+        assert refund_take(100, 0, unfinished=30) == RefundTake(0, 100, 30), "the rest was spent on finished work"
+        assert refund_take(100, 500, unfinished=60) == RefundTake(100, 0, 0)

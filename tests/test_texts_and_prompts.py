@@ -129,6 +129,16 @@ class TestPrompter:
         with pytest.raises(PromptError) as caught:
             await prompter.write("x")
         assert not caught.value.retryable and "Invalid image" in str(caught.value)
+        assert not caught.value.account
+        fake_openai.fail_next(429, message="You exceeded your current quota", code="insufficient_quota")
+        with pytest.raises(PromptError) as caught:
+            await prompter.write("x")
+        assert caught.value.account and not caught.value.retryable, "no quota: waiting does not help"
+        fake_openai.api_key = "sk-another-key"
+        with pytest.raises(PromptError) as caught:
+            await prompter.write("x")
+        assert caught.value.account and "401" in str(caught.value)
+        fake_openai.api_key = "sk-test-openai-key"
         fake_openai.reply = "   "
         with pytest.raises(PromptError, match="empty prompt"):
             await prompter.write("x")

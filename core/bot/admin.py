@@ -13,16 +13,18 @@ from typing import Any
 import structlog
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.methods import SendPhoto
-from aiogram.types import BufferedInputFile, Message, Update
+from aiogram.methods import SendMessage, SendPhoto
+from aiogram.types import BufferedInputFile, CallbackQuery, Message, Update
 
 from core.bot.payments import REFUND
 from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import enqueue
+from core.stars import refund_take
 from core.ui import chart
+from core.ui.keyboards import RefundCharge, refund_keyboard
 from core.ui.status import clock
-from core.ui.texts import text
+from core.ui.texts import text, user_language
 from db import admin as db_admin
 from db import generations as db_generations
 from db import payments as db_payments
@@ -43,6 +45,10 @@ async def is_admin(message: Message, app: App) -> bool:
     return message.from_user is not None and message.from_user.id in app.settings.telegram.admin_ids
 
 
+async def is_admin_tap(callback: CallbackQuery, app: App) -> bool:
+    return callback.from_user.id in app.settings.telegram.admin_ids
+
+
 def build_admin_router() -> Router:
     router = Router(name="admin")
     router.message.filter(is_admin)
@@ -55,6 +61,8 @@ def build_admin_router() -> Router:
     router.message.register(on_job, Command("job"))
     router.message.register(on_retry, Command("retry"))
     router.message.register(on_refund, Command("refund"))
+    router.callback_query.filter(is_admin_tap)
+    router.callback_query.register(on_refund_tap, RefundCharge.filter())
     return router
 
 
@@ -213,6 +221,10 @@ async def on_grant(message: Message, command: CommandObject, event_update: Updat
     if delta is None or delta == 0:
         out.add(message.answer(_usage(lang, "/grant <id | @username> <credits> [reason]")))
         return
+    limit = turn.app.settings.product.grant_limit
+    if abs(delta) > limit:
+        out.add(message.answer(text(lang, "admin_grant_over_limit", limit=limit)))
+        return
     target = await _find(db, args[0])
     if target is None:
         out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
@@ -235,6 +247,20 @@ async def on_grant(message: Message, command: CommandObject, event_update: Updat
             text(lang, "admin_granted", user=_name(target), delta=f"{delta:+d}", reason=reason, balance=balance)
         )
     )
+    # Every grant is seen by a second pair of eyes: the other admins are told, in their language.
+    for other in turn.app.settings.telegram.admin_ids:
+        if other != turn.user.id:
+            other_lang = user_language(await db_users.get(db, other))
+            notice = text(
+                other_lang,
+                "admin_grant_notice",
+                admin=turn.user.id,
+                user=_name(target),
+                delta=f"{delta:+d}",
+                reason=reason,
+                balance=balance,
+            )
+            out.add(SendMessage(chat_id=other, text=notice))
 
 
 async def on_ban(message: Message, command: CommandObject, turn: Turn) -> None:
@@ -345,21 +371,58 @@ async def on_retry(message: Message, command: CommandObject, turn: Turn) -> None
 
 
 async def on_refund(message: Message, command: CommandObject, turn: Turn) -> None:
-    lang, out, admin_id = turn.lang, turn.out, turn.user.id
+    """/refund <charge>: first a preview (the payer's balance, their unfinished generations, what will
+    be taken and what claimed) with Refund and Cancel buttons; the job is queued by the tap."""
+    lang, out = turn.lang, turn.out
     args = split_args(command, 1)
     payment = await db_payments.get(turn.db, args[0]) if args else None
     if payment is None:
         out.add(message.answer(_usage(lang, "/refund <telegram_payment_charge_id>")))
         return
-    charge_id = payment.charge_id
     if payment.refunded_at is not None:
-        out.add(message.answer(text(lang, "admin_refund_already", charge_id=charge_id)))
+        out.add(message.answer(text(lang, "admin_refund_already", charge_id=payment.charge_id)))
+        return
+    payer = await db_users.find(turn.db, payment.user_id, None)
+    balance = payer.credits if payer is not None else 0
+    unfinished = await db_generations.open_refundable(turn.db, payment.user_id)
+    take = refund_take(payment.credits, balance, sum(g.free for g in unfinished))
+    preview = text(
+        lang,
+        "admin_refund_preview",
+        charge_id=payment.charge_id,
+        stars=payment.stars,
+        credits=payment.credits,
+        user=_name(payer) if payer is not None else str(payment.user_id),
+        balance=balance,
+        unfinished=", ".join(f"#{g.id} ({g.free})" for g in unfinished) or text(lang, "admin_none"),
+        removed=take.removed,
+        shortfall=take.shortfall,
+        claimed=take.claimed,
+    )
+    out.add(message.answer(preview, reply_markup=refund_keyboard(lang, db_payments.digest(payment.charge_id))))
+
+
+async def on_refund_tap(callback: CallbackQuery, callback_data: RefundCharge, turn: Turn) -> None:
+    """Refund or Cancel under a preview. The amounts are decided when the job runs (the balance may
+    have moved since the preview); a second tap finds the job queued (unique per charge)."""
+    lang, out, admin_id = turn.lang, turn.out, turn.user.id
+    payment = await db_payments.by_digest(turn.db, callback_data.digest)
+    out.add(callback.answer())
+    if payment is None:
+        return
+    charge_id = payment.charge_id
+    if not callback_data.go:
+        out.add(_reply(callback, text(lang, "admin_refund_dropped", charge_id=charge_id)))
+        return
+    if payment.refunded_at is not None:
+        out.add(_reply(callback, text(lang, "admin_refund_already", charge_id=charge_id)))
         return
     payload = {"charge_id": charge_id, "admin_id": admin_id}
     await enqueue(turn.db, turn.app.registry, REFUND, payload, unique_key=f"refund:{charge_id}")
     log.info("admin.refund", admin_id=admin_id, charge_id=charge_id)
-    out.add(
-        message.answer(
-            text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment.stars, credits=payment.credits)
-        )
-    )
+    queued = text(lang, "admin_refund_queued", charge_id=charge_id, stars=payment.stars, credits=payment.credits)
+    out.add(_reply(callback, queued))
+
+
+def _reply(callback: CallbackQuery, words: str) -> SendMessage:
+    return SendMessage(chat_id=callback.from_user.id, text=words)

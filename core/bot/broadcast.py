@@ -24,14 +24,15 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.filters import Command
-from aiogram.methods import CopyMessage
-from aiogram.types import Message
+from aiogram.methods import CopyMessage, SendMessage
+from aiogram.types import CallbackQuery, Message, ReplyParameters
 
 from core.bot.admin import is_admin
 from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import Job, JobSpec, NewJob, Registry, Snooze, enqueue_many
 from core.telegram.replies import edit
+from core.ui.keyboards import BroadcastSend, broadcast_keyboard
 from core.ui.texts import text, user_language
 from db import broadcasts as db_broadcasts
 from db import users as db_users
@@ -51,6 +52,7 @@ def build_broadcast_router() -> Router:
     router.message.filter(is_admin)
     router.message.register(on_broadcast, Command("broadcast"))
     router.message.register(on_broadcast_cancel, Command("broadcast_cancel"))
+    router.callback_query.register(on_broadcast_tap, BroadcastSend.filter())  # behind the admin router's check
     return router
 
 
@@ -68,14 +70,38 @@ def status_text(lang: str, broadcast_id: int, state: str, counts: Counts) -> str
 
 
 async def on_broadcast(message: Message, turn: Turn) -> None:
-    app, db, lang, out = turn.app, turn.db, turn.lang, turn.out
+    """/broadcast as a reply: a preview first (a reply to that message, with how many it would reach)
+    with Send and Cancel buttons. Nothing goes out before Send."""
+    db, lang, out = turn.db, turn.lang, turn.out
     original = message.reply_to_message
     if original is None:
         out.add(message.answer(text(lang, "admin_broadcast_usage")))
         return
-    created = await db_broadcasts.create(db, turn.user.id, message.chat.id, original.message_id)
-    if created is None:
+    if await db_broadcasts.running(db) is not None:
         out.add(message.answer(text(lang, "admin_broadcast_busy")))
+        return
+    preview = text(lang, "admin_broadcast_preview", total=await db_broadcasts.audience(db))
+    keyboard = broadcast_keyboard(lang, message.chat.id, original.message_id)
+    out.add(
+        SendMessage(
+            chat_id=message.chat.id,
+            text=preview,
+            reply_markup=keyboard,
+            reply_parameters=ReplyParameters(message_id=original.message_id, allow_sending_without_reply=True),
+        )
+    )
+
+
+async def on_broadcast_tap(callback: CallbackQuery, callback_data: BroadcastSend, turn: Turn) -> None:
+    """Send or Cancel under a preview. A second tap on Send finds the broadcast running (one at a time)."""
+    app, db, lang, out = turn.app, turn.db, turn.lang, turn.out
+    out.add(callback.answer())
+    if not callback_data.go:
+        out.add(SendMessage(chat_id=callback_data.chat, text=text(lang, "admin_broadcast_dropped")))
+        return
+    created = await db_broadcasts.create(db, turn.user.id, callback_data.chat, callback_data.message)
+    if created is None:
+        out.add(SendMessage(chat_id=callback_data.chat, text=text(lang, "admin_broadcast_busy")))
         return
     broadcast_id = created.id
     payload = {"broadcast_id": broadcast_id}
@@ -88,7 +114,8 @@ async def on_broadcast(message: Message, turn: Turn) -> None:
     async def remember(sent: Message) -> None:
         await db_broadcasts.set_status_message(app.pool, broadcast_id, sent.message_id)
 
-    out.add(message.answer(status_text(lang, broadcast_id, "running", counts)), then=remember)
+    status = SendMessage(chat_id=callback_data.chat, text=status_text(lang, broadcast_id, "running", counts))
+    out.add(status, then=remember)
 
 
 async def on_broadcast_cancel(message: Message, turn: Turn) -> None:

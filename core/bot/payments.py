@@ -29,6 +29,7 @@ from core.queue import Cancel, Job, JobSpec, Registry
 from core.stars import CURRENCY, Package, check_pre_checkout, make_payload, payload_key, read_payload, refund_take
 from core.ui.keyboards import BuyPackage, packages_keyboard, support_keyboard
 from core.ui.texts import text, user_language
+from db import generations as db_generations
 from db import payments as db_payments
 from db import users as db_users
 from db.pool import Conn
@@ -170,14 +171,23 @@ async def take_back(db: Conn, charge_id: str, by: str) -> TakenBack | str:
             return "already"
         user = await db_users.lock(db, payment.user_id)
         assert user is not None  # payments reference users
-        take = refund_take(payment.credits, user.credits)
+        unfinished = sum(g.free for g in await db_generations.open_refundable(db, user.id))
+        take = refund_take(payment.credits, user.credits, unfinished)
         balance = user.credits
         if take.removed > 0:
             taken = await db_users.apply_credits(db, user.id, -take.removed, "purchase_refund", charge_id)
             assert taken is not None  # the payment row lock makes this the only refund of the charge
             balance = taken
+        claimed = await db_generations.claim_refunds(db, user.id, take.claimed)
         await db_payments.set_refunded(db, charge_id, by, take.shortfall)
-    log.info("payment.refunded", charge_id=charge_id, by=by, removed=take.removed, shortfall=take.shortfall)
+    log.info(
+        "payment.refunded",
+        charge_id=charge_id,
+        by=by,
+        removed=take.removed,
+        shortfall=take.shortfall,
+        claimed_from_unfinished=claimed,
+    )
     return TakenBack(charge_id, user.id, payment.stars, take.removed, take.shortfall, balance)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import structlog
+
 from core.pipeline import PROMPT, WATCHDOG, job_key
 from core.pipeline.services import App
 from core.pipeline.steps import WATCHDOG_GRACE
@@ -18,6 +20,8 @@ from db import providers as db_providers
 from db import users as db_users
 from db.generations import Generation, Status
 from db.pool import Conn
+
+log = structlog.get_logger("generation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +77,16 @@ async def accept(db: Conn, app: App, draft_id: int, user_id: int) -> Accepted | 
     )
     position = await db_generations.queue_position(db, generation.id)
     limit, window = provider.create_rate
+    # The first event of the generation's story: one filter on generation_id tells it from here on.
+    log.info(
+        "generation.confirmed",
+        generation_id=generation.id,
+        user_id=user_id,
+        model=generation.model,
+        provider=provider.name,
+        price=generation.price,
+        balance=credits,
+        position=position,
+        waiting=not health.available,
+    )
     return Accepted(generation, position, position * window / limit, credits, waiting=not health.available)

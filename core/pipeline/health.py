@@ -19,6 +19,7 @@ import structlog
 from core.pipeline import ALERT, BALANCE, PROBE, SUBMIT, job_key
 from core.pipeline.services import App
 from core.providers.base import AccountProblem, ProviderError, Retryable, VideoProvider
+from core.providers.prompter import PromptError
 from core.queue import Backoff, Job, NewJob, Snooze, enqueue, enqueue_many
 from db import jobs as db_jobs
 from db import providers as db_providers
@@ -71,6 +72,13 @@ async def account_problem(app: App, provider: VideoProvider, error: AccountProbl
         await enqueue(
             app.pool, app.registry, PROBE, {"provider": provider.name}, unique_key=job_key(PROBE, provider.name)
         )
+
+
+async def prompt_writer_refused(app: App, error: PromptError) -> None:
+    """OpenAI refused the key or the quota: the admins are told, at most once per ACCOUNT_ALERT_FOLD_S
+    (every prompt meanwhile is the user's own words, which nobody would otherwise notice)."""
+    log.critical("prompter.account_problem", error=str(error), note="prompts fall back to the users' own words")
+    await _alert(app, "admin_openai_problem", {"message": str(error)[:300]}, fold=job_key("alert", "openai"))
 
 
 async def succeeded(app: App, provider: VideoProvider) -> None:

@@ -84,5 +84,14 @@ async def cancel(db: Conn, generation_id: int, user_id: int) -> tuple[Generation
 
 
 async def _refund(db: Conn, generation: Generation) -> int | None:
-    """The user's new balance, or None when this generation was refunded before (the ledger says once)."""
-    return await db_users.apply_credits(db, generation.user_id, generation.price, "refund", str(generation.id))
+    """The user's new balance, or None when this generation was refunded before (the ledger says once).
+    The part a Stars refund claimed (refund_claim: the purchase was refunded while this generation was
+    under way) goes to that refund's shortfall, as its own ledger row ('refund_claimed', generation
+    id), so the credits of a refunded purchase never come back. The caller holds the user's row."""
+    reference = str(generation.id)
+    balance = await db_users.apply_credits(db, generation.user_id, generation.price, "refund", reference)
+    if balance is not None and generation.refund_claim > 0:
+        claimed = -generation.refund_claim
+        balance = await db_users.apply_credits(db, generation.user_id, claimed, "refund_claimed", reference)
+        log.info("generation.refund_claimed", generation_id=generation.id, credits=generation.refund_claim)
+    return balance

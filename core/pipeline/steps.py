@@ -131,6 +131,8 @@ class Pipeline:
         except PromptError as error:
             if error.retryable and not job.last_attempt:
                 raise TransientError(str(error)) from error
+            if error.account:
+                await health.prompt_writer_refused(app, error)
             log.warning(
                 "generation.prompt.fallback",
                 generation_id=gid,

@@ -34,11 +34,13 @@ def with_sound_cue(prompt: str) -> str:
 
 
 class PromptError(Exception):
-    """The prompt could not be written; ``retryable`` when waiting may help."""
+    """The prompt could not be written; ``retryable`` when waiting may help; ``account`` when OpenAI
+    refused the key or the quota (an operator must act: every prompt falls back until then)."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, account: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.account = account
 
 
 def fallback_prompt(idea: str, with_photo: bool, sound: bool = False) -> str:
@@ -98,6 +100,11 @@ class Prompter:
 def prompt_error(error: openai.OpenAIError) -> PromptError:
     """What a failed request means for the prompt: worth retrying or not."""
     match error:
+        case openai.AuthenticationError() | openai.PermissionDeniedError():
+            return PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False, account=True)
+        case openai.RateLimitError() if error.code == "insufficient_quota":
+            # A 429 that waiting does not cure: the project is out of quota (billing).
+            return PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False, account=True)
         case openai.APIConnectionError() | openai.RateLimitError() | openai.InternalServerError():
             return PromptError(f"{type(error).__name__}: {error}", retryable=True)
         case openai.APIStatusError():

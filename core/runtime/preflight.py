@@ -11,6 +11,7 @@ decisions are testable without a network.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from core.providers.base import AccountProblem, ProviderError, Retryable, VideoP
 from core.providers.kie import KieProvider
 from core.providers.prompter import openai_client
 from core.settings import Settings
-from core.settings.sections import TelegramSettings
+from core.settings.sections import StorageSettings, TelegramSettings
+from core.storage import STORAGE_ERRORS, open_storage
 from db.migrate import applied_versions, discover
 from db.pool import connect
 
@@ -226,6 +228,35 @@ async def check_openai(client: openai.AsyncOpenAI, model: str) -> Check:
     return passed("OpenAI", f"key valid; model {model} available")
 
 
+STORAGE_PROBE = b"reelsmith storage check"
+
+
+async def check_storage(settings: StorageSettings) -> Check:
+    """With STORAGE_URL: both buckets exist, and in each a probe object can be written, read back and
+    deleted (the rights the archive needs), so a wrong key or bucket shows here, not at the first video."""
+    hint = "check STORAGE_URL, the access keys and their rights (write, read, delete) on both buckets"
+    async with open_storage(settings) as storage:
+        assert storage is not None  # only called with STORAGE_URL set
+        bucket = storage.inputs
+        try:
+            for bucket in (storage.inputs, storage.outputs):
+                if not await storage.bucket_exists(bucket):
+                    return failed(
+                        "Storage",
+                        f"bucket {bucket!r} does not exist",
+                        "create it, or set STORAGE_INPUTS_BUCKET / STORAGE_OUTPUTS_BUCKET to buckets that exist",
+                    )
+                key = f"reelsmith-check/{secrets.token_hex(8)}"
+                await storage.put(bucket, key, STORAGE_PROBE, "text/plain")
+                read = await storage.get(bucket, key)
+                await storage.delete(bucket, key)
+                if read != STORAGE_PROBE:
+                    return failed("Storage", f"{bucket}: the probe object read back differs", hint)
+        except STORAGE_ERRORS as error:
+            return failed("Storage", f"{bucket}: {type(error).__name__}: {error}", hint)
+    return passed("Storage", f"buckets {storage.inputs} and {storage.outputs}: write, read and delete work")
+
+
 async def run_checks(settings: Settings, database_url: str) -> list[Check]:
     """Every check, at once; each bounded by CHECK_TIMEOUT. In a fixed order for reading."""
     bot = preflight_bot(settings.telegram)
@@ -245,6 +276,8 @@ async def run_checks(settings: Settings, database_url: str) -> list[Check]:
                 ),
                 ("OpenAI", check_openai(client, settings.openai.model)),
             ]
+            if settings.storage.url:
+                named.append(("Storage", check_storage(settings.storage)))
             return list(await asyncio.gather(*(_bounded(name, check) for name, check in named)))
     finally:
         await bot.session.close()

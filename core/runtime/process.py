@@ -111,7 +111,10 @@ class Runtime:
                 )
             routes.append(metrics_route(self.fleet, token, hidden=hidden))
         self.web = WebServer(
-            build_app(checks, routes), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_grace
+            build_app(checks, routes, details_token=reveal(metrics_settings.token)),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_grace,
         )
         self.exit_code = EXIT_OK
         self.stop_reason = ""

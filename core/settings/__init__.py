@@ -7,13 +7,14 @@ here, one line per variable, named as written, secrets hidden, so a bad start re
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Iterator, Mapping
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -107,7 +108,7 @@ class Settings(BaseModel):
             if var.secret and (value := self._value(var)):
                 raw = value.get_secret_value()
                 # A DSN is shown redacted; only its password is secret.
-                found += [urlsplit(raw).password or ""] if raw.startswith("postgres") else [raw]
+                found += dsn_passwords(raw) if raw.startswith("postgres") else [raw]
         return [secret for secret in found if secret]
 
     def _value(self, var: Variable) -> Any:
@@ -207,11 +208,26 @@ def _shown(var: Variable, value: Any) -> Any:
     return value
 
 
-def redact_dsn(dsn: str) -> str:
+_QUERY_PASSWORD = re.compile(r"(?i)(^|&)((?:ssl)?password)=([^&]*)")
+
+
+def dsn_passwords(dsn: str) -> list[str]:
+    """Every password a DSN holds: the one in its netloc and any ``?password=`` (libpq reads both)."""
     parts = urlsplit(dsn)
-    if not parts.password:
-        return dsn
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    found = [parts.password or ""]
+    for match in _QUERY_PASSWORD.finditer(parts.query):
+        found += [match.group(3), unquote(match.group(3))]  # as written, and as libpq reads it
+    return list(dict.fromkeys(p for p in found if p))
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN as it may be logged: passwords (``user:***@``, ``?password=***``) hidden."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1))
+    if parts.query:
+        parts = parts._replace(query=_QUERY_PASSWORD.sub(r"\1\2=***", parts.query))
+    return parts.geturl()
 
 
 def read_environment(environ: Mapping[str, str], dotenv: Path | None) -> dict[str, str]:

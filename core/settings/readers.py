@@ -73,6 +73,7 @@ Dsn = Annotated[SecretStr | None, matching(r"(?i)postgres(ql)?:.*", "must be a p
 BotToken = Annotated[
     SecretStr, matching(r"\d+:[A-Za-z0-9_-]{20,}", "does not look like a bot token from @BotFather (digits:letters)")
 ]
+# Telegram's allowed set; at least 32 characters so it cannot be guessed (openssl rand -hex 16 gives 32).
 WebhookSecret = Annotated[
-    SecretStr | None, matching(r"[A-Za-z0-9_-]{1,256}", "must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    SecretStr | None, matching(r"[A-Za-z0-9_-]{32,256}", "must be 32-256 characters of A-Z, a-z, 0-9, _ and -")
 ]

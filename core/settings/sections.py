@@ -48,7 +48,8 @@ class TelegramSettings(Section):
     """Public https:// address of this service. Set: webhook mode (Telegram and KIE call us). Empty: long polling and
     KIE status polling, for local runs."""
     webhook_secret: read.WebhookSecret = env(None, alias="WEBHOOK_SECRET")
-    """Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token. Empty: derived from the bot token."""
+    """Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token: 32-256 characters of A-Z a-z 0-9 _ - (openssl rand
+    -hex 16). Empty: derived from the bot token."""
     upload_limit: read.Size = env("50MB")
     """Largest video sent as a file; larger ones are sent as a link. 50MB on api.telegram.org, 2000MB on a local Bot API
     server."""
@@ -82,6 +83,9 @@ class ProductSettings(Section):
     """Credits a new user gets with their first /start."""
     credit_packages: Annotated[tuple[Package, ...], read.reads(parse_packages)] = env("100:50,300:140,1000:400")
     """Credit packages sold for Telegram Stars (/buy): credits:stars entries, comma-separated."""
+    grant_limit: read.Count = env("1000", alias="GRANT_LIMIT")
+    """Most credits one admin /grant may add or take away; larger changes take several grants (each one is told to the
+    other admins)."""
     max_active_per_user: read.Count = env("1")
     """Unfinished generations one user may have at once."""
     user_messages_per_minute: read.Count = env("20")

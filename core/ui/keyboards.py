@@ -146,3 +146,40 @@ class EraseData(CallbackData, prefix="erase"):
 
 def erase_keyboard(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[_button(text(lang, "button_erase"), EraseData())]])
+
+
+class RefundCharge(CallbackData, prefix="refund"):
+    """An admin's answer to a refund's preview: ``digest`` names the charge (db.payments.digest)."""
+
+    digest: str
+    go: bool
+
+
+def refund_keyboard(lang: str, charge_digest: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(text(lang, "button_refund"), RefundCharge(digest=charge_digest, go=True)),
+                _button(text(lang, "button_cancel"), RefundCharge(digest=charge_digest, go=False)),
+            ]
+        ]
+    )
+
+
+class BroadcastSend(CallbackData, prefix="bcast"):
+    """An admin's answer to a broadcast's preview: send ``message`` of ``chat`` to everyone, or not."""
+
+    chat: int
+    message: int
+    go: bool
+
+
+def broadcast_keyboard(lang: str, chat_id: int, message_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(text(lang, "button_send"), BroadcastSend(chat=chat_id, message=message_id, go=True)),
+                _button(text(lang, "button_cancel"), BroadcastSend(chat=chat_id, message=message_id, go=False)),
+            ]
+        ]
+    )

@@ -28,7 +28,7 @@ class FakeOpenAI:
         self.api_key = api_key
         self.requests: list[OpenAICall] = []
         self.down = False
-        self._failures: list[tuple[int, str]] = []
+        self._failures: list[tuple[int, str, str | None]] = []
         self.models = {"gpt-4.1-mini", "gpt-4.1"}
         # As a model that follows the system prompt answers: the sound cue on its own line.
         self.reply = "A slow dolly shot of the idea, vertical 9:16, golden hour light.\nSFX: soft wind, distant gulls."
@@ -51,8 +51,11 @@ class FakeOpenAI:
         if self._runner:
             await self._runner.cleanup()
 
-    def fail_next(self, status: int, *, times: int = 1, message: str = "The server had an error") -> None:
-        self._failures += [(status, message)] * times
+    def fail_next(
+        self, status: int, *, times: int = 1, message: str = "The server had an error", code: str | None = None
+    ) -> None:
+        """``code``: OpenAI's error code (and type), e.g. ``insufficient_quota`` on a 429 that waiting won't cure."""
+        self._failures += [(status, message, code)] * times
 
     async def _model(self, request: web.Request) -> web.Response:
         self.requests.append(OpenAICall(request.path, {}, request.headers.get("Authorization", "")))
@@ -73,7 +76,9 @@ class FakeOpenAI:
         if self.down:
             return _error(503, "The engine is currently overloaded, please try again later", "overloaded")
         if self._failures:
-            status, message = self._failures.pop(0)
+            status, message, code = self._failures.pop(0)
+            if code is not None:
+                return _error(status, message, code, kind=code)
             return _error(status, message, "server_error" if status >= 500 else "rate_limit_exceeded")
         return web.json_response(
             {
@@ -94,7 +99,5 @@ class FakeOpenAI:
         )
 
 
-def _error(status: int, message: str, code: str) -> web.Response:
-    return web.json_response(
-        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}, status=status
-    )
+def _error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> web.Response:
+    return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status)
