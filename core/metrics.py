@@ -43,6 +43,12 @@ JOBS = Counter("reelsmith_jobs", "Job runs finished, by kind and outcome.", ["ki
 PROVIDER_ERRORS = Counter(
     "reelsmith_provider_errors", "Video provider errors, by provider and code.", ["provider", "code"], registry=REGISTRY
 )
+RECREATED = Counter(
+    "reelsmith_renders_recreated",
+    "Renders created again, free, after a failure worth one more try (Veo's audio verdict), by provider and model.",
+    ["provider", "model"],
+    registry=REGISTRY,
+)
 POSSIBLE_DUPLICATE_CREATES = Counter(
     "reelsmith_possible_duplicate_creates",
     "Creates sent again after an earlier create's answer was lost and no callback adopted its task: each may be a "
@@ -146,6 +152,11 @@ def provider_error(provider: str, code: int | str) -> None:
 def moderated(outcome: str) -> None:
     if _enabled:
         MODERATIONS.labels(outcome).inc()
+
+
+def render_recreated(provider: str, model: str) -> None:
+    if _enabled:
+        RECREATED.labels(provider, model).inc()
 
 
 def possible_duplicate_create(provider: str) -> None:

@@ -63,6 +63,8 @@ class Generation:
     late: bool
     possible_duplicates: int  # creates sent again after a lost answer (each may be a second provider task)
     refund_claim: int  # credits of its refund that go to a Stars refund's shortfall (0: none)
+    duration_s: int | None = None  # the length chosen, for a model priced per second
+    recreated: int = 0  # free retries of a failed render (at most one)
 
     @property
     def unfinished(self) -> bool:
@@ -89,9 +91,11 @@ async def create_draft(
     photo_file_id: str | None,
     callback_token: str,
     provider: str,
+    duration_s: int | None = None,
 ) -> Generation:
     rows = await db.fetch(
-        queries.generation_create_draft, user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider
+        queries.generation_create_draft,
+        *(user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider, duration_s),
     )
     return _one(rows)  # type: ignore[return-value]
 
@@ -113,9 +117,16 @@ async def set_status_message(db: Executor, generation_id: int, message_id: int) 
 
 
 async def set_model(
-    db: Executor, generation_id: int, user_id: int, model: str, price: int, provider: str
+    db: Executor, generation_id: int, user_id: int, model: str, price: int, provider: str, duration_s: int | None = None
 ) -> Generation | None:
-    return _one(await db.fetch(queries.generation_set_model, generation_id, user_id, model, price, provider))
+    return _one(
+        await db.fetch(queries.generation_set_model, generation_id, user_id, model, price, provider, duration_s)
+    )
+
+
+async def recreate(db: Executor, generation_id: int, task_id: str) -> Generation | None:
+    """Back to submitting for its one free retry; None when it was retried already or moved on."""
+    return _one(await db.fetch(queries.generation_recreate, generation_id, task_id))
 
 
 async def discard(db: Executor, generation_id: int, user_id: int) -> Generation | None:

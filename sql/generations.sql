@@ -5,9 +5,10 @@
 
 -- name: generation_create_draft
 -- A priced proposal waiting for the user's confirmation; nothing is charged yet.
--- $1 user id, $2 chat id, $3 model, $4 price, $5 idea, $6 photo file_id, $7 callback token, $8 provider
-INSERT INTO generations (user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider)
-VALUES ($1::bigint, $2::bigint, $3::text, $4::int, $5::text, $6::text, $7::text, $8::text)
+-- $1 user id, $2 chat id, $3 model, $4 price, $5 idea, $6 photo file_id, $7 callback token, $8 provider,
+-- $9 length in seconds (null: the model's fixed length)
+INSERT INTO generations (user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider, duration_s)
+VALUES ($1::bigint, $2::bigint, $3::text, $4::int, $5::text, $6::text, $7::text, $8::text, $9::int)
 RETURNING *;
 
 -- name: generation_get
@@ -27,8 +28,9 @@ SELECT * FROM generations WHERE callback_token = $1::text;
 UPDATE generations SET status_message_id = $2::bigint WHERE id = $1::bigint;
 
 -- name: generation_set_model
--- Change the model of a draft (and its price, provider). $1 id, $2 user id, $3 model, $4 price, $5 provider
-UPDATE generations SET model = $3::text, price = $4::int, provider = $5::text
+-- Change the model or length of a draft (and its price, provider). $1 id, $2 user id, $3 model, $4 price,
+-- $5 provider, $6 length in seconds (null: the model's fixed length)
+UPDATE generations SET model = $3::text, price = $4::int, provider = $5::text, duration_s = $6::int
 WHERE id = $1::bigint AND user_id = $2::bigint AND status = 'draft'
 RETURNING *;
 
@@ -203,6 +205,16 @@ FROM generations
 WHERE user_id = $1::bigint AND status = 'done'
 ORDER BY finished_at DESC
 LIMIT $2::int;
+
+-- name: generation_recreate
+-- A rendering task the provider failed in a way worth one more try (Veo's "unable to generate audio"): back
+-- to submitting, its task forgotten, the retry counted; the charge stays as it is. Only once, and only
+-- for the task that failed. $1 id, $2 the failed task id
+UPDATE generations
+SET status = 'submitting', task_id = NULL, rendering_at = NULL, deadline_at = NULL, creating_since = NULL,
+    recreated = recreated + 1
+WHERE id = $1::bigint AND status = 'rendering' AND task_id = $2::text AND recreated = 0
+RETURNING *;
 
 -- name: generations_open_refundable
 -- A user's unfinished generations not refunded yet, oldest first: what a Stars refund may claim

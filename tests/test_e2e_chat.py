@@ -138,14 +138,14 @@ class TestIdeas:
         )
         assert button_data(proposal) == [
             f"go:{draft}",
+            f"model:{draft}:veo3_lite",
             f"model:{draft}:veo3",
-            f"model:{draft}:kling-2.6",
-            f"model:{draft}:sora-2",
+            f"model:{draft}:kling-3.0-std",
             f"drop:{draft}",
         ]
         row = await bot.generation(draft)
         assert (row["status"], row["price"], row["idea"]) == ("draft", 60, "a whale in the clouds")
-        assert "Model changed" in await tap(bot, ANN, f"model:{draft}:sora-2", row["status_message_id"])
+        assert "Model changed" in await tap(bot, ANN, f"model:{draft}:veo3_lite", row["status_message_id"])
         edited = bot.telegram.messages(ANN)[row["status_message_id"]]
         assert "Price: 30 credits" in edited["text"]
         assert (await bot.generation(draft))["price"] == 30

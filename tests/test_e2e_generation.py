@@ -237,22 +237,25 @@ class TestCallbacks:
 
 
 class TestModelsAndMedia:
-    async def test_sora_is_asked_for_portrait_and_kling_for_9_16(self, bot: BotHarness, fake_kie: FakeKie) -> None:
-        for user_id, model, expected in ((601, "sora-2", "portrait"), (602, "kling-2.6", "9:16")):
-            draft = await propose(bot, user_id, text="a paper boat in the rain")
-            row = await bot.generation(draft)
-            pick = callback_update(
-                bot.next_update_id(), user_id, f"model:{draft}:{model}", message_id=row["status_message_id"]
-            )
-            assert await bot.send(pick) == 200
-            assert (await bot.generation(draft))["model"] == model
-            await bot.send(message_update(bot.next_update_id(), user_id, text="/start"))
-            confirm = callback_update(bot.next_update_id(), user_id, f"go:{draft}", message_id=row["status_message_id"])
-            assert await bot.send(confirm) == 200
-            await fake_kie.wait_for(lambda fake, m=model: any(t.model.startswith(m) for t in fake.tasks.values()))
-            task = next(t for t in fake_kie.tasks.values() if t.model.startswith(model))
-            assert task.body["input"]["aspect_ratio"] == expected
-            assert task.model == (f"{model}-text-to-video" if model == "sora-2" else f"{model}/text-to-video")
+    async def test_each_market_family_is_asked_for_9_16(self, make_bot, fake_kie: FakeKie) -> None:
+        models = "veo3_fast:veo:60,kling-2.6:kling:55,kling-3.0-std:kling3:12/s:5,10,seedance-2-mini:seedance:9/s:5,10"
+        expected = {"kling-2.6": "kling-2.6/text-to-video", "kling-3.0-std": "kling-3.0/video"}
+        expected["seedance-2-mini"] = "bytedance/seedance-2-mini"
+        async with make_bot(VIDEO_MODELS=models) as bot:
+            for user_id, (model, slug) in enumerate(expected.items(), start=601):
+                draft = await propose(bot, user_id, text="a paper boat in the rain")
+                row = await bot.generation(draft)
+                pick = callback_update(
+                    bot.next_update_id(), user_id, f"model:{draft}:{model}", message_id=row["status_message_id"]
+                )
+                assert await bot.send(pick) == 200
+                assert (await bot.generation(draft))["model"] == model
+                await bot.send(message_update(bot.next_update_id(), user_id, text="/start"))
+                go = callback_update(bot.next_update_id(), user_id, f"go:{draft}", message_id=row["status_message_id"])
+                assert await bot.send(go) == 200
+                await fake_kie.wait_for(lambda fake, s=slug: any(t.model == s for t in fake.tasks.values()))
+                task = next(t for t in fake_kie.tasks.values() if t.model == slug)
+                assert task.body["input"]["aspect_ratio"] == "9:16"
 
     async def test_result_urls_as_a_json_string(self, bot: BotHarness, fake_kie: FakeKie) -> None:
         fake_kie.result_urls_as_string = True

@@ -198,7 +198,7 @@ async def test_market_record_info_goes_from_generating_to_success(kie: FakeKie, 
 
 async def test_market_failure_reports_fail_code_as_a_string(kie: FakeKie, http: aiohttp.ClientSession) -> None:
     kie.script(Outcome.failure(500, "Internal server error"))
-    task_id = await create_market(kie, http, model="sora-2-text-to-video")
+    task_id = await create_market(kie, http, model="kling-2.6/text-to-video")
     await kie.finish(task_id)
     record = await market_record(kie, http, task_id)
     assert (record["state"], record["failCode"], record["failMsg"]) == ("fail", "500", "Internal server error")

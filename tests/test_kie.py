@@ -10,10 +10,20 @@ import pytest
 
 from core.catalogue import VideoModel, parse_models
 from core.pipeline.verdict import poll_delay
-from core.providers.base import AccountProblem, ContentRefused, FinalFailure, ModelUnavailable, Retryable, Unanswered
+from core.providers.base import (
+    AccountProblem,
+    ContentRefused,
+    FinalFailure,
+    ModelUnavailable,
+    ProviderError,
+    Retryable,
+    Unanswered,
+    WorthAnotherTry,
+)
 from core.providers.kie import (
     MARKET_CREATE,
     VEO_CREATE,
+    VEO_RECORD,
     KieError,
     KieProvider,
     create_request,
@@ -24,8 +34,9 @@ from core.providers.kie import (
     signature,
     signature_valid,
     unwrap,
+    verdict,
 )
-from tests.fakes.kie import FakeKie, Outcome
+from tests.fakes.kie import NO_AUDIO, PAUSED, FakeKie, Outcome, contract_problem, load_contracts
 
 VEO, KLING, SORA, KLING3 = (
     VideoModel("veo3_fast", "veo", 60),
@@ -33,6 +44,7 @@ VEO, KLING, SORA, KLING3 = (
     VideoModel("sora-2", "sora", 30),
     VideoModel("kling-3.0-pro", "kling3", 120),
 )
+SEEDANCE = VideoModel("seedance-2-mini", "seedance", 45, per_second=9, durations=(5, 10))
 
 
 class TestParsing:
@@ -214,7 +226,7 @@ class TestClient:
         url = await client.upload_image(b"\xff\xd8jpeg", "g1.jpg")
         assert fake_kie.uploads[url] == b"\xff\xd8jpeg"
         assert await client.balance() == fake_kie.credits
-        for model in (VEO, KLING, SORA):
+        for model in (VEO, KLING, KLING3, SEEDANCE):
             task_id = await client.create(model, "a prompt", url, None)
             assert (await client.state(model, task_id)).finished is False
             await fake_kie.finish(task_id)
@@ -308,3 +320,99 @@ class TestSharedRateLimit:
                     assert next_wait > hour - 60, "settled: a whole window from the answer"
                 else:
                     assert next_wait <= 1.0, "unsettled: the window ran from the take, nearly over"
+
+
+class TestSeedance:
+    """Seedance 2 (Standard, Fast, Mini) against the shape confirmed from KIE's pages (tests/fixtures/kie)."""
+
+    CONTRACTS = load_contracts()
+
+    @pytest.mark.parametrize("model_id", ["seedance-2", "seedance-2-fast", "seedance-2-mini"])
+    @pytest.mark.parametrize("photo", [None, "https://kie/u.jpg"])
+    @pytest.mark.parametrize("seconds", [5, 10])
+    def test_each_request_keeps_its_contract(self, model_id: str, photo: str | None, seconds: int) -> None:
+        model = VideoModel(model_id, "seedance", 9 * 5, per_second=9, durations=(5, 10))
+        path, body = create_request(model, "a prompt", photo, "https://bot/cb", seconds)
+        assert path == MARKET_CREATE and body["model"] == f"bytedance/{model_id}"
+        assert body["callBackUrl"] == "https://bot/cb" and "callBackUrl" not in body["input"]
+        assert contract_problem(self.CONTRACTS[body["model"]], body["input"]) is None
+        expected = {"prompt": "a prompt", "aspect_ratio": "9:16", "resolution": "720p", "duration": seconds}
+        expected |= {"generate_audio": True} | ({"first_frame_url": photo} if photo else {})
+        assert body["input"] == expected
+
+    def test_the_first_length_is_sent_when_none_was_chosen(self) -> None:
+        _, body = create_request(SEEDANCE, "p", None, None)
+        assert body["input"]["duration"] == 5
+
+    @pytest.mark.parametrize(
+        ("change", "problem"),
+        [
+            ({"prompt": ""}, "prompt is required"),
+            ({"duration": "5"}, "duration must be of type integer"),
+            ({"duration": 3}, "duration must be between 4 and 15"),
+            ({"aspect_ratio": "portrait"}, "aspect_ratio must be one of"),
+            ({"resolution": "1080p"}, "resolution must be one of 480p, 720p"),
+            ({"generate_audio": "yes"}, "generate_audio must be of type boolean"),
+            ({"image_urls": ["x"]}, "image_urls is not a known parameter"),
+            ({"reference_image_urls": ["x"]}, "cannot be combined"),
+            ({"first_frame_url": None, "last_frame_url": "x"}, "last_frame_url needs first_frame_url"),
+        ],
+    )
+    def test_the_contract_refuses_what_kie_refuses(self, change: dict[str, object], problem: str) -> None:
+        _, body = create_request(SEEDANCE, "p", "https://kie/u.jpg", None, 5)
+        params = {k: v for k, v in (body["input"] | change).items() if v is not None}
+        found = contract_problem(self.CONTRACTS["bytedance/seedance-2-mini"], params)
+        assert found is not None and problem in found
+
+    async def test_the_fake_answers_422_on_a_shape_violation(self, fake_kie: FakeKie) -> None:
+        async with aiohttp.ClientSession() as http:
+            url = f"{fake_kie.base_url}/api/v1/jobs/createTask"
+            headers = {"Authorization": f"Bearer {fake_kie.api_key}"}
+            bad = {"model": "bytedance/seedance-2-fast", "input": {"prompt": "p", "duration": "5"}}
+            async with http.post(url, json=bad, headers=headers) as response:
+                assert (response.status, await response.json()) == (
+                    200,
+                    {"code": 422, "msg": "duration must be of type integer", "data": None},
+                )
+        assert fake_kie.tasks == {}
+
+
+async def test_kie_refuses_every_sora_model_as_paused(fake_kie: FakeKie) -> None:
+    """KIE answers every Sora slug "temporarily paused" (reference section 13.1); so does the fake."""
+    async with aiohttp.ClientSession() as http:
+        client = KieProvider(
+            http, api_key=fake_kie.api_key, base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
+        )
+        for model, photo in ((SORA, None), (SORA, "https://kie/u.jpg"), (VideoModel("sora-2-pro", "sora", 90), None)):
+            with pytest.raises(ProviderError, match=PAUSED):
+                await client.create(model, "p", photo, None)
+    slugs = {c.json["model"] for c in fake_kie.requests if c.path.endswith("createTask")}
+    assert slugs == {"sora-2-text-to-video", "sora-2-image-to-video", "sora-2-pro-text-to-video"}
+    assert fake_kie.tasks == {}
+
+
+def test_unable_to_generate_audio_is_worth_another_try() -> None:
+    """Veo's audio verdict (reference 13.3) is its own kind of final failure; a refusal stays a refusal."""
+    failure = verdict(501, "The Google model was unable to generate audio. Try again.")
+    assert isinstance(failure, WorthAnotherTry) and failure.code == "501"
+    assert isinstance(verdict(500, "Unable to generate audio"), WorthAnotherTry)
+    assert type(verdict(400, "unable to generate audio")) is ContentRefused
+    assert type(verdict(501, "generation failed")) is FinalFailure
+    record = {"successFlag": 2, "errorCode": 501, "errorMessage": NO_AUDIO}
+    assert isinstance(parse_veo_record(record).failure, WorthAnotherTry)
+
+
+async def test_the_fake_fails_a_veo_task_for_audio_in_kies_record_format(fake_kie: FakeKie) -> None:
+    fake_kie.script(Outcome.no_audio())
+    async with aiohttp.ClientSession() as http:
+        client = KieProvider(
+            http, api_key=fake_kie.api_key, base_url=fake_kie.base_url, upload_base_url=fake_kie.upload_base_url
+        )
+        task_id = await client.create(VEO, "p", "https://kie/u.jpg", None)
+        await fake_kie.finish(task_id)
+        headers = {"Authorization": f"Bearer {fake_kie.api_key}"}
+        async with http.get(f"{fake_kie.base_url}{VEO_RECORD}", params={"taskId": task_id}, headers=headers) as answer:
+            data = (await answer.json())["data"]
+        assert (data["successFlag"], data["errorCode"], data["errorMessage"]) == (2, 501, NO_AUDIO)
+        assert data["response"] is None
+        assert isinstance((await client.state(VEO, task_id)).failure, WorthAnotherTry)

@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from core.pipeline.photos import PhotoUnreadable, to_vertical
+from core.pipeline.photos import PhotoUnreadable, image_type, to_vertical
 
 RED, BLUE, GREEN = (220, 20, 20), (20, 20, 220), (20, 200, 20)
 
@@ -161,3 +161,27 @@ def test_decompression_bombs_are_unreadable(factor: float) -> None:
 def test_bad_options_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="fit"):
         to_vertical(encode(striped(90, 160)), fit="stretch")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("JPEG", ("jpg", "image/jpeg")),
+        ("PNG", ("png", "image/png")),
+        ("WEBP", ("webp", "image/webp")),
+        ("GIF", ("gif", "image/gif")),
+    ],
+)
+def test_the_type_is_read_from_the_bytes(fmt: str, expected: tuple[str, str]) -> None:
+    """KIE serves an upload with the type its name says: the name must come from the bytes (issue 14)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (90, 160), (10, 20, 30)).save(buffer, fmt)
+    assert image_type(buffer.getvalue()) == expected
+
+
+def test_what_is_no_known_image_is_called_so() -> None:
+    assert image_type(b"") == image_type(b"RIFF0000WAVE") == image_type(b"hello") == ("bin", "application/octet-stream")
+    assert image_type(to_vertical(encode(striped(400, 300), "PNG"))) == (
+        "jpg",
+        "image/jpeg",
+    )  # what the pipeline uploads

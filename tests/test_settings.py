@@ -21,7 +21,9 @@ def test_defaults_need_only_the_three_secrets() -> None:
     assert settings.database.embedded_pg_dir == Path(".data/postgres")
     assert settings.telegram.webhook_mode is False
     assert settings.product.default_model == "veo3_fast"
-    assert settings.product.video_models["sora-2"].family == "sora"
+    # Only models KIE serves today (issue 14): no Sora; Kling 3.0 is priced per second.
+    assert list(settings.product.video_models) == ["veo3_lite", "veo3_fast", "veo3", "kling-3.0-std"]
+    assert settings.product.video_models["kling-3.0-std"].durations == (5, 10)
     assert settings.product.generation_timeout == 360
 
 
@@ -46,7 +48,7 @@ def test_bot_settings_are_checked() -> None:
     problems = "\n".join(caught.value.problems)
     assert "BOT_TOKEN=<hidden> does not look like a bot token" in problems
     assert "PUBLIC_BASE_URL='bot.example.com' must be an http(s):// URL" in problems
-    assert "'kling-2.6:Runway Gen4:10': the family is a lowercase name such as veo, kling, kling3 or sora" in problems
+    assert "'kling-2.6:Runway Gen4:10': the family is a lowercase name such as veo, kling3 or seedance" in problems
     assert "PHOTO_MAX_SIZE='big' must be a size" in problems
     assert "ADMIN_IDS='1,two' must be Telegram user ids" in problems
 

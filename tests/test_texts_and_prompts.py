@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
-from core.providers.prompter import Prompter, PromptError, fallback_prompt
+from core.providers.prompter import DEFAULT_SOUND_CUE, Prompter, PromptError, fallback_prompt, with_sound_cue
 from core.ui.texts import LANGUAGES, keys, language, placeholders, plural, text, user_language
 from db.users import User
 from tests.fakes.openai import FakeOpenAI
@@ -142,6 +142,20 @@ class TestPrompter:
         fake_openai.reply = "   "
         with pytest.raises(PromptError, match="empty prompt"):
             await prompter.write("x")
+
+    async def test_a_sound_model_gets_an_sfx_cue(self, prompter: Prompter, fake_openai: FakeOpenAI) -> None:
+        """Asked for, and added when the writer forgets it; never for a silent model, never twice."""
+        fake_openai.reply = "A paper boat drifts down a rainy street."
+        assert await prompter.write("a paper boat") == fake_openai.reply
+        assert "SFX:" not in fake_openai.requests[-1].body["messages"][0]["content"]
+        written = await prompter.write("a paper boat", sound=True)
+        assert "SFX:" in fake_openai.requests[-1].body["messages"][0]["content"]
+        assert written == f"{fake_openai.reply}\n{DEFAULT_SOUND_CUE}"
+        fake_openai.reply = "A paper boat drifts.\nsfx: rain on tin roofs, a gutter gurgling"
+        assert await prompter.write("a paper boat", sound=True) == fake_openai.reply
+        assert with_sound_cue(with_sound_cue("x")) == with_sound_cue("x") == f"x\n{DEFAULT_SOUND_CUE}"
+        assert fallback_prompt("a kite", with_photo=False, sound=True).endswith(f"\n{DEFAULT_SOUND_CUE}")
+        assert "SFX" not in fallback_prompt("a kite", with_photo=False)
 
     def test_fallback_uses_the_users_words(self) -> None:
         assert fallback_prompt("a red kite", with_photo=False).startswith("a red kite. Vertical 9:16 video")

@@ -16,6 +16,7 @@ from core.pipeline.verdict import (
     Outcome,
     Overdue,
     Record,
+    Recreate,
     Refund,
     Rendering,
     Retry,
@@ -34,6 +35,7 @@ from core.providers.base import (
     Retryable,
     TaskState,
     Unanswered,
+    WorthAnotherTry,
 )
 from core.queue import Cancel, TransientError
 from core.ui.status import BUSY, CONTENT, INTERNAL, MODEL, RENDER, TIMEOUT, Reason
@@ -52,6 +54,10 @@ VIDEO = TaskState(finished=True, video_url="https://cdn.example/v.mp4")
 FAILED = TaskState(finished=True, failure=FINAL)
 MODERATED = TaskState(finished=True, failure=REFUSED)
 EMPTY = TaskState(finished=True)  # finished, neither a video nor a reason
+NO_AUDIO = TaskState(
+    finished=True, failure=WorthAnotherTry("KIE 501: The Google model was unable to generate audio", code="501")
+)
+NO_AUDIO_REASON = Reason(RENDER, "KIE 501: The Google model was unable to generate audio")
 FAILED_WITH_URL = TaskState(finished=True, video_url="https://cdn.example/v.mp4", failure=FINAL)
 
 DEADLINE, LATE_LIMIT = 360.0, 1800.0
@@ -110,6 +116,17 @@ POLL_ROWS = [
     ("finished without a video", EMPTY, MIDWAY, Refund(Reason(RENDER, "finished without a video"))),
     ("a failure wins over a url", FAILED_WITH_URL, MIDWAY, Refund(Reason(RENDER, "KIE 500: upstream failed"))),
     ("failed past the deadline, refunded", FAILED, REFUNDED, Refund(Reason(RENDER, "KIE 500: upstream failed"))),
+    # Veo's audio verdict: one free new task in time, then a refund like any failure
+    ("no audio: one more task", NO_AUDIO, MIDWAY, Recreate(NO_AUDIO_REASON)),
+    ("no audio, early", NO_AUDIO, EARLY, Recreate(NO_AUDIO_REASON)),
+    (
+        "no audio again: refunded",
+        NO_AUDIO,
+        Rendering(60, DEADLINE, LATE_LIMIT, recreated=True),
+        Refund(NO_AUDIO_REASON),
+    ),
+    ("no audio, refunded already", NO_AUDIO, REFUNDED, Refund(NO_AUDIO_REASON)),
+    ("no audio while reading is an error", NO_AUDIO.failure, MIDWAY, Refund(NO_AUDIO_REASON)),
     # first past the deadline: refunded now, then whatever the answer says
     ("overdue, running: no tick", RUNNING, PAST_DEADLINE, Overdue(Wait(20.0))),
     ("overdue at the deadline exactly", RUNNING, rendering(DEADLINE), Overdue(Wait(20.0))),
@@ -117,6 +134,7 @@ POLL_ROWS = [
     ("overdue, a video: free", VIDEO, PAST_DEADLINE, Overdue(Deliver(VIDEO.video_url, late=True))),
     ("overdue, failed", FAILED, PAST_DEADLINE, Overdue(Refund(Reason(RENDER, "KIE 500: upstream failed")))),
     ("overdue, refused", REFUSED, PAST_DEADLINE, Overdue(Refund(Reason(CONTENT, "flagged by moderation")))),
+    ("overdue, no audio: no new task", NO_AUDIO, PAST_DEADLINE, Overdue(Refund(NO_AUDIO_REASON))),
 ]
 
 

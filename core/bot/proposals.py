@@ -19,7 +19,7 @@ from core.bot.turn import Turn
 from core.catalogue import VideoModel
 from core.pipeline.services import App
 from core.telegram.replies import EditOrSend
-from core.ui.keyboards import Again, Drop, PickModel, confirm_keyboard
+from core.ui.keyboards import Again, Drop, PickLength, PickModel, confirm_keyboard
 from core.ui.texts import text
 from db import generations as db_generations
 from db import models as db_models
@@ -50,6 +50,7 @@ def build_proposals_router() -> Router:
     router.message.register(on_unsupported)
     router.callback_query.register(on_drop, Drop.filter())
     router.callback_query.register(on_pick_model, PickModel.filter())
+    router.callback_query.register(on_pick_length, PickLength.filter())
     router.callback_query.register(on_again, Again.filter())
     return router
 
@@ -98,7 +99,9 @@ async def _offer(
         model = offered[0]  # the model asked for is withdrawn for now (paused by its provider)
     provider = app.provider(model).name
     draft = await db_generations.create_draft(
-        turn.db, turn.user.id, chat_id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24), provider
+        turn.db,
+        *(turn.user.id, chat_id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24), provider),
+        duration_s=model.default_duration,
     )
     proposal = SendMessage(
         chat_id=chat_id,
@@ -125,7 +128,10 @@ async def _proposal_text(turn: Turn, draft: Generation) -> str:
     else:
         idea = draft.idea
     model = app.model(draft.model)
-    words = text(lang, "confirm", idea=idea, model=model.title, price=draft.price, credits=turn.user.credits)
+    title = model.title
+    if draft.duration_s is not None:
+        title = text(lang, "model_with_length", model=title, seconds=draft.duration_s)
+    words = text(lang, "confirm", idea=idea, model=title, price=draft.price, credits=turn.user.credits)
     health = await db_providers.get(turn.db, app.provider(model).name)
     if health.account_problem:
         return f"{words}\n\n⚠️ {text(lang, 'service_unavailable')}"
@@ -149,15 +155,42 @@ async def on_drop(callback: CallbackQuery, callback_data: Drop, turn: Turn, stat
 
 
 async def on_pick_model(callback: CallbackQuery, callback_data: PickModel, turn: Turn) -> None:
-    app, lang = turn.app, turn.lang
+    app = turn.app
     model = app.settings.product.video_models.get(callback_data.model)
-    draft = model and await db_generations.set_model(
-        turn.db, callback_data.draft, turn.user.id, model.id, model.price, app.provider(model).name
-    )
+    draft = None
+    if model is not None:
+        draft = await db_generations.set_model(
+            turn.db,
+            *(callback_data.draft, turn.user.id, model.id, model.price, app.provider(model).name),
+            duration_s=model.default_duration,
+        )
+    await _show_changed(callback, turn, draft, "model_changed")
+
+
+async def on_pick_length(callback: CallbackQuery, callback_data: PickLength, turn: Turn) -> None:
+    """Another length of the draft's model (priced per second): the price, and later the charge, follow it."""
+    app = turn.app
+    draft = await db_generations.get(turn.db, callback_data.draft)
+    mine = draft is not None and draft.user_id == turn.user.id
+    model = app.settings.product.video_models.get(draft.model) if draft is not None and mine else None
+    price = model.price_for(callback_data.seconds) if model is not None and model.durations else None
+    changed = None
+    if model is not None and price is not None:
+        changed = await db_generations.set_model(
+            turn.db,
+            *(callback_data.draft, turn.user.id, model.id, price, app.provider(model).name),
+            duration_s=callback_data.seconds,
+        )
+    await _show_changed(callback, turn, changed, "length_changed")
+
+
+async def _show_changed(callback: CallbackQuery, turn: Turn, draft: Generation | None, what: str) -> None:
+    """The proposal again after its model or length changed (or why it cannot be)."""
+    app, lang = turn.app, turn.lang
     if not draft:
         turn.out.add(callback.answer(text(lang, "draft_gone"), show_alert=True))
         return
-    turn.out.add(callback.answer(text(lang, "model_changed")))
+    turn.out.add(callback.answer(text(lang, what)))
     keyboard = confirm_keyboard(lang, draft, await _offered(turn))
     turn.out.add(
         EditOrSend.under(callback, await _proposal_text(turn, draft), keyboard),

@@ -36,6 +36,26 @@ BLUR_DIVISOR = 20  # the blurred background's radius is the canvas width over th
 BLUR_DIM = 0.6  # and it is darkened, so the photo in front stands out
 
 
+# Magic numbers of the formats a photo can be in: (offset, bytes, file extension, MIME type).
+SIGNATURES = (
+    (0, b"\xff\xd8\xff", "jpg", "image/jpeg"),
+    (0, b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+    (8, b"WEBP", "webp", "image/webp"),  # after "RIFF" and the size
+    (0, b"GIF8", "gif", "image/gif"),
+)
+UNKNOWN = ("bin", "application/octet-stream")
+
+
+def image_type(data: bytes) -> tuple[str, str]:
+    """The file extension and MIME type ``data`` really is, read from its first bytes, whatever it was
+    called before: KIE's file host serves an upload with the type its name says, and Veo fails a JPEG served
+    as PNG with a misleading "unable to generate audio" (shared/reference/kie_api.md 13.3)."""
+    for offset, magic, extension, mime in SIGNATURES:
+        if data[offset : offset + len(magic)] == magic and (offset == 0 or data[:4] == b"RIFF"):
+            return extension, mime
+    return UNKNOWN
+
+
 class PhotoUnreadable(Exception):
     """The bytes are not an image we can read safely: junk, a truncated file, or too many pixels."""
 

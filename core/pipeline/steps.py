@@ -38,7 +38,7 @@ from core.pipeline import (
 from core.pipeline.archive import archive_input
 from core.pipeline.delivery import UPLOAD_TIMEOUT_S, deliver
 from core.pipeline.media import download_photo
-from core.pipeline.photos import PhotoUnreadable, to_vertical
+from core.pipeline.photos import PhotoUnreadable, image_type, to_vertical
 from core.pipeline.refunds import fail, overdue
 from core.pipeline.services import App
 from core.pipeline.status import elapsed, show
@@ -54,6 +54,7 @@ from core.pipeline.verdict import (
     Overdue,
     Polled,
     Record,
+    Recreate,
     Refund,
     Rendering,
     Retry,
@@ -125,8 +126,9 @@ class Pipeline:
             photo = await self._input_photo(generation)
             if photo is None:
                 return
+        sound = app.model(generation.model).sound
         try:
-            prompt, source = await app.prompter.write(generation.idea, photo), "openai"
+            prompt, source = await app.prompter.write(generation.idea, photo, sound=sound), "openai"
         except PromptError as error:
             if error.retryable and not job.last_attempt:
                 raise TransientError(str(error)) from error
@@ -138,7 +140,7 @@ class Pipeline:
                 error=str(error),
                 note="the prompt writer is unavailable: the user's own words go to the video model",
             )
-            prompt, source = fallback_prompt(generation.idea, with_photo=photo is not None), "fallback"
+            prompt, source = fallback_prompt(generation.idea, with_photo=photo is not None, sound=sound), "fallback"
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_prompt(conn, gid, prompt, source):
                 await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
@@ -233,6 +235,7 @@ class Pipeline:
             app.settings.product.generation_timeout,
             app.settings.product.late_render_limit,
             refunded=generation.refunded_at is not None,
+            recreated=generation.recreated > 0,
         )
         outcome = None if situation.expired else await self._state(generation)
         return await self._polled(generation, situation, outcome, verdict(outcome, situation))
@@ -342,9 +345,8 @@ class Pipeline:
         try:
             image_url = await self._image_url(generation, provider) if generation.photo_file_id else None
             try:
-                return await provider.create(
-                    model, generation.prompt or generation.idea, image_url, self._callback(generation)
-                )
+                prompt, callback = generation.prompt or generation.idea, self._callback(generation)
+                return await provider.create(model, prompt, image_url, callback, generation.duration_s)
             finally:
                 await self._settle_slot(_create_bucket(provider), slot)
         except ProviderError as error:
@@ -408,9 +410,30 @@ class Pipeline:
             case Deliver(url=url, late=late):
                 reported = outcome.cost if isinstance(outcome, TaskState) else None
                 await self._rendered(generation, situation.elapsed_s, url, late, reported)
+            case Recreate(reason=reason):
+                await self._recreate(generation, reason)
             case unexpected:
                 assert_never(unexpected)
         return None
+
+    async def _recreate(self, generation: Generation, reason: Reason) -> None:
+        """One more task for the same generation, free (the charge stands, once): back to submitting with
+        the submit enqueued, in one transaction; the uploaded photo (image_url) is reused."""
+        app, gid = self.app, generation.id
+        async with app.pool.acquire() as conn, conn.transaction():
+            again = await db_generations.recreate(conn, gid, generation.task_id or "")
+            if again is not None:
+                await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
+        if again is None:
+            return  # moved on meanwhile (cancelled, refunded, or already recreated by another poll)
+        metrics.render_recreated(generation.provider, generation.model)
+        log.warning(
+            "generation.recreated",
+            generation_id=gid,
+            failed_task_id=generation.task_id,
+            error=reason.detail,
+            note="one free new task; refunded if it fails too",
+        )
 
     async def _rendered(
         self, generation: Generation, rendering_s: float, url: str, late: bool, reported_cost: float | None = None
@@ -457,8 +480,9 @@ class Pipeline:
         stored = await db_generations.get_input(self.app.pool, generation.id)
         if stored is None:
             raise Cancel("the input photo is gone before it reached the provider")
-        data, mime = stored
-        url = await provider.upload_image(data, f"{generation.id}-{generation.callback_token[:12]}.jpg", mime)
+        data = stored[0]
+        extension, mime = image_type(data)  # named and typed after its bytes, not after what it was stored as
+        url = await provider.upload_image(data, f"{generation.id}-{generation.callback_token[:12]}.{extension}", mime)
         await db_generations.set_image_url(self.app.pool, generation.id, url)
         return url
 

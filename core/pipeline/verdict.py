@@ -24,6 +24,8 @@ poll    Retryable, AccountProblem                                    Wait(poll d
 poll    any other ProviderError                                      Refund(content or render)
 poll    running                          before GENERATION_TIMEOUT   Wait(poll delay, tick the status)
 poll    running                          past it                     Wait(poll delay)
+poll    failed, worth another try        in time, not recreated yet  Recreate(render): one new task for the same
+        (Veo's "unable to generate audio")                           generation, free; counted
 poll    failed, or done without a video                              Refund(content or render)
 poll    a video                                                      Deliver(url, late: past the deadline)
 poll    any of the four above            past GENERATION_TIMEOUT     Overdue(then=that row's verdict):
@@ -55,6 +57,7 @@ from core.providers.base import (
     Retryable,
     TaskState,
     Unanswered,
+    WorthAnotherTry,
 )
 from core.queue import Cancel, TransientError
 from core.queue.outcomes import describe
@@ -102,6 +105,7 @@ class Rendering:
     deadline_s: float
     late_limit_s: float
     refunded: bool = False
+    recreated: bool = False  # its one free new task was spent already
 
     @property
     def expired(self) -> bool:
@@ -201,14 +205,22 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
-class Overdue:
-    """Past the deadline: refund now and tell the user, then do ``then``."""
+class Recreate:
+    """The task failed in a way a new one often does not (Veo's audio verdict): create it again for the
+    same generation, once, never charged again; ``reason`` is the refund's if that fails too."""
 
-    then: Wait | Refund | Deliver
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """Past the deadline: refund now and tell the user, then do ``then`` (never Recreate: that is only in time)."""
+
+    then: Wait | Refund | Deliver | Recreate
 
 
 Created = Record | Lost | Retry | Hold | Withdraw | Refund
-Polled = Wait | Refund | Deliver | Overdue
+Polled = Wait | Refund | Deliver | Recreate | Overdue
 Outcome = str | TaskState | ProviderError | None  # None: the provider was not asked
 
 
@@ -262,7 +274,7 @@ def _created(outcome: Outcome) -> Created:
     raise TypeError(f"a create answers a task id or an error, not {outcome!r}")
 
 
-def _polled(outcome: Outcome, situation: Rendering) -> Wait | Refund | Deliver:
+def _polled(outcome: Outcome, situation: Rendering) -> Wait | Refund | Deliver | Recreate:
     delay = poll_delay(situation.elapsed_s)
     match outcome:
         case Retryable() | AccountProblem():
@@ -273,6 +285,8 @@ def _polled(outcome: Outcome, situation: Rendering) -> Wait | Refund | Deliver:
             return Wait(delay, tick=situation.in_time)
         case TaskState(failure=None, video_url=str() as url):
             return Deliver(url, late=situation.refunded or not situation.in_time)
+        case TaskState(failure=WorthAnotherTry() as failure) if situation.in_time and not situation.recreated:
+            return Recreate(reason_for(failure))
         case TaskState(failure=failure):
             return Refund(reason_for(failure or ProviderError("finished without a video")))
     raise TypeError(f"a poll answers a task state or an error, not {outcome!r}")

@@ -60,6 +60,11 @@ class FinalFailure(ProviderError):
     pass
 
 
+class WorthAnotherTry(FinalFailure):
+    """The task failed for good, but a new task with the same input often succeeds (Veo's "unable to
+    generate audio"): the pipeline creates it once more, free, before refunding."""
+
+
 class ModelUnavailable(ProviderError):
     """One model is gone (for now) while the provider's other models work: never a provider outage."""
 
@@ -88,8 +93,16 @@ class VideoProvider(Protocol):
         """Make ``data`` readable by the provider; the URL to pass to ``create``."""
         ...
 
-    async def create(self, model: VideoModel, prompt: str, image_url: str | None, callback_url: str | None) -> str:
-        """Start a vertical render; the provider's task id."""
+    async def create(
+        self,
+        model: VideoModel,
+        prompt: str,
+        image_url: str | None,
+        callback_url: str | None,
+        duration_s: int | None = None,
+    ) -> str:
+        """Start a vertical render (of ``duration_s`` seconds when the model lets the user choose); the
+        provider's task id."""
         ...
 
     async def state(self, model: VideoModel, task_id: str) -> TaskState: ...

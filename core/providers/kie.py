@@ -1,4 +1,4 @@
-"""KIE.ai, the first video provider: Veo 3.1 and the Market API (Kling 2.6, Kling 3.0, Sora 2).
+"""KIE.ai, the first video provider: Veo 3.1 and the Market API (Kling 2.6, Kling 3.0, Seedance 2).
 
 Quirks handled here, once:
 - the body's ``code`` is the real status, also inside HTTP 200 (429 and 500 arrive that way);
@@ -13,8 +13,11 @@ Quirks handled here, once:
 
 Families: ``veo`` (model id = Veo's model, e.g. veo3_fast), ``kling`` (Market ``<id>/text-to-video`` and
 ``<id>/image-to-video``, e.g. kling-2.6), ``kling3`` (Market ``kling-3.0/video``; the id's last part is
-the mode: kling-3.0-std, kling-3.0-pro), ``sora`` (Market ``<id>-text-to-video``, e.g. sora-2, sora-2-pro).
-A Market model of a known family is a line of VIDEO_MODELS, no code.
+the mode: kling-3.0-std, kling-3.0-pro), ``seedance`` (Market ``bytedance/<id>``: seedance-2, seedance-2-fast,
+seedance-2-mini; shape in tests/fixtures/kie/seedance-2.json), ``sora`` (Market ``<id>-text-to-video``; retired:
+KIE answers every Sora model "temporarily paused", so it is in no default, kept only for an operator who insists).
+A Market model of a known family is a line of VIDEO_MODELS, no code. The length a user chose (``duration_s``,
+for models priced per second) goes into the request; Veo's clip is always 8 s.
 
 Every failure leaves as one of the provider-neutral errors of core/providers/base.py.
 """
@@ -40,6 +43,7 @@ from core.providers.base import (
     Retryable,
     TaskState,
     Unanswered,
+    WorthAnotherTry,
 )
 from core.settings.sections import KieSettings, reveal
 
@@ -64,6 +68,8 @@ RETRYABLE = frozenset({0, 408, 429, 455, 500, 502, 503, 504})
 ACCOUNT = frozenset({401, 402, 433})
 CONTENT = frozenset({400, 422})
 FINAL = frozenset({501, 505})  # generation failed, feature disabled: not a passing trouble
+# Veo's verdict on about half its image-to-video runs; a new task with the same input often succeeds (13.3).
+NO_AUDIO = "unable to generate audio"
 MAINTENANCE_WAIT_S = 30.0  # 455: KIE is under maintenance; minutes, not seconds
 
 
@@ -81,17 +87,22 @@ def neutral(error: KieError, *, reading: bool = False) -> ProviderError:
 
 
 def verdict(code: int, message: str | None) -> ProviderError:
-    """A task's own final failure (Veo successFlag 2/3, Market state fail): never retried. Content
-    refusals (400, 422: asynchronous moderation) ask the user for another idea."""
+    """A task's own final failure (Veo successFlag 2/3, Market state fail): the task is never read again.
+    Content refusals (400, 422: asynchronous moderation) ask the user for another idea; "unable to generate
+    audio" is worth one new task."""
     text = f"KIE {code}: {message or 'generation failed'}"
-    return ContentRefused(text, code=str(code)) if code in CONTENT else FinalFailure(text, code=str(code))
+    if code in CONTENT:
+        return ContentRefused(text, code=str(code))
+    if NO_AUDIO in (message or "").lower():
+        return WorthAnotherTry(text, code=str(code))
+    return FinalFailure(text, code=str(code))
 
 
 # --- requests and answers, without the network --------------------------------------------------
 
 
 def create_request(
-    model: VideoModel, prompt: str, image_url: str | None, callback_url: str | None
+    model: VideoModel, prompt: str, image_url: str | None, callback_url: str | None, duration_s: int | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The endpoint and JSON body that start a vertical render of ``prompt`` (and the photo)."""
     if model.family == "veo":
@@ -99,7 +110,8 @@ def create_request(
         if image_url:
             body["imageUrls"] = [image_url]
     else:
-        body = {"model": market_slug(model, image_url is not None), "input": market_input(model, prompt, image_url)}
+        slug = market_slug(model, image_url is not None)
+        body = {"model": slug, "input": market_input(model, prompt, image_url, duration_s or model.default_duration)}
     if callback_url:
         body["callBackUrl"] = callback_url
     return (VEO_CREATE if model.family == "veo" else MARKET_CREATE), body
@@ -112,14 +124,19 @@ def market_slug(model: VideoModel, with_image: bool) -> str:
             return f"{model.id}/{mode}"
         case "kling3":
             return f"{model.id.rsplit('-', 1)[0]}/video"
+        case "seedance":
+            return f"bytedance/{model.id}"
         case _:  # sora
             return f"{model.id}-{mode}"
 
 
-def market_input(model: VideoModel, prompt: str, image_url: str | None) -> dict[str, Any]:
+def market_input(
+    model: VideoModel, prompt: str, image_url: str | None, duration_s: int | None = None
+) -> dict[str, Any]:
+    seconds = duration_s or 5
     match model.family:
         case "kling":
-            task: dict[str, Any] = {"prompt": prompt[:1000], "sound": True, "duration": "5"}
+            task: dict[str, Any] = {"prompt": prompt[:1000], "sound": True, "duration": str(seconds)}
             if image_url:
                 task["image_urls"] = [image_url]  # no aspect field: the (9:16) photo decides the framing
             else:
@@ -127,9 +144,15 @@ def market_input(model: VideoModel, prompt: str, image_url: str | None) -> dict[
         case "kling3":
             mode = model.id.rsplit("-", 1)[-1]
             task = {"prompt": prompt[:2500], "mode": mode if mode in ("std", "pro") else "std", "sound": True}
-            task |= {"duration": "5", "aspect_ratio": "9:16"}
+            task |= {"duration": str(seconds), "aspect_ratio": "9:16"}
             if image_url:
                 task["image_urls"] = [image_url]
+        case "seedance":
+            # The photo is the first frame (never also a reference: KIE takes one or the other).
+            task = {"prompt": prompt, "aspect_ratio": "9:16", "resolution": "720p", "duration": seconds}
+            task["generate_audio"] = True
+            if image_url:
+                task["first_frame_url"] = image_url
         case _:  # sora
             task = {"prompt": prompt[:10000], "aspect_ratio": "portrait", "n_frames": "10", "remove_watermark": True}
             if image_url:
@@ -249,7 +272,7 @@ def answer_lost(error: BaseException | None) -> bool:
 
 class KieProvider:
     name = "kie"
-    families: tuple[str, ...] = ("veo", "kling", "kling3", "sora")
+    families: tuple[str, ...] = ("veo", "kling", "kling3", "seedance", "sora")
 
     def __init__(
         self,
@@ -308,8 +331,15 @@ class KieProvider:
             raise Retryable("KIE upload answered without a downloadUrl")
         return str(url)
 
-    async def create(self, model: VideoModel, prompt: str, image_url: str | None, callback_url: str | None) -> str:
-        path, body = create_request(model, prompt, image_url, callback_url)
+    async def create(
+        self,
+        model: VideoModel,
+        prompt: str,
+        image_url: str | None,
+        callback_url: str | None,
+        duration_s: int | None = None,
+    ) -> str:
+        path, body = create_request(model, prompt, image_url, callback_url, duration_s)
         answer = await self._create_call(self._base_url + path, body)
         task_id = answer.get("taskId") if isinstance(answer, dict) else None
         if not task_id:

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import EnvSettingsSource
 
+from core.catalogue import VideoModel
 from core.settings import sections
 from core.settings.sections import Section
 
@@ -203,7 +204,7 @@ def _shown(var: Variable, value: Any) -> Any:
     if var.name == "CREDIT_PACKAGES":
         return [package.id for package in value]
     if var.name == "VIDEO_MODELS":
-        return {m.id: f"{m.family}, {m.price} credits" for m in value.values()}
+        return {m.id: _priced(m) for m in value.values()}
     return value
 
 
@@ -248,3 +249,10 @@ def env_example() -> str:
             out.append("# Required.")
         out += [f"{var.name}={var.default or ''}", ""]
     return "\n".join(out)
+
+
+def _priced(model: VideoModel) -> str:
+    if model.per_second is None:
+        return f"{model.family}, {model.price} credits"
+    lengths = ", ".join(f"{s} s" for s in model.durations)
+    return f"{model.family}, {model.per_second} credits a second ({lengths})"

@@ -95,11 +95,14 @@ class ProductSettings(Section):
     photo_max_size: read.Size = env("10MB")
     """Largest photo accepted."""
     video_models: Annotated[dict[str, VideoModel], read.reads(parse_models)] = env(
-        "veo3_fast:veo:60,veo3:veo:250,kling-2.6:kling:55,sora-2:sora:30"
+        "veo3_lite:veo:30,veo3_fast:veo:60,veo3:veo:250,kling-3.0-std:kling3:12/s:5,10"
     )
-    """Models users can pick: id:family:price entries, price in credits. Families (KIE): veo (veo3_fast, veo3,
-    veo3_lite), kling (kling-2.6, any Market kling-<version>), kling3 (kling-3.0-std, kling-3.0-pro), sora (sora-2,
-    sora-2-pro)."""
+    """Models users can pick, price in credits: id:family:price for one clip at one price, or
+    id:family:<credits>/s:<seconds>,<seconds> for a model priced per second, whose lengths the proposal offers
+    as buttons (the first is proposed; e.g. seedance-2-mini:seedance:9/s:5,10 is 45 credits for 5 s, 90 for 10 s).
+    Families (KIE): veo (veo3_lite, veo3_fast, veo3; always 8 s), kling3 (kling-3.0-std, kling-3.0-pro; 3-15 s),
+    seedance (seedance-2, seedance-2-fast, seedance-2-mini; 4-15 s), kling (kling-2.6, any Market
+    kling-<version>; 5 or 10 s), sora (retired: KIE answers every Sora model "temporarily paused")."""
     default_model: str = env("veo3_fast")
     """The model offered first; one of VIDEO_MODELS."""
     generation_timeout: read.Seconds = env("6m")

@@ -27,6 +27,11 @@ class PickModel(CallbackData, prefix="model"):
     model: str
 
 
+class PickLength(CallbackData, prefix="len"):
+    draft: int
+    seconds: int
+
+
 class Again(CallbackData, prefix="again"):
     generation: int
 
@@ -44,12 +49,25 @@ def _button(label: str, data: CallbackData) -> InlineKeyboardButton:
 
 
 def confirm_keyboard(lang: str, draft: Generation, models: Iterable[VideoModel]) -> InlineKeyboardMarkup:
+    """Confirm at the draft's price; the lengths of its model (priced per second), each with its price;
+    the other models at their first price; cancel."""
+    models = list(models)
+    current = next((m for m in models if m.id == draft.model), None)
+    lengths = [
+        _button(
+            text(lang, "button_length_chosen" if s == draft.duration_s else "button_length", seconds=s, price=price),
+            PickLength(draft=draft.id, seconds=s),
+        )
+        for s in (current.durations if current else ())
+        if (price := current and current.price_for(s)) is not None
+    ]
     others = [
         _button(text(lang, "button_model", model=m.title, price=m.price), PickModel(draft=draft.id, model=m.id))
         for m in models
         if m.id != draft.model
     ]
     rows = [[_button(text(lang, "button_confirm", price=draft.price), Confirm(draft=draft.id))]]
+    rows += [lengths[i : i + 3] for i in range(0, len(lengths), 3)]
     rows += [others[i : i + 2] for i in range(0, len(others), 2)]
     rows.append([_button(text(lang, "button_cancel"), Drop(draft=draft.id))])
     return InlineKeyboardMarkup(inline_keyboard=rows)

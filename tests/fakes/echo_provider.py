@@ -64,7 +64,14 @@ class EchoProvider:
         self.images[url] = data
         return url
 
-    async def create(self, model: VideoModel, prompt: str, image_url: str | None, callback_url: str | None) -> str:
+    async def create(
+        self,
+        model: VideoModel,
+        prompt: str,
+        image_url: str | None,
+        callback_url: str | None,
+        duration_s: int | None = None,
+    ) -> str:
         task_id = f"echo-{next(self._ids)}"
         self.tasks[task_id] = EchoTask(model.id, prompt, image_url, callback_url, done=self.instant)
         return task_id

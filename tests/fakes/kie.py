@@ -4,7 +4,8 @@ Two local servers stand in for KIE's two hosts: ``base_url`` for the API (``http
 ``upload_base_url`` for uploads (``https://kieai.redpandaai.co``), so a client that mixes them up gets a 404.
 
 Imitated: Veo 3.1 (``/api/v1/veo/generate``, ``/api/v1/veo/record-info``), the Market jobs API
-(``/api/v1/jobs/createTask``, ``/api/v1/jobs/recordInfo``; ``kling-3.0/video`` input is validated as KIE does),
+(``/api/v1/jobs/createTask``, ``/api/v1/jobs/recordInfo``; ``kling-3.0/video`` input is validated as KIE does, and
+each model with a contract fixture in tests/fixtures/kie/ against it: 422 with KIE's kind of message on a violation),
 credits, base64 and stream uploads, completion callbacks (optionally HMAC-signed), and downloads of uploaded
 files and of result videos.
 
@@ -20,6 +21,10 @@ KIE's quirks, reproduced on purpose:
 - Market ``costTime`` is milliseconds in recordInfo but seconds in the callback (as in KIE's examples).
 - Uploads answer with their own envelope, which adds ``success``.
 - The HMAC signature covers only ``taskId.timestamp``, never the body.
+- Every Sora model is refused at create with ``{"code": 500, "msg": "This interface is temporarily paused"}``, as
+  KIE has answered since mid-2026 (shared/reference/kie_api.md section 13.1).
+- ``Outcome.no_audio()``: Veo's "The Google model was unable to generate audio" verdict (about half of Veo's
+  image-to-video runs, section 13.3), a failed record like any other.
 
 Knobs: ``render_seconds`` (simulated render time; ``None`` = only ``finish()`` ends a task), ``script()``
 (per-task outcome, optionally finishing after its own render time), ``fail_next_create()``,
@@ -58,6 +63,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -80,6 +86,8 @@ TOO_MANY = "Too many requests"
 MODERATED = "Your prompt or image was flagged by content moderation. Please adjust it and try again."
 PAUSED = "This interface is temporarily paused"
 UPSTREAM_FAILED = "Video generation failed upstream. Please try again later."
+NO_AUDIO = "The Google model was unable to generate audio. Please try again with a different prompt or image."
+CONTRACTS = Path(__file__).parent.parent / "fixtures" / "kie"
 CHUNK = 64 * 1024
 CALLBACK_TIMEOUT = aiohttp.ClientTimeout(total=15)  # KIE's documented callback timeout
 MARKET_CREDITS_PER_TASK = 100  # the cost of any Market model not in COSTS
@@ -122,6 +130,12 @@ class Outcome:
     def moderated(cls, message: str = MODERATED, *, after: float | None = None) -> Outcome:
         """Asynchronous moderation: the create succeeds, the record later fails with errorCode 400."""
         return cls("failure", 400, message, after=after)
+
+    @classmethod
+    def no_audio(cls, *, after: float | None = None) -> Outcome:
+        """Veo's audio verdict: the record fails (successFlag 2) with errorCode 501 and this message. The
+        code is our guess (a generation failure); the message is the one users and MCP's runs report."""
+        return cls("failure", 501, NO_AUDIO, after=after)
 
     @classmethod
     def never(cls) -> Outcome:
@@ -215,6 +229,50 @@ def kling3_problem(params: dict[str, Any]) -> str | None:
     return None
 
 
+def load_contracts() -> dict[str, dict[str, Any]]:
+    """The request shapes confirmed from KIE's pages (tests/fixtures/kie/*.json), by Market model slug."""
+    contracts: dict[str, dict[str, Any]] = {}
+    for path in sorted(CONTRACTS.glob("*.json")):
+        contract = json.loads(path.read_text())
+        contracts |= dict.fromkeys(contract["models"], contract)
+    return contracts
+
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "array": list, "boolean": bool, "object": dict}
+
+
+def contract_problem(contract: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """What is wrong with a Market ``input`` against its contract fixture, as KIE's 422 would say, or None."""
+    shape = contract["input"]
+    for name in shape["required"]:
+        if params.get(name) in (None, "", []):
+            return f"{name} is required"
+    for name, value in params.items():
+        kind = shape["types"].get(name)
+        if kind is None:
+            return f"{name} is not a known parameter"
+        wanted = _JSON_TYPES.get(kind)
+        ok = (type(value) is int) if kind == "integer" else isinstance(value, wanted or object)
+        if not ok:
+            return f"{name} must be of type {kind}"
+        if name in shape.get("enums", {}) and value not in shape["enums"][name]:
+            return f"{name} must be one of {', '.join(shape['enums'][name])}"
+        low_high = shape.get("ranges", {}).get(name)
+        if low_high and not low_high[0] <= value <= low_high[1]:
+            return f"{name} must be between {low_high[0]} and {low_high[1]}"
+        limit = shape.get("max_items", {}).get(name)
+        if limit is not None and len(value) > limit:
+            return f"{name} takes at most {limit} items"
+    if exclusive := shape.get("exclusive"):  # two groups of fields: one or the other, never both
+        first, second = exclusive
+        if any(params.get(a) for a in first) and any(params.get(b) for b in second):
+            return f"{' / '.join(first)} cannot be combined with {' / '.join(second)}"
+    for name, needed in shape.get("requires", {}).items():
+        if params.get(name) and not params.get(needed):
+            return f"{name} needs {needed}"
+    return None
+
+
 class FakeKie:
     def __init__(
         self,
@@ -271,6 +329,7 @@ class FakeKie:
         self._release = asyncio.Event()
         self.paused_models: set[str] = set()  # slug prefixes whose creates answer code 500 "temporarily paused"
         self.paused_refusals = 0
+        self.contracts = load_contracts()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -684,10 +743,14 @@ class FakeKie:
             return _reply(422, "model is required")
         if not model.startswith(MARKET_PREFIXES):
             return _reply(404, "model not found")
+        if model.startswith("sora-"):
+            return _reply(500, PAUSED)
         params = body.get("input")
         if not isinstance(params, dict):
             return _reply(422, "input is required")
         problem = kling3_problem(params) if model == KLING3 else None
+        if model in self.contracts:
+            problem = contract_problem(self.contracts[model], params)
         prompt = params.get("prompt")
         if problem is None and (not isinstance(prompt, str) or not prompt.strip()):
             problem = "prompt is required"

@@ -37,7 +37,8 @@ class FakeOpenAI:
         self.down = False
         self._failures: list[tuple[int, str, str | None]] = []
         self.models = {"gpt-4.1-mini", "gpt-4.1"}
-        self.reply = "A slow dolly shot of the idea, vertical 9:16, golden hour light, soft ambient sound."
+        # As a model that follows the system prompt answers: the sound cue on its own line.
+        self.reply = "A slow dolly shot of the idea, vertical 9:16, golden hour light.\nSFX: soft wind, distant gulls."
         self.flagged: set[str] = set()
         self.moderation_down = False
         self.moderation_delay = 0.0
