@@ -51,7 +51,7 @@ def bare(args: argparse.Namespace) -> tuple[float, str]:
 
 
 async def bot(args: argparse.Namespace, repo: Path) -> tuple[float, str]:
-    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_bare")
+    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_bare", migrated=False)
     fakes = FakeServers.start()
     try:
         async with started_bot(args, url, fakes.telegram, repo=repo) as target:

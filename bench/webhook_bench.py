@@ -154,7 +154,7 @@ async def started_bot(
 
 
 async def run_one(args: argparse.Namespace, repo: Path) -> None:
-    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook")
+    url = await fresh_database(server_dsn(args.server), "reelsmith_bench_webhook", migrated=False)
     fakes = FakeServers.start()
     try:
         async with started_bot(args, url, fakes.telegram, repo=repo) as target:
