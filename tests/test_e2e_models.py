@@ -37,6 +37,12 @@ async def test_a_paused_model_is_withdrawn_and_others_are_untouched(
     async with make_bot(**MODELS) as bot:
         paused = [await confirm_paused_model(bot, user_id) for user_id in (701, 702)]
         for user_id, draft in zip((701, 702), paused, strict=True):
+            if user_id == 702 and (await bot.generation(draft))["status"] == "draft":
+                # 701's submit reached KIE and withdrew the model before 702's confirm was applied: that
+                # confirm is refused with nothing charged (the stale-button case below), a race the
+                # test cannot order without holding the queue.
+                assert await bot.ledger(user_id) == [("starter", 100)]
+                continue
             row = await bot.wait_for_generation(draft, "failed")
             assert row["error"].startswith("model:"), row["error"]
             assert await bot.ledger(user_id) == [("starter", 100), ("generation", -55), ("refund", 55)]
