@@ -223,6 +223,7 @@ def test_each_section_holds_only_its_variables() -> None:
         "telegram": {"BOT_TOKEN", "PUBLIC_BASE_URL", "WEBHOOK_SECRET", "ADMIN_IDS", "SUPPORT_CHAT_ID"},
         "kie": {"PROVIDER_FAILURE_THRESHOLD"},
         "product": {"QUEUE_WAIT_LIMIT"},  # how long a user waits, not how the queue runs
+        "growth": {"REFERRAL_BONUS", "REFERRAL_WELCOME", "SUBSCRIPTION_PLANS", "PRESETS", "NUDGES"},
         "database": {"ALLOW_EMBEDDED_DATABASE", "EMBEDDED_PG_DIR"},
         "metrics": {"SENTRY_DSN", "SENTRY_ENVIRONMENT"},
     }

@@ -65,6 +65,7 @@ class Settings(BaseModel):
 
     telegram: sections.TelegramSettings
     product: sections.ProductSettings
+    growth: sections.GrowthSettings
     openai: sections.OpenAISettings
     kie: sections.KieSettings
     database: sections.DatabaseSettings

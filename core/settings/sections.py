@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.catalogue import VideoModel, parse_models
+from core.growth import DEFAULT_PRESETS, Plan, Preset, parse_plans, parse_presets
 from core.settings import readers as read
 from core.stars import Package, parse_packages
 
@@ -135,6 +136,24 @@ class ProductSettings(Section):
         if models and model not in models:
             raise ValueError(f"is not one of VIDEO_MODELS ({', '.join(models)})")
         return model
+
+
+class GrowthSettings(Section):
+    model_config = SettingsConfigDict(title="Growth")
+
+    referral_bonus: read.Natural = env("50", alias="REFERRAL_BONUS")
+    """Credits an inviter earns once per invited user, when that user's first Stars purchase is credited (0: none)."""
+    referral_welcome: read.Natural = env("0", alias="REFERRAL_WELCOME")
+    """Extra starter credits for a new user who arrives through an invitation link."""
+    subscription_plans: Annotated[tuple[Plan, ...], read.reads(parse_plans)] = env("", alias="SUBSCRIPTION_PLANS")
+    """Monthly Stars plans offered in /buy, as credits:stars (e.g. 500:200): the credits are added at every
+    monthly charge. Empty: no plan."""
+    presets: Annotated[tuple[Preset, ...], read.reads(parse_presets)] = env(DEFAULT_PRESETS, alias="PRESETS")
+    """Styles offered on the proposal, name|prompt addition entries separated by semicolons; the prompt addition
+    guides the prompt writer, the price is unchanged. none: no presets."""
+    nudges: bool = env("true", alias="NUDGES")
+    """Send the few polite nudges (low balance after a delivery, an unpaid invoice, an invitation after the third
+    video), at most one per user per day; users turn them off with /notifications off."""
 
 
 class OpenAISettings(Section):
