@@ -48,7 +48,7 @@ def test_plans() -> None:
     assert parse_plans("") == ()
     assert parse_plans("1000:350, 500:200") == (Plan(500, 200), Plan(1000, 350))
     for bad in ["500", "500:0", "x:1", "500:20000", "500:200,500:200"]:
-        with pytest.raises(ValueError, match=r"credits|plans"):
+        with pytest.raises(ValueError, match=r"stars|plans"):
             parse_plans(bad)
 
 
