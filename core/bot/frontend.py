@@ -111,6 +111,7 @@ class TelegramFrontend:
 
     async def _connect(self) -> None:
         settings, bot = self.app.settings, self.app.bot
+        await bot.me()  # cached by aiogram: invitation links need the username, never inside a transaction
         if settings.telegram.webhook_mode:
             url = f"{settings.telegram.public_base_url}{WEBHOOK_PATH}"
             # Never drop pending updates: whatever arrived while we were down is still owed an answer.

@@ -33,6 +33,11 @@ class App:
     moderator: Moderator | None = None  # checks ideas before their proposal; None with MODERATION=false
     registry: Registry = field(default_factory=Registry)
 
+    async def bot_username(self) -> str:
+        """The bot's @username (for invitation links): learned by getMe during Telegram set-up
+        (core/bot/frontend.py), then aiogram's cache, so no network call once the bot is up."""
+        return (await self.bot.me()).username or ""
+
     def model(self, model_id: str) -> VideoModel:
         return self.settings.product.video_models[model_id]
 
