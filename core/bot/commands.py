@@ -1,8 +1,7 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
 know. /buy and /terms (core/bot/payments.py), /support and /paysupport (core/bot/support.py),
 /privacy and /deletemydata (core/bot/privacy.py), /language (core/bot/language.py) and /app
-(core/bot/miniapp.py) are routed
-here too, so one check sends every plain message past all of them."""
+(core/bot/miniapp.py) are routed here too, so one check sends every plain message past all of them."""
 
 from __future__ import annotations
 
@@ -40,7 +39,8 @@ async def has_command_text(message: Message) -> bool:
 def build_commands_router() -> Router:
     """User commands, the most used first. A caption such as "/start" under a photo counts as a
     command (aiogram's Command reads captions too); the unknown-command reply is for text only,
-    so a photo whose caption starts with "/" falls through to the photo handler as before."""
+    so a photo whose caption starts with "/" falls through to the photo handler as before. A command
+    none of them takes goes on to the admins' router, then to the unknown-command reply."""
     router = Router(name="commands")
     router.message.filter(has_command_text)
     router.message.register(on_start, CommandStart())
@@ -55,6 +55,12 @@ def build_commands_router() -> Router:
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
     router.message.register(on_app, Command("app"))
+    return router
+
+
+def build_unknown_command_router() -> Router:
+    """The reply to a command nobody handled: after the admins' commands, which it would shadow."""
+    router = Router(name="unknown")
     router.message.register(on_unknown_command, is_command)
     return router
 
