@@ -1,7 +1,8 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
 know. /buy and /terms (core/bot/payments.py), /support and /paysupport (core/bot/support.py),
-/privacy and /deletemydata (core/bot/privacy.py), /language (core/bot/language.py) and /app
-(core/bot/miniapp.py) are routed here too, so one check sends every plain message past all of them."""
+/privacy and /deletemydata (core/bot/privacy.py), /language (core/bot/language.py), /notifications
+(core/bot/notifications.py) and /app (core/bot/miniapp.py) are routed here too, so one check sends
+every plain message past all of them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiogram.types import Message
 
 from core.bot.language import on_language
 from core.bot.miniapp import on_app
+from core.bot.notifications import on_notifications
 from core.bot.payments import on_buy, on_terms
 from core.bot.privacy import on_deletemydata, on_privacy
 from core.bot.proposals import drop_current_draft
@@ -55,6 +57,7 @@ def build_commands_router() -> Router:
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
     router.message.register(on_app, Command("app"))
+    router.message.register(on_notifications, Command("notifications"))
     return router
 
 

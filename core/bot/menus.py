@@ -43,6 +43,7 @@ log = structlog.get_logger("telegram")
 
 USER_COMMANDS: tuple[str, ...] = ("start", "app", "help", "balance", "buy", "history", "cancel", "language")
 USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
+USER_COMMANDS += ("notifications",)
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
 ADMIN_COMMANDS += ("broadcast", "broadcast_cancel", "tickets", "close")
 MENU_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=0)  # a menu Telegram could not take yet
