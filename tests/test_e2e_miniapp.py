@@ -126,6 +126,9 @@ async def test_create_charges_as_the_chat_does(make_bot, fake_kie: FakeKie) -> N
         created = body["video"]
         assert body["balance"] == 500 - model["price"] and created["state"] == "rendering"
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("generation", -model["price"])]
+        await bot.wait_for_generation(created["id"], "rendering")
+        progress = (await ann.get(f"/videos/{created['id']}"))["progress"]
+        assert 0 <= progress["fraction"] <= 0.95 and progress["late"] is False
         await render(fake_kie, 2)
         await bot.wait_for_generation(created["id"], "done")
         assert (await ann.get(f"/videos/{created['id']}"))["state"] == "done"

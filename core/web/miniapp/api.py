@@ -14,6 +14,7 @@ from aiohttp import web
 from core.growth import invite_link, share_link
 from core.pipeline.archive import video_link
 from core.pipeline.erasure import erase
+from core.pipeline.status import render_progress
 from core.ui import texts
 from core.web.body import BodyError, read_json_object
 from core.web.miniapp.call import ApiError, Call, bad_request, not_found
@@ -116,6 +117,10 @@ async def shown(call: Call, found: db_miniapp.Video) -> dict[str, Any]:
     """The Video, with a fresh link to the archived file (storage is asked only when it is configured)."""
     generation = found.generation
     shown = video(call.app, call.lang, generation, thumbnail=found.thumbnail)
+    if generation.status == Status.RENDERING:  # the chat's status bar's estimate (cached medians)
+        progress = await render_progress(call.app, generation)
+        fraction, eta, late = round(progress.fraction, 3), progress.eta_seconds, progress.late
+        shown["progress"] = {"fraction": fraction, "eta_seconds": eta, "late": late}
     if call.app.storage is not None and generation.status == Status.DONE:
         shown["video_url"] = await video_link(call.app.storage, user_id=generation.user_id, generation_id=generation.id)
     return shown
