@@ -8,6 +8,7 @@ parameters.
 | router        | module                    | handles                                               |
 |---------------|---------------------------|-------------------------------------------------------|
 | payments      | core/bot/payments.py      | payment service messages, pre-checkout, package buttons |
+| subscriptions | core/bot/subscriptions.py | the plan buttons of /buy, Cancel/Resume of a plan     |
 | admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
 | commands      | core/bot/commands.py      | every user command                                    |
 | language      | core/bot/language.py      | the language buttons                                  |
@@ -31,6 +32,7 @@ from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
 from core.bot.proposals import build_proposals_router
+from core.bot.subscriptions import build_subscriptions_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
 from db import users as db_users
@@ -60,6 +62,7 @@ def build_router() -> Router:
     admin.include_router(build_broadcast_router())  # behind the admin router's check
     private.include_routers(
         build_payments_router(),
+        build_subscriptions_router(),
         admin,
         build_commands_router(),
         build_language_router(),
