@@ -49,3 +49,8 @@ async def get(db: Executor, subscription_id: int, user_id: int) -> Subscription 
 async def set_canceled(db: Executor, subscription_id: int, user_id: int, canceled: bool) -> Subscription | None:
     rows = await db.fetch(queries.subscription_set_canceled, subscription_id, user_id, canceled)
     return Subscription(**rows[0]) if rows else None
+
+
+async def running(db: Executor, user_id: int, credits: int, stars: int, payload: str) -> bool:
+    """The user has this plan running under another invoice than ``payload``."""
+    return bool(await db.fetchval(queries.subscription_running, user_id, credits, stars, payload))

@@ -31,3 +31,12 @@ FROM subscriptions WHERE id = $1::bigint AND user_id = $2::bigint;
 UPDATE subscriptions SET canceled = $3::boolean, updated_at = now()
 WHERE id = $1::bigint AND user_id = $2::bigint
 RETURNING id, user_id, credits, stars, charge_id, expires_at, canceled;
+
+-- name: subscription_running
+-- Whether the user already has this plan running under another invoice (subscribing twice would
+-- charge twice a month); at pre-checkout of a plan only. $1 user id, $2 credits, $3 stars, $4 payload
+SELECT EXISTS (
+    SELECT 1 FROM subscriptions
+    WHERE user_id = $1::bigint AND credits = $2::int AND stars = $3::int AND payload <> $4::text
+      AND expires_at > now()
+) AS running;

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from core.growth import Plan
+from core.pipeline.invoices import package_invoice_link
 from core.stars import Package, make_payload, payload_key
 from core.ui.texts import text
 from tests.fakes.telegram import FakeTelegram, callback_update
 from tests.helpers import SECRETS, BotHarness, button_data, wait_until
-from tests.test_e2e_payments import ADMIN, admin_refund, command, invoice_for, pre_checkout, receipts
+from tests.test_e2e_payments import ADMIN, admin_refund, command, invoice_for, pay, pre_checkout, receipts
 
 ANN, BOB = 701, 702
 PLANS = {"SUBSCRIPTION_PLANS": "500:200", "ADMIN_IDS": str(ADMIN)}
@@ -230,3 +231,28 @@ async def test_the_fake_takes_only_a_30_day_period(fake_telegram: FakeTelegram) 
         assert link in fake_telegram.invoice_links
         with pytest.raises(TelegramBadRequest, match="CHARGE_ID_INVALID"):
             await client.edit_user_star_subscription(user_id=ANN, telegram_payment_charge_id="nope", is_canceled=True)
+
+    async def test_a_second_subscription_to_a_running_plan_is_refused(self, make_bot) -> None:
+        async with make_bot(**PLANS) as bot:
+            first = await subscribed(bot)
+            second = bot.telegram.invoice_links[await plan_link(bot, ANN)]["payload"]
+            answer = await pre_checkout(bot, ANN, second, 200)
+            assert answer["ok"] is False and "/subscription" in answer["error_message"]
+            assert (await pre_checkout(bot, ANN, bot.telegram.invoice_links[first]["payload"], 200))["ok"] is True
+            await bot.pool.execute("UPDATE subscriptions SET expires_at = now() - interval '1 day'")  # it ended
+            assert (await pre_checkout(bot, ANN, second, 200))["ok"] is True
+
+
+class TestMiniAppLinks:
+    async def test_a_package_link_is_paid_like_a_chat_invoice(self, make_bot) -> None:
+        """What the Mini App opens: createInvoiceLink without a period, its payment credited once."""
+        async with make_bot(**PLANS) as bot:
+            link = await package_invoice_link(bot.app, ANN, Package(300, 140), "ru")
+            sent = bot.telegram.invoice_links[link]
+            assert "subscription_period" not in sent and sent["title"] == "300 кредитов"
+            assert (await pre_checkout(bot, ANN, sent["payload"], 140))["ok"] is True
+            invoice = {"payload": sent["payload"], "prices": [{"amount": 140}]}
+            assert await pay(bot, ANN, invoice, "ch-link") == 200
+            assert await pay(bot, ANN, invoice, "ch-link") == 200
+            assert await bot.ledger(ANN) == [("purchase", 300)]
+            assert await bot.pool.fetchval("SELECT count(*) FROM subscriptions") == 0

@@ -88,7 +88,8 @@ async def on_pick_package(callback: CallbackQuery, callback_data: BuyPackage, tu
 
 
 async def on_pre_checkout(query: PreCheckoutQuery, turn: Turn) -> None:
-    """Answered from what the update already read (the user row): no extra query, well within 10 s."""
+    """Answered from what the update already read (the user row), well within 10 s; a plan's adds one
+    query (is it running already?)."""
     settings = turn.app.settings
     refusal = check_pre_checkout(
         payload_key(settings.telegram.token),
@@ -100,6 +101,8 @@ async def on_pre_checkout(query: PreCheckoutQuery, turn: Turn) -> None:
         user_id=query.from_user.id,
         banned=turn.user.banned_at is not None,
     )
+    if refusal is None:
+        refusal = await subscriptions.second_subscription(turn, query.invoice_payload)
     if refusal is None:
         turn.out.add(query.answer(ok=True))
     else:

@@ -29,6 +29,7 @@ from core.bot.turn import Turn
 from core.growth import SUBSCRIPTION_PERIOD, Plan
 from core.pipeline.invoices import plan_invoice_link
 from core.pipeline.services import App
+from core.stars import payload_key, read_payload
 from core.telegram.replies import edit_or_send
 from core.ui.subscriptions import BuyPlan, EditSubscription, status, subscribe_keyboard
 from core.ui.texts import text
@@ -81,6 +82,18 @@ class PlanLink:
         words = text(self.lang, "plan_link", credits=self.plan.credits, stars=self.plan.stars)
         keyboard = subscribe_keyboard(self.lang, self.plan, link)
         return await bot(SendMessage(chat_id=self.user_id, text=words, reply_markup=keyboard))
+
+
+async def second_subscription(turn: Turn, payload: str) -> str | None:
+    """At pre-checkout, once the payload passed the checks: a plan the buyer already has running under
+    another link is refused (a second subscription would charge them twice a month); None otherwise.
+    One query, for plans only."""
+    signed = read_payload(payload_key(turn.app.settings.telegram.token), payload)
+    if signed is None or not signed.monthly:
+        return None
+    plan = signed.package
+    running = await db_subscriptions.running(turn.db, turn.user.id, plan.credits, plan.stars, payload)
+    return "plan_running" if running else None
 
 
 # --- charges --------------------------------------------------------------------------------------
