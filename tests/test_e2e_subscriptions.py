@@ -133,6 +133,15 @@ class TestCharges:
             assert "no longer offered" in bot.telegram.calls("answerCallbackQuery")[-1].params["text"]
             assert len(bot.telegram.invoice_links) == links
 
+    async def test_a_link_telegram_will_not_make_gets_a_sentence(self, make_bot) -> None:
+        async with make_bot(**PLANS) as bot:
+            await command(bot, ANN, "/buy")
+            data = next(d for d in button_data(bot.telegram.calls("sendMessage", chat_id=ANN)[-1]) if "plan:" in d)
+            bot.telegram.fail_next("createInvoiceLink", 400, "Bad Request: STARS_INVOICE_INVALID")
+            assert await bot.send(callback_update(bot.next_update_id(), ANN, data, message_id=1)) == 200
+            assert "could not make the invoice" in bot.telegram.calls("sendMessage", chat_id=ANN)[-1].params["text"]
+            assert bot.telegram.invoice_links == {}
+
 
 class TestRenewalSwitch:
     async def test_cancel_then_resume_at_telegram_then_in_the_row(self, make_bot) -> None:
@@ -212,6 +221,16 @@ class TestPreCheckout:
             assert (await pre_checkout(bot, ANN, payload, 200))["ok"] is True
             assert await bot.pool.fetchval("SELECT count(*) FROM payments") == 0
 
+    async def test_a_second_subscription_to_a_running_plan_is_refused(self, make_bot) -> None:
+        async with make_bot(**PLANS) as bot:
+            first = await subscribed(bot)
+            second = bot.telegram.invoice_links[await plan_link(bot, ANN)]["payload"]
+            answer = await pre_checkout(bot, ANN, second, 200)
+            assert answer["ok"] is False and "/subscription" in answer["error_message"]
+            assert (await pre_checkout(bot, ANN, bot.telegram.invoice_links[first]["payload"], 200))["ok"] is True
+            await bot.pool.execute("UPDATE subscriptions SET expires_at = now() - interval '1 day'")  # it ended
+            assert (await pre_checkout(bot, ANN, second, 200))["ok"] is True
+
 
 async def test_the_fake_takes_only_a_30_day_period(fake_telegram: FakeTelegram) -> None:
     from aiogram import Bot
@@ -231,16 +250,6 @@ async def test_the_fake_takes_only_a_30_day_period(fake_telegram: FakeTelegram) 
         assert link in fake_telegram.invoice_links
         with pytest.raises(TelegramBadRequest, match="CHARGE_ID_INVALID"):
             await client.edit_user_star_subscription(user_id=ANN, telegram_payment_charge_id="nope", is_canceled=True)
-
-    async def test_a_second_subscription_to_a_running_plan_is_refused(self, make_bot) -> None:
-        async with make_bot(**PLANS) as bot:
-            first = await subscribed(bot)
-            second = bot.telegram.invoice_links[await plan_link(bot, ANN)]["payload"]
-            answer = await pre_checkout(bot, ANN, second, 200)
-            assert answer["ok"] is False and "/subscription" in answer["error_message"]
-            assert (await pre_checkout(bot, ANN, bot.telegram.invoice_links[first]["payload"], 200))["ok"] is True
-            await bot.pool.execute("UPDATE subscriptions SET expires_at = now() - interval '1 day'")  # it ended
-            assert (await pre_checkout(bot, ANN, second, 200))["ok"] is True
 
 
 class TestMiniAppLinks:

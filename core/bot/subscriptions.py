@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import structlog
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import EditUserStarSubscription, SendMessage
 from aiogram.types import CallbackQuery, Message, SuccessfulPayment
 
@@ -162,7 +162,7 @@ class Renewal:
         )
         try:
             await bot(edit)
-        except TelegramBadRequest as error:
+        except TelegramAPIError as error:  # refused, or unreachable past the session's retries: nothing written
             log.warning("subscription.edit_refused", subscription_id=sub.id, cancel=self.cancel, error=error.message)
             return await bot(SendMessage(chat_id=chat_id, text=text(self.lang, "subscription_edit_failed")))
         async with self.app.pool.acquire() as conn:
