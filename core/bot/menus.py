@@ -41,7 +41,8 @@ from db import users as db_users
 
 log = structlog.get_logger("telegram")
 
-USER_COMMANDS: tuple[str, ...] = ("start", "app", "help", "balance", "buy", "history", "cancel", "language")
+USER_COMMANDS: tuple[str, ...] = ("start", "app", "help", "balance", "buy", "subscription", "history", "cancel")
+USER_COMMANDS += ("language",)
 USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
 USER_COMMANDS += ("notifications",)
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")

@@ -5,13 +5,14 @@ only for the caller (core/web/miniapp/call.py) and runs the chat's own code for 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 
-from core.growth import invite_link, share_link
+from core.growth import Plan, invite_link, share_link
 from core.pipeline.archive import video_link
 from core.pipeline.erasure import erase
 from core.pipeline.status import render_progress
@@ -21,6 +22,7 @@ from core.web.miniapp.call import ApiError, Call, bad_request, not_found
 from core.web.miniapp.views import video
 from db import miniapp as db_miniapp
 from db import models as db_models
+from db import subscriptions as db_subscriptions
 from db import users as db_users
 from db.generations import Status
 
@@ -100,7 +102,21 @@ async def get_catalogue(call: Call) -> dict[str, Any]:
         "presets": [{"id": p.id, "name": p.name} for p in settings.growth.presets],
         "packages": [{"id": p.id, "credits": p.credits, "stars": p.stars} for p in settings.product.credit_packages],
         "plans": [{"id": p.id, "credits": p.credits, "stars": p.stars} for p in settings.growth.subscription_plans],
-        "subscription": None,  # arrives with the "subs" branch
+        "subscription": await subscription(call),
+    }
+
+
+async def subscription(call: Call) -> dict[str, Any] | None:
+    """The plan running now (as /subscription shows it), if any."""
+    now = datetime.now(UTC)
+    running = [s for s in await db_subscriptions.of_user(call.app.pool, call.user.id, 5) if s.expires_at > now]
+    if not running:
+        return None
+    latest = running[0]
+    return {
+        "plan_id": Plan(latest.credits, latest.stars).id,
+        "renews_at": latest.expires_at.isoformat(),
+        "canceled": latest.canceled,
     }
 
 
