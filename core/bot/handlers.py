@@ -9,6 +9,7 @@ parameters.
 |---------------|---------------------------|-------------------------------------------------------|
 | payments      | core/bot/payments.py      | payment service messages, pre-checkout, package buttons |
 | admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
+| promo_admin   | core/bot/promo.py         | ADMIN_IDS' /promo, behind the admin router's check    |
 | commands      | core/bot/commands.py      | every user command                                    |
 | language      | core/bot/language.py      | the language buttons                                  |
 | privacy       | core/bot/privacy.py       | the /deletemydata confirmation                        |
@@ -30,6 +31,7 @@ from core.bot.generations import build_generations_router
 from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
+from core.bot.promo import build_promo_admin_router
 from core.bot.proposals import build_proposals_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
@@ -58,6 +60,7 @@ def build_router() -> Router:
     admin = build_admin_router()
     register_operator_handlers(admin)  # answering tickets, /tickets, /close
     admin.include_router(build_broadcast_router())  # behind the admin router's check
+    admin.include_router(build_promo_admin_router())
     private.include_routers(
         build_payments_router(),
         admin,

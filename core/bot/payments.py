@@ -23,6 +23,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendInvoice, SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
+from core.bot.invite import pay_referral_bonus
 from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
@@ -135,6 +136,9 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
         balance = await db_users.apply_credits(db, user.id, credits, "purchase", charge_id)
         if balance is None:
             raise RuntimeError(f"payment {charge_id}: recorded now but credited before")
+        name = message.from_user.first_name if message.from_user else ""
+        bonus = turn.app.settings.growth.referral_bonus
+        await pay_referral_bonus(db, user.id, charge_id, bonus=bonus, invitee_name=name, out=turn.out)
     log.info("payment.credited", charge_id=charge_id, credits=credits, stars=paid.total_amount)
     receipt = text(turn.lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)
     turn.out.add(message.answer(receipt, reply_markup=support_keyboard(turn.lang)))
