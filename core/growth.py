@@ -35,7 +35,8 @@ def invite_payload(user_id: int) -> str:
 def inviter_of(payload: str) -> int | None:
     """The inviter's id in an invitation payload; None for anything else (a promo link, junk)."""
     match = _INVITE.match(payload)
-    return int(match.group(1), 36) if match else None
+    user_id = int(match.group(1), 36) if match else 0
+    return user_id if 0 < user_id < 2**63 else None  # 13 digits reach past a bigint: no user has that id
 
 
 def promo_code_of(payload: str) -> str | None:
