@@ -5,7 +5,10 @@ telegram_payment_charge_id) and the ledger entry ('purchase', charge id) commit 
 redelivered or concurrent copy of the same payment credits nothing and sends no second receipt.
 When crediting fails, the update processor lets the error reach Telegram (500), which delivers the
 payment again; nothing is recorded as failed (core/bot/updates.py). The buyer credited is always
-the payer (``from_user``), never an id read from the payload.
+the payer (``from_user``), never an id read from the payload. The buyer's first credited purchase
+also pays their inviter's bonus, once, in the same transaction (core/bot/invite.py): it locks the
+inviter's row after the buyer's, and an inviter always joined before their invitee, so two such
+payments never wait on each other in a circle.
 
 Refunds (policy in README, "Money"): an admin's /refund queues a ``payment.refund`` job that calls
 refundStarPayment (retried; CHARGE_ALREADY_REFUNDED counts as done) and then takes the package's
@@ -136,12 +139,13 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
         balance = await db_users.apply_credits(db, user.id, credits, "purchase", charge_id)
         if balance is None:
             raise RuntimeError(f"payment {charge_id}: recorded now but credited before")
-        name = message.from_user.first_name if message.from_user else ""
-        bonus = turn.app.settings.growth.referral_bonus
-        await pay_referral_bonus(db, user.id, charge_id, bonus=bonus, invitee_name=name, out=turn.out)
     log.info("payment.credited", charge_id=charge_id, credits=credits, stars=paid.total_amount)
     receipt = text(turn.lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)
     turn.out.add(message.answer(receipt, reply_markup=support_keyboard(turn.lang)))
+    if credits > 0:  # a purchase: if it is the buyer's first, their inviter (if any) is paid, once
+        name = message.from_user.first_name if message.from_user else ""
+        bonus = turn.app.settings.growth.referral_bonus
+        await pay_referral_bonus(db, user.id, charge_id, bonus=bonus, invitee_name=name, out=turn.out)
 
 
 async def on_refunded_payment(message: Message, turn: Turn) -> None:
