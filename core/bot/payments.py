@@ -7,6 +7,9 @@ When crediting fails, the update processor lets the error reach Telegram (500), 
 payment again; nothing is recorded as failed (core/bot/updates.py). The buyer credited is always
 the payer (``from_user``), never an id read from the payload. A monthly plan's charges (first and
 renewals) are credited here the same way; core/bot/subscriptions.py keeps the subscription's row.
+The buyer's first credited purchase also pays their inviter's bonus, once, in the same transaction
+(core/bot/invite.py): it locks the inviter's row after the buyer's, and an inviter always joined
+before their invitee, so two such payments never wait on each other in a circle.
 
 Refunds (policy in README, "Money"): an admin's /refund queues a ``payment.refund`` job that calls
 refundStarPayment (retried; CHARGE_ALREADY_REFUNDED counts as done) and then takes the package's
@@ -25,6 +28,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, PreCheckoutQuery
 
 from core.bot import subscriptions
+from core.bot.invite import pay_referral_bonus
 from core.bot.turn import Turn
 from core.growth import Plan
 from core.pipeline.invoices import package_invoice
@@ -144,6 +148,10 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
         plan = Plan(signed.package.credits, signed.package.stars)
         receipt = await subscriptions.charged(turn, paid, plan, balance)
     turn.out.add(message.answer(receipt, reply_markup=support_keyboard(turn.lang)))
+    if credits > 0:  # a purchase: if it is the buyer's first, their inviter (if any) is paid, once
+        name = message.from_user.first_name if message.from_user else ""
+        bonus = turn.app.settings.growth.referral_bonus
+        await pay_referral_bonus(db, user.id, charge_id, bonus=bonus, invitee_name=name, out=turn.out)
 
 
 async def on_refunded_payment(message: Message, turn: Turn) -> None:

@@ -22,6 +22,7 @@ from core.web.miniapp.call import ApiError, Call, bad_request, not_found
 from core.web.miniapp.views import video
 from db import miniapp as db_miniapp
 from db import models as db_models
+from db import referrals as db_referrals
 from db import subscriptions as db_subscriptions
 from db import users as db_users
 from db.generations import Status
@@ -55,6 +56,7 @@ async def get_texts(call: Call) -> dict[str, Any]:
 async def get_me(call: Call) -> dict[str, Any]:
     user, app = call.user, call.app
     link = invite_link(await app.bot_username(), user.id)
+    invited = await db_referrals.stats(app.pool, user.id)
     return {
         "id": user.id,
         "first_name": call.who.user.first_name,
@@ -62,8 +64,12 @@ async def get_me(call: Call) -> dict[str, Any]:
         "balance": user.credits,
         "is_admin": call.is_admin,
         "notifications": True,
-        # joined/earned: the invitation's numbers arrive with the "invite" branch
-        "invite": {"link": link, "share_url": share_link(link, ""), "joined": 0, "earned": 0},
+        "invite": {
+            "link": link,
+            "share_url": share_link(link, texts.text(call.lang, "invite_share_text")),
+            "joined": invited.joined,
+            "earned": invited.earned,
+        },
     }
 
 
