@@ -60,6 +60,10 @@ async def test_who_is_asking(bot: BotHarness) -> None:
         assert me["invite"]["link"] == f"https://t.me/{bot.telegram.bot_user['username']}?start={invite_payload(ANN)}"
         assert me["invite"]["joined"] == 0 and "t.me/share/url" in me["invite"]["share_url"]
 
+        await bot.pool.execute("UPDATE users SET banned_at = now() WHERE id = $1", ANN)
+        status, body = await ann.call("GET", "/me")
+        assert status == 403 and body["error"] == "forbidden" and body["message"]
+
         stale = {"Authorization": "tma " + sign_init_data(TOKEN, app_user(ANN), int(time.time()) - 3601)}
         forged = {"Authorization": "tma " + sign_init_data("1:another-bot", app_user(ANN))}
         for headers in ({}, stale, forged, {"Authorization": "Bearer x"}):
