@@ -130,6 +130,8 @@ async def test_create_charges_as_the_chat_does(make_bot, fake_kie: FakeKie) -> N
         created = body["video"]
         assert body["balance"] == 500 - model["price"] and created["state"] == "rendering"
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("generation", -model["price"])]
+        status_message = (await bot.generation(created["id"]))["status_message_id"]
+        assert status_message in bot.telegram.messages(ANN)  # the chat shows its status too, as after a confirm
         await bot.wait_for_generation(created["id"], "rendering")
         progress = (await ann.get(f"/videos/{created['id']}"))["progress"]
         assert 0 <= progress["fraction"] <= 0.95 and progress["late"] is False
