@@ -217,6 +217,11 @@ async def test_actions_share_the_chat_budget(make_bot) -> None:
                 assert (await response.json())["error"] == "rate_limited"
                 assert 1 <= int(response.headers["Retry-After"]) <= 60
         await ann.get("/me")  # reads have their own budget
+        # ... and the chat counts the app's actions too: after 3 of them this minute, a message is one too many.
+        await bot.pool.execute("UPDATE app_rates SET actions = 3, window_start = now() WHERE user_id = $1", ANN)
+        assert await bot.send(message_update(bot.next_update_id(), ANN, text="/balance")) == 200
+        outcome = "SELECT outcome FROM telegram_updates WHERE user_id = $1 ORDER BY received_at DESC LIMIT 1"
+        assert await bot.pool.fetchval(outcome, ANN) == "rate_limited"
 
 
 async def test_app_command_and_menu_button(make_bot, bot_environment: dict[str, str]) -> None:
