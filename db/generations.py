@@ -65,6 +65,7 @@ class Generation:
     refund_claim: int  # credits of its refund that go to a Stars refund's shortfall (0: none)
     duration_s: int | None = None  # the length chosen, for a model priced per second
     recreated: int = 0  # free retries of a failed render (at most one)
+    preset: str | None = None  # the style chosen on the proposal (core/growth.Preset.id); None: none
 
     @property
     def unfinished(self) -> bool:
