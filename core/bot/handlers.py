@@ -15,6 +15,7 @@ parameters.
 | support       | core/bot/support.py       | tickets: the user's message, operators' replies       |
 | proposals     | core/bot/proposals.py     | ideas (text, photo), the proposal's buttons           |
 | generations   | core/bot/generations.py   | confirm, cancel, resend                               |
+| sharing       | core/bot/sharing.py       | inline queries: the user's own videos to share        |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
 from core.bot.proposals import build_proposals_router
+from core.bot.sharing import build_sharing_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
 from db import users as db_users
@@ -68,7 +70,7 @@ def build_router() -> Router:
         build_proposals_router(),
         build_generations_router(),
     )
-    root.include_routers(build_support_chat_router(), private)
+    root.include_routers(build_support_chat_router(), private, build_sharing_router())
     return root
 
 

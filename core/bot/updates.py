@@ -63,7 +63,9 @@ MONEY = frozenset({PAYMENT, "pre_checkout_query"})
 RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
 # What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
 # What counts against the per-user budget: messages and button taps alike (a tap costs a reply too).
-RATE_LIMITED = frozenset({"message", "callback_query"})
+# A flooding user's inline queries are refused too, but never counted: the client sends one per pause
+# in typing, and searching one's videos must not use up the budget for messages (update_begin).
+RATE_LIMITED = frozenset({"message", "callback_query", "inline_query"})
 BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
 
 

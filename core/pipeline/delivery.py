@@ -28,7 +28,7 @@ from core.pipeline.refunds import fail
 from core.pipeline.services import App
 from core.pipeline.status import show
 from core.queue import Job, TransientError
-from core.ui.keyboards import regenerate_keyboard
+from core.ui.keyboards import regenerate_keyboard, share_query
 from core.ui.status import RENDER, UNDELIVERABLE, Reason
 from core.ui.texts import text, user_language
 from db import generations as db_generations
@@ -78,7 +78,8 @@ async def deliver(app: App, job: Job) -> None:
 
 
 async def _send_video(app: App, generation: Generation, lang: str) -> tuple[str | None, int]:
-    """Send the video (as a file up to the upload limit, else as a link); its file_id and size."""
+    """Send the video (as a file up to the upload limit, else as a link); its file_id and size. A file has
+    a Share button too (inline mode offers videos by file_id: core/bot/sharing.py); a link has not."""
     keyboard = regenerate_keyboard(lang, generation.id)
     caption = text(lang, "video_caption", idea=generation.idea or "📷")
     if generation.late:
@@ -97,7 +98,7 @@ async def _send_video(app: App, generation: Generation, lang: str) -> tuple[str 
                     duration=round(info.duration_s) if info else None,
                     supports_streaming=True,
                     caption=caption,
-                    reply_markup=keyboard,
+                    reply_markup=regenerate_keyboard(lang, generation.id, share_query(generation.idea)),
                     request_timeout=UPLOAD_TIMEOUT_S,
                 )
                 return (sent.video.file_id if sent.video else None), size

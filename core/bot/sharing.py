@@ -1,0 +1,89 @@
+"""Sharing through inline mode: typing ``@<bot> words`` in any chat (or the Share button under a
+delivered video, which types it) offers the user's OWN delivered videos whose idea contains the words,
+newest first. Each is sent by its Telegram file_id, with its idea as the caption and a "Make your own"
+button that deep-links to the bot with the sharer's invitation payload (core/growth.invite_link).
+
+The answer is personal (``is_personal``: Telegram caches it for this user only) and cached briefly, so
+a video delivered a moment ago shows up; the database query takes only the sender's rows, so another
+user's query never sees them. More than a page (50, Telegram's limit) pages on with ``next_offset``.
+Nothing to offer: a button that opens the bot's chat to make a first video.
+
+Inline queries come through the same update processor as messages (core/bot/updates.py): recorded
+once by update_id, refused while the user floods (they do not count as messages: one is sent per
+pause in typing) or is banned.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import InlineQuery, InlineQueryResultCachedVideo, InlineQueryResultsButton, InlineQueryResultUnion
+
+from core.bot.turn import Turn
+from core.growth import find_preset, invite_link
+from core.ui.keyboards import make_your_own_keyboard
+from core.ui.texts import text
+from db import generations as db_generations
+from db.generations import Delivered
+
+PAGE = 50  # Telegram takes at most 50 results per answer
+CACHE_TIME_S = 10  # short: a video just delivered appears on the next query
+MAX_OFFSET = 100_000  # pages beyond it are junk, not a user's videos
+EMPTY_START = "inline"  # the /start payload of the "Make a video" button: a plain /start
+_TITLE = 64
+
+
+def build_sharing_router() -> Router:
+    router = Router(name="sharing")
+    router.inline_query.register(on_inline_query)
+    return router
+
+
+def read_offset(offset: str) -> int:
+    """The page's first row from ``offset`` (ours: a number); anything else starts at the top."""
+    return int(offset) if offset.isdecimal() and len(offset) <= 6 and int(offset) <= MAX_OFFSET else 0
+
+
+def words_of(query: str) -> str:
+    """What the idea must contain: the query's words, spaces collapsed (Telegram caps it at 256 characters)."""
+    return " ".join(query.split())[:256]
+
+
+async def on_inline_query(query: InlineQuery, turn: Turn) -> None:
+    skip = read_offset(query.offset)
+    found = await db_generations.shareable(turn.db, turn.user.id, words_of(query.query), PAGE + 1, skip)
+    page, more = found[:PAGE], len(found) > PAGE
+    bot = await turn.app.bot_username()
+    link = invite_link(bot, turn.user.id)
+    results: list[InlineQueryResultUnion] = [_result(turn, video, bot, link) for video in page]
+    button = None
+    if not results and skip == 0:
+        button = InlineQueryResultsButton(text=text(turn.lang, "share_empty_button"), start_parameter=EMPTY_START)
+    turn.out.add(
+        query.answer(
+            results,
+            cache_time=CACHE_TIME_S,
+            is_personal=True,
+            next_offset=str(skip + PAGE) if more else "",
+            button=button,
+        )
+    )
+
+
+def _result(turn: Turn, video: Delivered, bot: str, link: str) -> InlineQueryResultCachedVideo:
+    """One video as a result: sent by its file_id, captioned in the sharer's language, with their link."""
+    lang = turn.lang
+    idea = " ".join(video.idea.split())
+    title = idea if len(idea) <= _TITLE else idea[: _TITLE - 1] + "…"
+    preset = find_preset(turn.app.settings.growth.presets, video.preset)
+    description = text(lang, "share_description", when=video.finished_at)
+    if preset is not None:
+        description = f"{description} · {preset.name}"
+    caption = text(lang, "share_caption", idea=video.idea[:900] or "📷", bot=bot)
+    return InlineQueryResultCachedVideo(
+        id=f"g{video.id}",
+        video_file_id=video.video_file_id or "",
+        title=title or text(lang, "share_untitled", when=video.finished_at),
+        description=description,
+        caption=caption[:1024],
+        reply_markup=make_your_own_keyboard(lang, link),
+    )
