@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.growth import invite_link
+from core.runtime.preflight import run_checks
+from core.settings import Settings
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram, inline_query_update, message_update
-from tests.helpers import BotHarness
+from tests.helpers import BotHarness, button_data
 from tests.test_e2e_generation import ANN, render, start_and_confirm, videos_sent
 
 BOB = 778
@@ -64,6 +66,21 @@ class TestShareButton:
         assert result["caption"].startswith("🎬 A  paper boat") and f"@{BOT_NAME}" in result["caption"]
         ((make_your_own,),) = result["reply_markup"]["inline_keyboard"]
         assert make_your_own == {"text": "✨ Make your own", "url": invite_link(BOT_NAME, ANN)}
+
+    async def test_no_share_button_while_inline_mode_is_off(
+        self, make_bot, fake_kie: FakeKie, fake_telegram: FakeTelegram, bot_environment: dict[str, str]
+    ) -> None:
+        fake_telegram.inline_mode = False  # never /setinline in @BotFather: the button would open nothing
+        async with make_bot() as bot:
+            draft = await start_and_confirm(bot, ANN, text="a quiet harbour")
+            await render(fake_kie)
+            (video,) = await videos_sent(fake_telegram, ANN)
+            assert button_data(video) == [f"again:{draft}"]
+        # The preflight says so, and still passes: sharing is optional.
+        settings = Settings.from_env(bot_environment)
+        checks = {c.name: c for c in await run_checks(settings, settings.database.dsn or "")}
+        assert checks["Telegram"].ok and "inline mode off" in checks["Telegram"].detail
+        assert "/setinline" in checks["Telegram"].detail
 
 
 class TestInlineQueries:

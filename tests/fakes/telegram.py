@@ -25,6 +25,10 @@ kept in ``menus`` by (scope, language_code); ``menu_for()`` is the menu a user s
 as Telegram does. ``hold()`` keeps the calls of a method unanswered until ``release()`` answers them in the order a
 test picks. ``succeeded`` lists the calls that were answered ok.
 
+Inline mode: ``answerInlineQuery`` is checked as Telegram checks it (see ``_answer_inline_query``) and kept in
+``inline_answers`` by query id; ``inline_query_update()`` builds the update; ``inline_mode = False`` is a bot whose
+inline mode is off in @BotFather (getMe).
+
 Simplifications: every chat is a private chat; ``parse_mode`` is not rendered (text is stored and measured as
 sent); uploaded bytes are counted, not kept, so only ``add_file()`` files can be downloaded.
 
@@ -130,6 +134,7 @@ class FakeTelegram:
         self.menus: dict[tuple[str, str], list[dict[str, str]]] = {}  # (scope json, language_code) -> commands
         self.charges: dict[str, dict[str, Any]] = {}  # charge id -> {"user_id", "refunded"}
         self.inline_answers: dict[str, dict[str, Any]] = {}  # inline query id -> the answer's parameters
+        self.inline_mode = True  # getMe's supports_inline_queries: /setinline in @BotFather
         self._throttles: dict[str, list[int]] = {}  # method -> [every, retry_after, count]
         self.webhook: dict[str, Any] | None = None
         self.webhook_last_error: tuple[int, str] | None = None  # (unix time, message) in getWebhookInfo
@@ -370,7 +375,7 @@ class FakeTelegram:
             **self.bot_user,
             "can_join_groups": False,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline_mode,
         }
 
     async def _set_webhook(self, call: Call) -> bool:
