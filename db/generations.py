@@ -252,9 +252,9 @@ async def history(db: Executor, user_id: int, limit: int) -> list[Delivered]:
     return [_delivered(row) for row in await db.fetch(queries.generation_history, user_id, limit)]
 
 
-async def shareable(db: Executor, user_id: int, words: str, limit: int, skip: int) -> list[Delivered]:
-    """The user's delivered videos held by Telegram whose idea contains ``words`` (any case), newest first."""
-    return [_delivered(row) for row in await db.fetch(queries.generation_shareable, user_id, words, limit, skip)]
+async def shareable(db: Executor, user_id: int, pattern: str, limit: int, skip: int) -> list[Delivered]:
+    """The user's delivered videos held by Telegram whose idea matches ``pattern`` (ILIKE; '': any), newest first."""
+    return [_delivered(row) for row in await db.fetch(queries.generation_shareable, user_id, pattern, limit, skip)]
 
 
 @dataclass(frozen=True, slots=True)

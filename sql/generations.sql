@@ -216,13 +216,13 @@ LIMIT $2::int;
 
 -- name: generation_shareable
 -- A user's delivered videos that Telegram holds (a file_id: not sent as a link, not erased), newest first,
--- those whose idea contains $2 (any case, runs of spaces as one; '': all): what their inline queries offer to
--- share. Only this user's: another user's query never sees them. $1 user id, $2 words (spaces collapsed),
--- $3 how many, $4 how many to skip
+-- those whose idea matches $2 (ILIKE; '': all): what their inline queries offer to share. Only this user's:
+-- another user's query never sees them. $1 user id, $2 pattern (core/bot/sharing.pattern_of), $3 how many,
+-- $4 how many to skip
 SELECT id, idea, preset, video_file_id, finished_at
 FROM generations
 WHERE user_id = $1::bigint AND status = 'done' AND video_file_id IS NOT NULL
-  AND ($2::text = '' OR strpos(lower(regexp_replace(idea, '\s+', ' ', 'g')), lower($2::text)) > 0)
+  AND ($2::text = '' OR idea ILIKE $2::text)
 ORDER BY finished_at DESC, id DESC
 LIMIT $3::int OFFSET $4::int;
 

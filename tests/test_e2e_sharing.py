@@ -8,6 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.bot.sharing import pattern_of
 from core.growth import invite_link
 from core.runtime.preflight import run_checks
 from core.settings import Settings
@@ -100,7 +101,13 @@ class TestInlineQueries:
         assert bob["results"][0]["reply_markup"]["inline_keyboard"][0][0]["url"] == invite_link(BOT_NAME, BOB)
         # Bob typing the words of Ann's ideas finds nothing of hers.
         assert file_ids(await ask(bot, BOB, "skateboard")) == []
-        assert file_ids(await ask(bot, ANN, "fox   ON a")) == [ann_new], "any case, spaces collapsed"
+        assert file_ids(await ask(bot, ANN, "fox   ON a")) == [ann_new], "any case, the words in order"
+        assert file_ids(await ask(bot, ANN, "%")) == file_ids(await ask(bot, ANN, "_")) == [], "no wildcards"
+
+    def test_the_pattern_is_the_words_in_order_with_wildcards_escaped(self) -> None:
+        assert pattern_of("  a  fox\n") == "%a%fox%"
+        assert pattern_of("100% a_b c\\d") == "%100\\%%a\\_b%c\\\\d%"
+        assert pattern_of("   ") == ""
 
     async def test_more_than_a_page_pages_on(self, bot: BotHarness) -> None:
         made = [(await delivered(bot, ANN, f"idea number {n}", minutes_ago=n))[1] for n in range(120)]

@@ -1,6 +1,6 @@
 """Sharing through inline mode: typing ``@<bot> words`` in any chat (or the Share button under a
-delivered video, which types it) offers the user's OWN delivered videos whose idea contains the words,
-newest first. Each is sent by its Telegram file_id, with its idea as the caption and a "Make your own"
+delivered video, which types it) offers the user's OWN delivered videos whose idea has the words, in
+order, newest first. Each is sent by its Telegram file_id, with its idea as the caption and a "Make your own"
 button that deep-links to the bot with the sharer's invitation payload (core/growth.invite_link).
 
 The answer is personal (``is_personal``: Telegram caches it for this user only) and cached briefly, so
@@ -43,14 +43,17 @@ def read_offset(offset: str) -> int:
     return int(offset) if offset.isdecimal() and len(offset) <= 6 and int(offset) <= MAX_OFFSET else 0
 
 
-def words_of(query: str) -> str:
-    """What the idea must contain: the query's words, spaces collapsed (Telegram caps it at 256 characters)."""
-    return " ".join(query.split())[:256]
+def pattern_of(query: str) -> str:
+    """The ILIKE pattern an idea must match: the query's words in order, anything between them (so any
+    spacing or line break in the idea matches); '' for no words. LIKE's own characters are escaped, so
+    "100%" is looked for, not everything. Telegram caps a query at 256 characters."""
+    words = [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in query[:256].split()]
+    return f"%{'%'.join(words)}%" if words else ""
 
 
 async def on_inline_query(query: InlineQuery, turn: Turn) -> None:
     skip = read_offset(query.offset)
-    found = await db_generations.shareable(turn.db, turn.user.id, words_of(query.query), PAGE + 1, skip)
+    found = await db_generations.shareable(turn.db, turn.user.id, pattern_of(query.query), PAGE + 1, skip)
     page, more = found[:PAGE], len(found) > PAGE
     bot = await turn.app.bot_username()
     link = invite_link(bot, turn.user.id)
