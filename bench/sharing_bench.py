@@ -1,12 +1,14 @@
 """Sharing through inline mode: how long a user waits for their own videos, and the query's plan.
 
     python -m bench.sharing_bench [--server DSN|embedded] [--users 2000] [--videos 20] [--heavy 5000]
-                                  [--rate 50] [--seconds 10]
+                                  [--rate 50] [--heavy-rate 5] [--seconds 10]
 
 A real ``bot.py`` (role all, webhook mode) on a scratch database holding ``--users`` users with
 ``--videos`` delivered videos each, and one heavy user with ``--heavy``; the fake Telegram in its own
 process, told every file_id (it checks each result's, as Telegram does). Each scenario offers inline
-queries open-loop at ``--rate`` per second for ``--seconds``; the time counted runs from the POST of the
+queries open-loop for ``--seconds``: ordinary users' at ``--rate`` per second, the heavy user's at
+``--heavy-rate`` (one person's queries, one per pause in typing, are applied one at a time: each update
+locks its user's row); the time counted runs from the POST of the
 ``inline_query`` update to the moment the fake Telegram accepted its ``answerInlineQuery`` (sent after the
 commit). Then EXPLAIN ANALYZE of ``generation_shareable`` for the heavy user, the worst case of each shape.
 """
@@ -33,7 +35,7 @@ _update_ids = itertools.count(80_000_000)
 SCENARIOS = (  # (name, heavy user?, query, offset)
     ("a user with --videos videos, all", False, "", ""),
     ("the heavy user, first page", True, "", ""),
-    ("the heavy user, words matching 11", True, "number 123", ""),
+    ("the heavy user, words matching a few", True, "number 123", ""),
     ("the heavy user, words matching none", True, "no such words", ""),
     ("the heavy user, a page near the end", True, "", "4900"),
 )
@@ -75,9 +77,10 @@ async def offer(target: Target, args: argparse.Namespace, heavy: bool, query: st
         posted[update["inline_query"]["id"]] = time.monotonic()
         await target.send(update)
 
+    rate = args.heavy_rate if heavy else args.rate
     started = time.monotonic()
-    for n in range(int(args.rate * args.seconds)):
-        await asyncio.sleep(max(0.0, started + n / args.rate - time.monotonic()))
+    for n in range(int(rate * args.seconds)):
+        await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
         tasks.append(asyncio.ensure_future(one()))
     await asyncio.gather(*tasks)
     return posted
@@ -124,17 +127,20 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.gather(*(target.post("/start") for _ in range(50)))  # warm up: connections, getMe
             rows = []
             for name, heavy, query, offset in SCENARIOS:
+                cpu = target.bot.cpu_seconds()
                 posted = await offer(target, args, heavy, query, offset)
                 latencies, results = await answered(fakes, posted)
+                cpu_ms = (target.bot.cpu_seconds() - cpu) * 1000 / len(posted)
                 p50, p95, p99 = percentiles(latencies)
                 rows.append(
                     (
                         name,
-                        f"{len(latencies)}/{len(posted)} answered, {results} results, "
+                        f"{len(latencies)}/{len(posted)} answered, {results} results, bot CPU {cpu_ms:.1f} ms each, "
                         f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms",
                     )
                 )
-            table(f"inline query POST to its answer at Telegram, {args.rate}/s offered for {args.seconds:.0f} s", rows)
+            rates = f"{args.rate:g}/s (the heavy user: {args.heavy_rate:g}/s)"
+            table(f"inline query POST to its answer at Telegram, {rates} offered for {args.seconds:g} s", rows)
         table(f"generation_shareable for the heavy user ({args.heavy} videos), EXPLAIN ANALYZE", await explain(url))
     finally:
         fakes.stop()
@@ -146,7 +152,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--videos", type=int, default=20, help="delivered videos per ordinary user")
     parser.add_argument("--heavy", type=int, default=5000, help="delivered videos of the heavy user")
-    parser.add_argument("--rate", type=float, default=50, help="inline queries per second offered")
+    parser.add_argument("--rate", type=float, default=50, help="ordinary users' inline queries per second")
+    parser.add_argument("--heavy-rate", type=float, default=5, help="the heavy user's inline queries per second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--pool", type=int, default=20, help="DATABASE_POOL_SIZE of the bot")
     parser.add_argument("--concurrency", type=int, default=64)
