@@ -38,7 +38,8 @@ async def has_command_text(message: Message) -> bool:
 def build_commands_router() -> Router:
     """User commands, the most used first. A caption such as "/start" under a photo counts as a
     command (aiogram's Command reads captions too); the unknown-command reply is for text only,
-    so a photo whose caption starts with "/" falls through to the photo handler as before."""
+    so a photo whose caption starts with "/" falls through to the photo handler as before. A command
+    none of them takes goes on to the admins' router, then to the unknown-command reply."""
     router = Router(name="commands")
     router.message.filter(has_command_text)
     router.message.register(on_start, CommandStart())
@@ -52,6 +53,12 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
+    return router
+
+
+def build_unknown_command_router() -> Router:
+    """The reply to a command nobody handled: after the admins' commands, which it would shadow."""
+    router = Router(name="unknown")
     router.message.register(on_unknown_command, is_command)
     return router
 
