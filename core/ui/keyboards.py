@@ -104,7 +104,8 @@ def regenerate_keyboard(lang: str, generation_id: int, share_query: str | None =
 
 def share_query(idea: str, limit: int = 48) -> str:
     """What the Share button types after the bot's name: the idea's first whole words, so the inline query
-    (which matches ideas containing them) offers this video first; empty (all of them) for a photo alone."""
+    (which matches ideas with those words in order) offers this video first; empty (all of them) for a
+    photo alone."""
     query = ""
     for word in idea.split():
         longer = f"{query} {word}".strip()
