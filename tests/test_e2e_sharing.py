@@ -8,10 +8,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.bot.sharing import pattern_of
-from core.growth import invite_link
+from core.bot.sharing import _Shared, pattern_of, read_offset
+from core.growth import DEFAULT_PRESETS, invite_link, parse_presets
 from core.runtime.preflight import run_checks
 from core.settings import Settings
+from db.generations import Delivered
 from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram, inline_query_update, message_update
 from tests.helpers import BotHarness, button_data
@@ -103,6 +104,17 @@ class TestInlineQueries:
         assert file_ids(await ask(bot, BOB, "skateboard")) == []
         assert file_ids(await ask(bot, ANN, "fox   ON a")) == [ann_new], "any case, the words in order"
         assert file_ids(await ask(bot, ANN, "%")) == file_ids(await ask(bot, ANN, "_")) == [], "no wildcards"
+
+    def test_a_result_without_words_and_in_russian(self) -> None:
+        """A photo alone (or an idea cleared by retention): titled by its day; the sharer's language."""
+        when = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+        shared = _Shared("ru", BOT_NAME, parse_presets(DEFAULT_PRESETS), invite_link(BOT_NAME, ANN))
+        result = shared.result(Delivered(5, "", when, "vlog", "vid-5"))
+        assert (result.title, result.description) == ("Видео от 7 дек.", "Создано 7 дек. · Vlog")
+        assert result.caption == f"🎬 📷\n\nСделано с помощью ИИ в @{BOT_NAME}"
+        assert result.reply_markup is not None
+        assert result.reply_markup.inline_keyboard[0][0].text == "✨ Сделать своё"
+        assert [read_offset(o) for o in ("", "50", "abc", "-1", "1e3", "100001", "٣")] == [0, 50, 0, 0, 0, 0, 0]
 
     def test_the_pattern_is_the_words_in_order_with_wildcards_escaped(self) -> None:
         assert pattern_of("  a  fox\n") == "%a%fox%"

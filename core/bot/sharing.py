@@ -41,8 +41,9 @@ def build_sharing_router() -> Router:
 
 
 def read_offset(offset: str) -> int:
-    """The page's first row from ``offset`` (ours: a number); anything else starts at the top."""
-    return int(offset) if offset.isdecimal() and len(offset) <= 6 and int(offset) <= MAX_OFFSET else 0
+    """The page's first row from ``offset`` (ours: ASCII digits); anything else starts at the top."""
+    ours = offset.isascii() and offset.isdecimal() and len(offset) <= 6
+    return int(offset) if ours and int(offset) <= MAX_OFFSET else 0
 
 
 def pattern_of(query: str) -> str:
