@@ -144,6 +144,24 @@ class TestInlineQueries:
         words = await ask(bot, BOB, "nothing like it")
         assert words["results"] == [] and words["button"]["start_parameter"] == "inline"
 
+    async def test_a_stranger_is_offered_the_bot_and_gets_no_row_so_a_later_start_is_first_contact(
+        self, bot: BotHarness
+    ) -> None:
+        """Tapping "via @bot" on a shared video types @bot: that inline query must not make the user known,
+        or the invitation in the /start that follows would find an existing user."""
+        answer = await ask(bot, 4242)
+        assert answer["results"] == [] and answer["button"]["start_parameter"] == "inline"
+        assert await bot.pool.fetchval("SELECT count(*) FROM users WHERE id = 4242") == 0
+        assert await bot.send(message_update(bot.next_update_id(), 4242, text="/start")) == 200
+        assert await bot.ledger(4242) == [("starter", 100)], "a new user at /start"
+
+    async def test_an_inline_query_does_not_unblock(self, bot: BotHarness) -> None:
+        """Inline mode works in other chats while the bot is blocked in the private one."""
+        await delivered(bot, ANN, "still blocked")
+        await bot.pool.execute("UPDATE users SET blocked_at = now() WHERE id = $1", ANN)
+        assert len((await ask(bot, ANN))["results"]) == 1
+        assert await bot.pool.fetchval("SELECT blocked_at IS NOT NULL FROM users WHERE id = $1", ANN)
+
     async def test_videos_sent_as_links_or_erased_are_not_offered(self, bot: BotHarness) -> None:
         kept, file_id = await delivered(bot, ANN, "kept")
         link_only, _ = await delivered(bot, ANN, "too large for Telegram")

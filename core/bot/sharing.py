@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from aiogram import Router
+from aiogram.methods import AnswerInlineQuery
 from aiogram.types import InlineQuery, InlineQueryResultCachedVideo, InlineQueryResultsButton, InlineQueryResultUnion
 
 from core.bot.turn import Turn
@@ -61,9 +62,7 @@ async def on_inline_query(query: InlineQuery, turn: Turn) -> None:
     bot = await turn.app.bot_username()
     shared = _Shared(turn.lang, bot, turn.app.settings.growth.presets, invite_link(bot, turn.user.id))
     results: list[InlineQueryResultUnion] = [shared.result(video) for video in page]
-    button = None
-    if not results and skip == 0:
-        button = InlineQueryResultsButton(text=text(turn.lang, "share_empty_button"), start_parameter=EMPTY_START)
+    button = _make_a_video(turn.lang) if not results and skip == 0 else None
     turn.out.add(
         query.answer(
             results,
@@ -73,6 +72,17 @@ async def on_inline_query(query: InlineQuery, turn: Turn) -> None:
             button=button,
         )
     )
+
+
+def newcomer_answer(query: InlineQuery, lang: str) -> AnswerInlineQuery:
+    """For someone who never wrote to the bot (no row, none made: core/bot/updates.py): nothing of theirs
+    to share, only the button that opens the bot."""
+    return query.answer([], cache_time=CACHE_TIME_S, is_personal=True, button=_make_a_video(lang))
+
+
+def _make_a_video(lang: str) -> InlineQueryResultsButton:
+    """Above an answer with nothing to share: opens the bot's chat (a plain /start) to make a first video."""
+    return InlineQueryResultsButton(text=text(lang, "share_empty_button"), start_parameter=EMPTY_START)
 
 
 class _Shared:
