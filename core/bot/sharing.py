@@ -6,7 +6,10 @@ button that deep-links to the bot with the sharer's invitation payload (core/gro
 The answer is personal (``is_personal``: Telegram caches it for this user only) and cached briefly, so
 a video delivered a moment ago shows up; the database query takes only the sender's rows, so another
 user's query never sees them. More than a page (50, Telegram's limit) pages on with ``next_offset``.
-Nothing to offer: a button that opens the bot's chat to make a first video.
+Nothing to offer: a button that opens the bot's chat to make a first video. Someone who never wrote to
+the bot (who tapped "via @bot" on a shared video, say) gets only that button and no users row
+(update_begin, core/bot/updates.py), so their /start is still their first contact, where an invitation
+counts.
 
 Inline queries come through the same update processor as messages (core/bot/updates.py): recorded
 once by update_id, refused while the user floods (they do not count as messages: one is sent per
