@@ -5,12 +5,14 @@ purchase, however often Telegram delivers the payment."""
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from core.growth import invite_link, invite_payload
 from tests.fakes.telegram import message_update
 from tests.helpers import BotHarness
 from tests.test_e2e_payments import command, invoice_for, pay
+from tests.test_e2e_subscriptions import plan_link
 
 INVITER, NEWBIE, OLDTIMER, LONER, STRANGER = 701, 702, 703, 704, 705
 BOT = "reelsmith_bot"  # what the fake Telegram's getMe answers
@@ -124,3 +126,20 @@ class TestBonus:
             assert await pay(bot, NEWBIE, await invoice_for(bot, NEWBIE, 100), "ch-zero") == 200
             assert await bot.ledger(INVITER) == [("starter", 100)]
             assert "you get" not in await command(bot, INVITER, "/invite")
+
+    async def test_a_plans_first_charge_is_a_first_purchase_and_a_renewal_is_not(self, make_bot) -> None:
+        async with make_bot(SUBSCRIPTION_PLANS="500:200") as bot:
+            await command(bot, INVITER, "/start")
+            await command(bot, NEWBIE, f"/start {invite_payload(INVITER)}")
+            link = await plan_link(bot, NEWBIE)
+            month = 2592000
+            expires = int(time.time()) + month
+            for charge_id, first, ends in (("sub-1", True, expires), ("sub-2", False, expires + month)):
+                update = bot.telegram.charge_subscription(
+                    link, NEWBIE, charge_id, update_id=bot.next_update_id(), expires_at=ends, first=first
+                )
+                assert await bot.send(update) == 200
+                assert await bot.send({**update, "update_id": bot.next_update_id()}) == 200  # redelivered
+            assert await bot.credits(NEWBIE) == 100 + 500 + 500
+            assert await bot.ledger(INVITER) == [("starter", 100), ("referral", 50)]
+            assert await bot.pool.fetchval("SELECT bonus_charge_id FROM referrals") == "sub-1"
