@@ -203,6 +203,22 @@ class TestLimits:
         assert "Подсказки отключены" in bot.telegram.calls("sendMessage", chat_id=BOB)[-1].params["text"]
         assert await bot.pool.fetchval("SELECT notifications FROM users WHERE id = $1", BOB) is False
 
+    async def test_a_429_sends_it_later_once(self, bot: BotHarness) -> None:
+        await start(bot, ANN)
+        bot.telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=ANN)
+        assert await nudge(bot, ANN, INVITE, "third")
+        assert await settled(bot, ANN, INVITE, "third") == "sent"
+        ok = {id(c) for c in bot.telegram.succeeded}
+        tries = nudges_sent(bot.telegram, ANN)
+        assert len(tries) == 2 and [id(c) in ok for c in tries] == [False, True], "refused, then sent once"
+
+    async def test_a_send_that_may_have_gone_out_is_never_repeated(self, bot: BotHarness) -> None:
+        await start(bot, ANN)
+        bot.telegram.fail_next("sendMessage", 500, "Internal Server Error", chat_id=ANN, times=10)
+        assert await nudge(bot, ANN, INVITE, "third")
+        assert await settled(bot, ANN, INVITE, "third") == "unsure"
+        assert await bot.pool.fetchval("SELECT state FROM jobs WHERE kind = $1", NUDGE) == "succeeded"
+
     async def test_none_to_a_user_who_blocked_the_bot(self, bot: BotHarness) -> None:
         await start(bot, ANN)
         assert await bot.send(my_chat_member_update(bot.next_update_id(), ANN, blocked=True)) == 200
