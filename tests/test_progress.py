@@ -3,7 +3,9 @@ the median query on a real database, its per-process cache, and the bar in the c
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -129,6 +131,20 @@ class TestCache:
         now[0] = 61.0
         assert await medians.of(pool, "veo3_fast") == 300.0
         assert await medians.of(pool, "kling-3.0-std") is None
+
+    async def test_concurrent_readers_of_a_stale_cache_share_one_query(self, pool: asyncpg.Pool) -> None:
+        await delivered(pool, "veo3_fast", 100)
+
+        class Counting:
+            acquired = 0
+
+            def acquire(self) -> Any:
+                Counting.acquired += 1
+                return pool.acquire()
+
+        medians = RenderMedians()
+        got = await asyncio.gather(*(medians.of(Counting(), "veo3_fast") for _ in range(50)))  # type: ignore[arg-type]
+        assert got == [100.0] * 50 and Counting.acquired == 1
 
 
 class TestStatusMessage:
