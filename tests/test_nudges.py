@@ -118,6 +118,23 @@ class TestTriggers:
             await after_delivery(conn, bot.app, fourth)
         assert await bot.pool.fetchval("SELECT count(*) FROM nudges WHERE kind = 'invite'") == 1
 
+    async def test_low_balance_with_the_third_video_puts_the_invitation_off_a_day(
+        self, make_bot, fake_kie: FakeKie
+    ) -> None:
+        async with make_bot(STARTER_CREDITS="70") as bot:
+            await start(bot, ANN)
+            await delivered_before(bot.pool, ANN, 2)
+            draft = await start_and_confirm(bot, ANN, text="a fox in the snow")
+            await render(fake_kie)
+            assert await settled(bot, ANN, LOW_BALANCE, str(draft)) == "sent"
+            wait_s = await bot.pool.fetchval(
+                "SELECT extract(epoch FROM run_at - now()) FROM jobs WHERE kind = $1 AND payload->>'kind' = $2",
+                NUDGE,
+                INVITE,
+            )
+            assert 86_400 < wait_s <= 86_460, "tomorrow's nudge, not lost to today's cap"
+            assert await db_nudges.outcome(bot.pool, ANN, INVITE, "third") is None
+
 
 class TestInvoiceReminder:
     async def test_an_unpaid_invoice_is_reminded_of_once_after_an_hour(self, bot: BotHarness) -> None:
