@@ -1,8 +1,8 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
-know. /buy and /terms (core/bot/payments.py), /support and /paysupport (core/bot/support.py),
-/privacy and /deletemydata (core/bot/privacy.py), /language (core/bot/language.py) and /notifications
-(core/bot/notifications.py) are routed here too, so one check sends every plain message past all of
-them."""
+know. /buy and /terms (core/bot/payments.py), /subscription (core/bot/subscriptions.py), /support
+and /paysupport (core/bot/support.py), /privacy and /deletemydata (core/bot/privacy.py), /language
+(core/bot/language.py) and /notifications (core/bot/notifications.py) are routed here too, so one
+check sends every plain message past all of them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from core.bot.notifications import on_notifications
 from core.bot.payments import on_buy, on_terms
 from core.bot.privacy import on_deletemydata, on_privacy
 from core.bot.proposals import drop_current_draft
+from core.bot.subscriptions import on_subscription
 from core.bot.support import on_support
 from core.bot.turn import Turn
 from core.ui.keyboards import history_keyboard
@@ -48,6 +49,7 @@ def build_commands_router() -> Router:
     router.message.register(on_balance, Command("balance"))
     router.message.register(on_help, Command("help"))
     router.message.register(on_buy, Command("buy"))
+    router.message.register(on_subscription, Command("subscription"))
     router.message.register(on_history, Command("history"))
     router.message.register(on_cancel, Command("cancel"))
     router.message.register(on_language, Command("language"))

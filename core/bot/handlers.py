@@ -11,6 +11,7 @@ parameters.
 | admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
 | unknown       | core/bot/commands.py      | the reply to a command we do not know                 |
 | payments      | core/bot/payments.py      | payment service messages, pre-checkout, package buttons |
+| subscriptions | core/bot/subscriptions.py | the plan buttons of /buy, Cancel/Resume of a plan     |
 | language      | core/bot/language.py      | the language buttons                                  |
 | privacy       | core/bot/privacy.py       | the /deletemydata confirmation                        |
 | support       | core/bot/support.py       | tickets: the user's message, operators' replies       |
@@ -32,6 +33,7 @@ from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
 from core.bot.proposals import build_proposals_router
+from core.bot.subscriptions import build_subscriptions_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
 from db import users as db_users
@@ -63,6 +65,7 @@ def build_routers() -> list[Router]:
         admin,
         build_unknown_command_router(),  # after the admins' commands, which it would answer too
         build_payments_router(),
+        build_subscriptions_router(),
         build_language_router(),
         build_privacy_router(),
         build_support_router(),  # before ideas: a ticket never becomes a proposal
