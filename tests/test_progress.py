@@ -30,8 +30,10 @@ class TestEstimate:
         progress = estimate(119, 120)
         assert progress.fraction == CAP and progress.eta_seconds == 1 and not progress.late
 
-    def test_past_the_median_is_late_with_no_time_promised(self) -> None:
-        assert estimate(121, 120) == Progress(CAP, None, True)
+    def test_well_past_the_median_is_late_with_no_time_promised(self) -> None:
+        assert estimate(121, 120) == Progress(CAP, 0, False), "half of all renders pass the median"
+        assert estimate(150, 120) == Progress(CAP, 0, False)
+        assert estimate(151, 120) == Progress(CAP, None, True)
         assert estimate(10_000, 120) == Progress(CAP, None, True)
 
     def test_no_history_moves_from_the_family_guess_and_promises_no_time(self) -> None:
