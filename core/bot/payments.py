@@ -33,6 +33,7 @@ from core.bot.invite import pay_referral_bonus
 from core.bot.turn import Turn
 from core.growth import Plan
 from core.pipeline.invoices import package_invoice
+from core.pipeline.nudges import after_invoice
 from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
 from core.stars import CURRENCY, Package, check_pre_checkout, payload_key, read_payload, refund_take
@@ -40,6 +41,7 @@ from core.ui.keyboards import BuyPackage, packages_keyboard, support_keyboard
 from core.ui.subscriptions import with_plans
 from core.ui.texts import text, user_language
 from db import generations as db_generations
+from db import nudges as db_nudges
 from db import payments as db_payments
 from db import users as db_users
 from db.pool import Conn
@@ -89,7 +91,10 @@ async def on_pick_package(callback: CallbackQuery, callback_data: BuyPackage, tu
         turn.out.add(callback.answer(text(turn.lang, "package_gone"), show_alert=True))
         return
     turn.out.add(callback.answer())
-    turn.out.add(package_invoice(turn.app, turn.user.id, package, turn.lang))
+    sent = package_invoice(turn.app, turn.user.id, package, turn.lang)
+    invoice_id = await db_nudges.record_invoice(turn.db, sent.payload, turn.user.id, package.credits, package.stars)
+    await after_invoice(turn.db, turn.app, turn.user.id, invoice_id)  # one reminder if unpaid in an hour
+    turn.out.add(sent)
 
 
 async def on_pre_checkout(query: PreCheckoutQuery, turn: Turn) -> None:
@@ -132,6 +137,7 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
     if not await db_payments.record(db, charge_id, user.id, credits, paid.total_amount, paid.invoice_payload):
         log.info("payment.duplicate", charge_id=charge_id)
         return
+    await db_nudges.invoice_paid(db, paid.invoice_payload)  # no reminder for it
     balance: int | None = user.credits
     if credits > 0:
         balance = await db_users.apply_credits(db, user.id, credits, "purchase", charge_id)
