@@ -6,4 +6,4 @@ ALTER TABLE generations ADD COLUMN preset text;
 ALTER TABLE generations ADD CONSTRAINT preset_is_an_id CHECK (preset ~ '^[a-z0-9-]{1,24}$');
 
 -- A user's delivered videos, newest first: what an inline query (sharing) and /history read.
-CREATE INDEX generations_delivered ON generations (user_id, finished_at DESC) WHERE status = 'done';
+CREATE INDEX generations_shareable ON generations (user_id, finished_at DESC) WHERE status = 'done';
