@@ -62,10 +62,10 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
-    router.message.register(on_app, Command("app"))
-    router.message.register(on_notifications, Command("notifications"))
     router.message.register(on_invite, Command("invite"))
     router.message.register(on_redeem, Command("redeem"))
+    router.message.register(on_notifications, Command("notifications"))
+    router.message.register(on_app, Command("app"))
     return router
 
 
@@ -123,8 +123,9 @@ async def on_history(message: Message, turn: Turn) -> None:
     if not finished:
         turn.out.add(message.answer(text(lang, "history_empty")))
         return
-    items = [(g.id, g.finished_at, g.idea) for g in finished]
-    turn.out.add(message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items)))
+    items = [(g.id, g.finished_at, g.idea, g.preset) for g in finished]
+    keyboard = history_keyboard(lang, items, turn.app.settings.growth.presets)
+    turn.out.add(message.answer(text(lang, "history"), reply_markup=keyboard))
 
 
 async def on_unknown_command(message: Message, turn: Turn) -> None:
