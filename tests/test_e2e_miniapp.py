@@ -125,8 +125,14 @@ async def test_create_charges_as_the_chat_does(make_bot, fake_kie: FakeKie) -> N
         assert await bot.credits(ANN) == 40
 
         await bot.pool.execute("UPDATE users SET credits = 500 WHERE id = $1", ANN)
-        status, body = await ann.call("POST", "/generations", data=form(idea="a dog", model=model["id"]))
+        preset = catalogue["presets"][0]
+        status, body = await ann.call("POST", "/generations", data=form(idea="a dog", model=model["id"], preset="no"))
+        assert status == 400 and body["error"] == "bad_request"
+        status, body = await ann.call(
+            "POST", "/generations", data=form(idea="a dog", model=model["id"], preset=preset["id"])
+        )
         assert status == 201, body
+        assert body["video"]["preset"] == preset["name"]
         created = body["video"]
         assert body["balance"] == 500 - model["price"] and created["state"] == "rendering"
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("generation", -model["price"])]

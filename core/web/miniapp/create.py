@@ -26,6 +26,7 @@ from aiogram.types import BufferedInputFile
 from aiohttp import BodyPartReader, web
 
 from core.catalogue import VideoModel
+from core.growth import find_preset
 from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.moderation import check, refuse
 from core.pipeline.photos import image_type
@@ -64,6 +65,7 @@ class Form:
     seconds: int | None
     price: int
     photo: bytes | None
+    preset: str | None  # a style id of PRESETS
 
 
 async def post_generation(call: Call) -> dict[str, Any]:
@@ -77,6 +79,7 @@ async def post_generation(call: Call) -> dict[str, Any]:
         *(user.id, user.id, form.model.id, form.price, form.idea, photo_file_id, secrets.token_urlsafe(24)),
         app.provider(form.model).name,
         duration_s=form.seconds,
+        preset=form.preset,
     )
     if app.moderator is not None:
         verdict = await check(app, app.moderator, draft)
@@ -194,8 +197,13 @@ def _form(call: Call, fields: dict[str, str], photo: bytes | None) -> Form:
         raise bad_request("api_seconds_unknown")
     if photo is not None and image_type(photo)[1] not in PHOTO_TYPES:
         raise bad_request("api_photo_unreadable")
-    # "preset": accepted and not used until generations keep a preset (the "share" branch)
-    return Form(idea, model, seconds, price, photo)
+    preset = None
+    if fields.get("preset", "").strip():
+        found = find_preset(call.app.settings.growth.presets, fields["preset"].strip())
+        if found is None:
+            raise bad_request("api_preset_unknown")
+        preset = found.id
+    return Form(idea, model, seconds, price, photo, preset)
 
 
 async def upload_photo(call: Call, photo: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.growth import find_preset
 from core.pipeline.services import App
 from core.ui.texts import text
 from db.generations import Generation, Status
@@ -29,6 +30,7 @@ def error_key(generation: Generation) -> str | None:
 
 def video(app: App, lang: str, generation: Generation, *, thumbnail: bool) -> dict[str, Any]:
     model = app.settings.product.video_models.get(generation.model)
+    preset = find_preset(app.settings.growth.presets, generation.preset)
     key = error_key(generation)
     try:
         error = text(lang, key) if key else None
@@ -44,7 +46,7 @@ def video(app: App, lang: str, generation: Generation, *, thumbnail: bool) -> di
         "model_title": model.title if model else generation.model,
         "seconds": generation.duration_s,
         "price": generation.price,
-        "preset": None,  # the generation's preset arrives with the "share" branch
+        "preset": preset.name if preset else None,
         "created_at": generation.created_at.isoformat(),
         "thumbnail": f"/app/api/videos/{generation.id}/thumbnail" if thumbnail else None,
         "video_url": generation.video_url,
