@@ -151,7 +151,8 @@ class TestRetention:
             await bot.pool.execute("UPDATE generations SET created_at = now() - interval '40 days' WHERE id = $1", old)
             await enqueue(bot.pool, bot.app.registry, RETENTION, unique_key="retention")
             await wait_until(lambda: _gone(bot, ANN, old))
-            cleared = await bot.generation(old)
+            # The objects go just before their rows' batch commits: wait for the commit too.
+            cleared = await wait_until(lambda: _cleared(bot, old))
             assert (cleared["idea"], cleared["prompt"], cleared["photo_file_id"]) == ("", None, None)
             kept = await bot.generation(recent)
             assert "glass forest" in kept["idea"] and kept["prompt"]
@@ -159,6 +160,11 @@ class TestRetention:
             job = await bot.pool.fetchrow("SELECT state, run_at FROM jobs WHERE kind = $1", RETENTION)
             assert job["state"] == "queued", "again tomorrow"
             assert await bot.ledger(ANN) == [("starter", 200), ("generation", -60), ("generation", -60)]
+
+
+async def _cleared(bot: BotHarness, generation_id: int) -> Any:
+    row = await bot.generation(generation_id)
+    return row if row["idea"] == "" else None
 
 
 async def _gone(bot: BotHarness, user_id: int, generation_id: int) -> bool:

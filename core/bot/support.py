@@ -23,7 +23,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import CopyMessage, SendMessage
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, Update
 
 from core.bot.turn import Turn
 from core.pipeline.services import App
@@ -35,6 +35,7 @@ from db import users as db_users
 from db.support import Ticket
 
 RECENT = 3  # payments and generations in a ticket's header
+SUPPORT_COMMANDS = frozenset({"/support", "/paysupport"})
 LISTED = 20  # tickets /tickets shows
 
 
@@ -100,6 +101,21 @@ async def ignore(message: Message) -> None:
 
 
 # --- the user's side ------------------------------------------------------------------------------
+
+
+def reaches_support(update: Update, fsm_state: str | None) -> bool:
+    """Whether an update is on its way to a human: /support, /paysupport, the "Contact support"
+    button, or the ticket message after them. A ban lets these through (core/bot/updates.py): a
+    banned user may still dispute a payment or the ban, and Telegram expects sellers to answer."""
+    if update.callback_query is not None:
+        return update.callback_query.data == ContactSupport().pack()
+    message = update.message
+    if message is None or message.chat.type != "private":
+        return False
+    first = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    if first.startswith("/"):  # a command while writing is a command, not the ticket
+        return first.split("@")[0] in SUPPORT_COMMANDS
+    return fsm_state == Support.writing.state
 
 
 async def on_support(message: Message, turn: Turn, state: FSMContext) -> None:
