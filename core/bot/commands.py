@@ -1,7 +1,8 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
-know. /buy and /terms (core/bot/payments.py), /support and /paysupport (core/bot/support.py),
-/privacy and /deletemydata (core/bot/privacy.py) and /language (core/bot/language.py) are routed
-here too, so one check sends every plain message past all of them."""
+know. /buy and /terms (core/bot/payments.py), /subscription (core/bot/subscriptions.py), /support
+and /paysupport (core/bot/support.py), /privacy and /deletemydata (core/bot/privacy.py) and
+/language (core/bot/language.py) are routed here too, so one check sends every plain message past
+all of them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from core.bot.language import on_language
 from core.bot.payments import on_buy, on_terms
 from core.bot.privacy import on_deletemydata, on_privacy
 from core.bot.proposals import drop_current_draft
+from core.bot.subscriptions import on_subscription
 from core.bot.support import on_support
 from core.bot.turn import Turn
 from core.ui.keyboards import history_keyboard
@@ -38,13 +40,15 @@ async def has_command_text(message: Message) -> bool:
 def build_commands_router() -> Router:
     """User commands, the most used first. A caption such as "/start" under a photo counts as a
     command (aiogram's Command reads captions too); the unknown-command reply is for text only,
-    so a photo whose caption starts with "/" falls through to the photo handler as before."""
+    so a photo whose caption starts with "/" falls through to the photo handler as before. A command
+    none of them takes goes on to the admins' router, then to the unknown-command reply."""
     router = Router(name="commands")
     router.message.filter(has_command_text)
     router.message.register(on_start, CommandStart())
     router.message.register(on_balance, Command("balance"))
     router.message.register(on_help, Command("help"))
     router.message.register(on_buy, Command("buy"))
+    router.message.register(on_subscription, Command("subscription"))
     router.message.register(on_history, Command("history"))
     router.message.register(on_cancel, Command("cancel"))
     router.message.register(on_language, Command("language"))
@@ -52,6 +56,12 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
+    return router
+
+
+def build_unknown_command_router() -> Router:
+    """The reply to a command nobody handled: after the admins' commands, which it would shadow."""
+    router = Router(name="unknown")
     router.message.register(on_unknown_command, is_command)
     return router
 

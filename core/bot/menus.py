@@ -37,7 +37,7 @@ from db import users as db_users
 
 log = structlog.get_logger("telegram")
 
-USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "history", "cancel", "language")
+USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "subscription", "history", "cancel", "language")
 USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
 ADMIN_COMMANDS += ("broadcast", "broadcast_cancel", "tickets", "close")
