@@ -33,6 +33,7 @@ class TestABannedUserReachesSupport:
             assert "ticket #1" in answer
             header, copy = ticket_in(bot.telegram, ADMIN)
             assert "Ticket #1" in header.params["text"] and int(copy.params["from_chat_id"]) == ANN
+            assert "Banned since" in header.params["text"]
             assert await ticket_rows(bot) == [(1, ANN, "open")]
             # The ticket sent, the ban holds again: an idea is no proposal, a command no answer.
             before = len(bot.telegram.calls("sendMessage", chat_id=ANN))

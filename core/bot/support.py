@@ -157,6 +157,9 @@ async def _header(message: Message, turn: Turn, opened: db_support.Opened) -> Ca
     generations = await db_admin.recent_generations(turn.db, user.id, RECENT)
 
     def words(lang: str) -> str:
+        return ticket_text(lang) + _banned_line(lang, user)
+
+    def ticket_text(lang: str) -> str:
         none = text(lang, "admin_none")
         return text(
             lang,
@@ -175,6 +178,13 @@ async def _header(message: Message, turn: Turn, opened: db_support.Opened) -> Ca
         )
 
     return words
+
+
+def _banned_line(lang: str, user: db_users.User) -> str:
+    """A banned user may still write (reaches_support): the operators should know who they answer."""
+    if user.banned_at is None:
+        return ""
+    return "\n" + text(lang, "support_ticket_banned", day=f"{user.banned_at:%Y-%m-%d}")
 
 
 def _recorder(app: App, chat_id: int, ticket_id: int) -> Callable[[Any], Awaitable[None]]:
