@@ -16,6 +16,7 @@ from core.settings import Settings
 from core.web.body import OFF_LOOP_BYTES
 from tests.fakes.telegram import FakeTelegram, message_update
 from tests.helpers import BotHarness, wait_until
+from tests.test_e2e_generation import propose
 
 ANN, BOB = 741, 742
 
@@ -60,40 +61,52 @@ async def test_a_body_over_64_kb_is_parsed_off_the_loop_while_others_are_served(
     assert outcome == "handled"
 
 
+async def send_slowly(bot: BotHarness, path: str, body: bytes, headers: dict[str, str]) -> None:
+    """POST ``body`` (over 300 bytes: 15 s to trickle) to ``path`` a byte at a time, slowly, while
+    another user's /start is applied; the bot answers 408 and closes the connection before the body
+    is all sent."""
+    assert len(body) > 300, "trickling it must outlast the deadline and aiohttp's 10 s of lingering"
+    url = urlsplit(bot.base_url or "")
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    lines = [f"POST {path} HTTP/1.1", "Host: bot", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    async def trickle() -> None:
+        """A whole body would take len(body) / 20 seconds."""
+        with contextlib.suppress(ConnectionError):
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.05)  # the slow client itself, not a wait for the bot
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        assert await bot.send(message_update(bot.next_update_id(), BOB, text="/start")) == 200
+        assert bot.telegram.calls("sendMessage", chat_id=BOB), "served meanwhile"
+        status = await asyncio.wait_for(reader.readline(), 30)
+        assert status.split()[1] == b"408", status
+        await asyncio.wait_for(reader.read(), 30)  # Connection: close; EOF once aiohttp stops lingering
+        assert not trickling.done(), "cut before the whole body was sent"
+    finally:
+        trickling.cancel()
+        writer.close()
+
+
 async def test_a_slow_body_is_cut_at_the_deadline_and_blocks_no_one(
     bot_environment: dict[str, str], fake_telegram: FakeTelegram
 ) -> None:
     settings = Settings.from_env(bot_environment)
     async with BotHarness.running(settings, fake_telegram, body_timeout_s=1.0) as bot:
         update_id = bot.next_update_id()
-        body = json.dumps(message_update(update_id, ANN, text="/start")).encode()
-        url = urlsplit(bot.base_url or "")
-        reader, writer = await asyncio.open_connection(url.hostname, url.port)
-        head = (
-            "POST /telegram/webhook HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nX-Telegram-Bot-Api-Secret-Token: {bot.frontend.secret}\r\n\r\n"
-        )
-        writer.write(head.encode())
-
-        async def trickle() -> None:
-            """A byte at a time, slowly: a whole body would take len(body) / 20 seconds."""
-            with contextlib.suppress(ConnectionError):
-                for byte in body:
-                    writer.write(bytes([byte]))
-                    await writer.drain()
-                    await asyncio.sleep(0.05)  # the slow client itself, not a wait for the bot
-
-        trickling = asyncio.create_task(trickle())
-        try:
-            assert await bot.send(message_update(bot.next_update_id(), BOB, text="/start")) == 200
-            status = await asyncio.wait_for(reader.readline(), 30)
-            assert status.split()[1] == b"408", status
-            await asyncio.wait_for(reader.read(), 30)  # Connection: close; EOF once aiohttp stops lingering
-            assert not trickling.done() or trickling.exception() is None
-        finally:
-            trickling.cancel()
-            writer.close()
-        assert bot.telegram.calls("sendMessage", chat_id=BOB)
+        body = json.dumps(message_update(update_id, ANN, text="a slow idea" + "." * 300)).encode()
+        await send_slowly(bot, "/telegram/webhook", body, {"X-Telegram-Bot-Api-Secret-Token": bot.frontend.secret})
         assert not bot.telegram.calls("sendMessage", chat_id=ANN), "the cut update was never applied"
         applied = await bot.pool.fetchval("SELECT count(*) FROM telegram_updates WHERE update_id = $1", update_id)
         assert applied == 0
+
+        # The KIE callback route needs no secret, only a generation's token: the same deadline.
+        draft = await propose(bot, ANN, text="a kite over the dunes")
+        token = (await bot.generation(draft))["callback_token"]
+        callback = json.dumps({"code": 200, "msg": "." * 400, "data": {"taskId": "t-slow", "info": {}}}).encode()
+        await send_slowly(bot, f"/kie/callback/{token}", callback, {})
