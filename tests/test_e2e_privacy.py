@@ -150,9 +150,9 @@ class TestRetention:
             # Forty days pass for the first one.
             await bot.pool.execute("UPDATE generations SET created_at = now() - interval '40 days' WHERE id = $1", old)
             await enqueue(bot.pool, bot.app.registry, RETENTION, unique_key="retention")
-            await wait_until(lambda: _gone(bot, ANN, old))
-            # The objects go just before their rows' batch commits: wait for the commit too.
-            cleared = await wait_until(lambda: _cleared(bot, old))
+            # The job deletes the objects first and commits the rows after: wait for both.
+            await wait_until(lambda: _cleared(bot, ANN, old))
+            cleared = await bot.generation(old)
             assert (cleared["idea"], cleared["prompt"], cleared["photo_file_id"]) == ("", None, None)
             kept = await bot.generation(recent)
             assert "glass forest" in kept["idea"] and kept["prompt"]
@@ -162,13 +162,12 @@ class TestRetention:
             assert await bot.ledger(ANN) == [("starter", 200), ("generation", -60), ("generation", -60)]
 
 
-async def _cleared(bot: BotHarness, generation_id: int) -> Any:
-    row = await bot.generation(generation_id)
-    return row if row["idea"] == "" else None
-
-
 async def _gone(bot: BotHarness, user_id: int, generation_id: int) -> bool:
     return await in_archive(bot, user_id, generation_id) == (False, False)
+
+
+async def _cleared(bot: BotHarness, user_id: int, generation_id: int) -> bool:
+    return await _gone(bot, user_id, generation_id) and (await bot.generation(generation_id))["idea"] == ""
 
 
 async def test_a_failed_generations_photo_is_not_kept(bot: BotHarness, fake_kie: FakeKie) -> None:

@@ -1,23 +1,28 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
 know. /buy and /terms (core/bot/payments.py), /subscription (core/bot/subscriptions.py), /support
-and /paysupport (core/bot/support.py), /privacy and /deletemydata (core/bot/privacy.py) and
-/language (core/bot/language.py) are routed here too, so one check sends every plain message past
+and /paysupport (core/bot/support.py), /privacy and /deletemydata (core/bot/privacy.py), /language
+(core/bot/language.py), /notifications (core/bot/notifications.py), /invite (core/bot/invite.py)
+and /redeem (core/bot/promo.py) are routed here too, so one check sends every plain message past
 all of them."""
 
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from core.bot.invite import on_invite, welcome_invitee
 from core.bot.language import on_language
+from core.bot.notifications import on_notifications
 from core.bot.payments import on_buy, on_terms
 from core.bot.privacy import on_deletemydata, on_privacy
+from core.bot.promo import on_redeem, redeem
 from core.bot.proposals import drop_current_draft
 from core.bot.subscriptions import on_subscription
 from core.bot.support import on_support
 from core.bot.turn import Turn
+from core.growth import inviter_of, promo_code_of
 from core.ui.keyboards import history_keyboard
 from core.ui.texts import text
 from db import generations as db_generations
@@ -56,6 +61,9 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
+    router.message.register(on_invite, Command("invite"))
+    router.message.register(on_redeem, Command("redeem"))
+    router.message.register(on_notifications, Command("notifications"))
     return router
 
 
@@ -66,23 +74,31 @@ def build_unknown_command_router() -> Router:
     return router
 
 
-async def on_start(message: Message, turn: Turn) -> None:
+async def on_start(message: Message, command: CommandObject, turn: Turn) -> None:
+    """The welcome; the starter credits once per user; and what the deep link's payload brings: an
+    invitation (attributed at first contact only) or a promo code (redeemed, answered on its own)."""
     settings, user, lang = turn.app.settings, turn.user, turn.lang
+    payload = command.args or ""
     starter = settings.product.starter_credits
-    granted = starter > 0 and (await db_users.apply_credits(turn.db, user.id, starter, "starter", str(user.id)))
-    credits = granted if granted is not None and granted is not False else user.credits
-    lines = [
-        text(
-            lang,
-            "welcome",
-            name=message.from_user.first_name if message.from_user else "",
-            credits=credits,
-            min_price=min(m.price for m in settings.product.video_models.values()),
-        )
-    ]
-    if granted:
-        lines.append(text(lang, "welcome_starter", starter=starter))
-    turn.out.add(message.answer("\n\n".join(lines)))
+    balance, extras = user.credits, []
+    if starter > 0 and (granted := await db_users.apply_credits(turn.db, user.id, starter, "starter", str(user.id))):
+        balance = granted
+        extras.append(text(lang, "welcome_starter", starter=starter))
+    inviter = inviter_of(payload)
+    if inviter is not None and (welcomed := await welcome_invitee(turn, inviter)) is not None:
+        balance = welcomed
+        extras.append(text(lang, "welcome_invited", welcome=settings.growth.referral_welcome))
+    welcome = text(
+        lang,
+        "welcome",
+        name=message.from_user.first_name if message.from_user else "",
+        credits=balance,
+        min_price=min(m.price for m in settings.product.video_models.values()),
+    )
+    turn.out.add(message.answer("\n\n".join([welcome, *extras])))
+    code = promo_code_of(payload)
+    if code is not None:
+        await redeem(message, turn, code)
 
 
 async def on_help(message: Message, turn: Turn) -> None:

@@ -9,6 +9,7 @@ parameters.
 |---------------|---------------------------|-------------------------------------------------------|
 | commands      | core/bot/commands.py      | every user command                                    |
 | admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
+| promo_admin   | core/bot/promo.py         | ADMIN_IDS' /promo, behind the admin router's check    |
 | unknown       | core/bot/commands.py      | the reply to a command we do not know                 |
 | payments      | core/bot/payments.py      | payment service messages, pre-checkout, package buttons |
 | subscriptions | core/bot/subscriptions.py | the plan buttons of /buy, Cancel/Resume of a plan     |
@@ -32,6 +33,7 @@ from core.bot.generations import build_generations_router
 from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
+from core.bot.promo import build_promo_admin_router
 from core.bot.proposals import build_proposals_router
 from core.bot.subscriptions import build_subscriptions_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
@@ -60,6 +62,7 @@ def build_routers() -> list[Router]:
     admin = build_admin_router()
     register_operator_handlers(admin)  # answering tickets, /tickets, /close
     admin.include_router(build_broadcast_router())  # behind the admin router's check
+    admin.include_router(build_promo_admin_router())
     private.include_routers(
         build_commands_router(),
         admin,

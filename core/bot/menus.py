@@ -39,8 +39,11 @@ log = structlog.get_logger("telegram")
 
 USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "subscription", "history", "cancel", "language")
 USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
+USER_COMMANDS += ("invite", "redeem")
+USER_COMMANDS += ("notifications",)
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
 ADMIN_COMMANDS += ("broadcast", "broadcast_cancel", "tickets", "close")
+ADMIN_COMMANDS += ("promo",)
 MENU_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=0)  # a menu Telegram could not take yet
 TASK = "telegram.menus"
 

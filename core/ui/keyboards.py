@@ -9,6 +9,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.catalogue import VideoModel
+from core.growth import share_link
 from core.stars import Package
 from core.ui.texts import text
 from db.generations import Generation
@@ -183,3 +184,9 @@ def broadcast_keyboard(lang: str, chat_id: int, message_id: int) -> InlineKeyboa
             ]
         ]
     )
+
+
+def invite_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:
+    """/invite: one button that opens Telegram's share sheet with the link and a line about the bot."""
+    share = share_link(link, text(lang, "invite_share_text"))
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share"), url=share)]])
