@@ -41,6 +41,12 @@ class TestCatalogue:
                     assert template, f"{lang}:{key} is empty"
                     assert placeholders(template) == placeholders(reference), f"{lang}:{key}"
 
+    def test_no_key_is_written_twice(self) -> None:
+        """A key written twice would silently keep only its last text (two features naming a button alike)."""
+        for lang in LANGUAGES:
+            written = re.findall(r'^msgid "(.+)"$', (REPO / f"core/ui/locales/{lang}.po").read_text(), re.MULTILINE)
+            assert sorted(k for k in set(written) if written.count(k) > 1) == [], lang
+
     def test_every_unit_a_template_names_has_plural_forms(self) -> None:
         for lang in LANGUAGES:
             entries = keys(lang)

@@ -234,4 +234,6 @@ def broadcast_keyboard(lang: str, chat_id: int, message_id: int) -> InlineKeyboa
 def invite_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:
     """/invite: one button that opens Telegram's share sheet with the link and a line about the bot."""
     share = share_link(link, text(lang, "invite_share_text"))
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share"), url=share)]])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share_link"), url=share)]]
+    )
