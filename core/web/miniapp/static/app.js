@@ -887,9 +887,11 @@
   function showFatal(error) {
     var root = document.getElementById("app");
     root.textContent = "";
-    var message = error && error.status === 401 ? t("error_unauthorized") : (error && error.message) || t("error_generic");
-    // Before the texts arrive there is no sentence to show: the server's own message, or a sign.
-    root.appendChild(h("div.card.empty", { id: "fatal" }, h("p", { text: message === "error_generic" ? "⚠️" : message }),
+    // Before the texts arrive the server's own sentence (it speaks the user's language), else a sign.
+    var known = state.texts.error_unauthorized !== undefined;
+    var message = known && error && error.status === 401 ? t("error_unauthorized") : (error && error.message) || t("error_generic");
+    if (!known && !(error && error.data && error.data.message)) message = "⚠️";
+    root.appendChild(h("div.card.empty", { id: "fatal" }, h("p", { text: message }),
       h("button.btn.primary", { type: "button", "aria-label": "↻", onclick: function () { location.reload(); } }, "↻")));
   }
 

@@ -43,9 +43,10 @@
   function bars(labels, values, title) {
     var f = frame(labels, niceMax(values), title, whole);
     values.forEach(function (v, i) {
-      var height = f.scale(v);
+      if (!(v > 0)) return;
+      var height = Math.max(f.scale(v), 1);
       var rect = el("rect", { x: LEFT + f.step * i + f.step * 0.15, y: H - BOTTOM - height, width: f.step * 0.7,
-        height: Math.max(height, v > 0 ? 1 : 0), rx: 2, fill: "var(--accent)" });
+        height: height, rx: 2, fill: "var(--accent)" });
       rect.appendChild(el("title", {}, labels[i] + ": " + v));
       f.svg.appendChild(rect);
     });

@@ -1,0 +1,153 @@
+"""The Mini App in a real browser: Debian's chromium driven by Playwright's Python client (never a
+browser download: ``executable_path`` is the system's). Telegram's script is routed to
+tests/miniapp_stub.js carrying signed init data, and every request off 127.0.0.1 is refused, so
+nothing reaches the network.
+
+Without /usr/bin/chromium the browser tests are skipped with how to install it, unless
+REQUIRE_BROWSER=1 (set by .ci/run), where they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
+STUB = REPO / "tests" / "miniapp_stub.js"
+ARTIFACTS = REPO / "tests" / "artifacts"  # git-ignored
+INSTALL = "apt-get install -y chromium chromium-driver (what .ci/run does), then pip install -e '.[dev]'"
+
+# The themeParams Telegram's clients send (Telegram Desktop's day and night themes).
+LIGHT = {
+    "bg_color": "#ffffff",
+    "text_color": "#000000",
+    "hint_color": "#999999",
+    "link_color": "#168acd",
+    "button_color": "#40a7e3",
+    "button_text_color": "#ffffff",
+    "secondary_bg_color": "#f1f1f1",
+    "section_bg_color": "#ffffff",
+    "destructive_text_color": "#d14e4e",
+}
+DARK = {
+    "bg_color": "#17212b",
+    "text_color": "#f5f5f5",
+    "hint_color": "#708499",
+    "link_color": "#6ab3f3",
+    "button_color": "#5288c1",
+    "button_text_color": "#ffffff",
+    "secondary_bg_color": "#232e3c",
+    "section_bg_color": "#17212b",
+    "destructive_text_color": "#ec3942",
+}
+
+
+def require_browser() -> None:
+    """Skip (or, with REQUIRE_BROWSER=1, fail) when the system chromium or Playwright is missing."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(str(CHROMIUM))
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package")
+    if not missing:
+        return
+    reason = f"browser tests need {' and '.join(missing)}: {INSTALL}"
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+def stub_script(init_data: str, user: dict[str, Any], scheme: str) -> str:
+    config = {
+        "initData": init_data,
+        "initDataUnsafe": {"user": user},
+        "colorScheme": scheme,
+        "themeParams": DARK if scheme == "dark" else LIGHT,
+    }
+    return f"window.__tgStubConfig = {json.dumps(config)};\n" + STUB.read_text()
+
+
+@contextlib.asynccontextmanager
+async def open_page(
+    url: str,
+    init_data: str,
+    user: dict[str, Any],
+    *,
+    scheme: str = "light",
+    pay: Callable[[str], Awaitable[str]] | None = None,
+) -> AsyncIterator[Any]:
+    """A phone-sized page at ``url`` inside the stub Telegram; ``pay(link)`` answers openInvoice."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--disable-gpu"])
+        try:
+            context = await browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+                color_scheme="dark" if scheme == "dark" else "light",
+                service_workers="block",
+            )
+            script = stub_script(init_data, user, scheme)
+
+            async def route(request_route: Any) -> None:
+                target = request_route.request.url
+                if target.startswith(TELEGRAM_SCRIPT):
+                    await request_route.fulfill(body=script, content_type="application/javascript")
+                elif urlsplit(target).hostname in {"127.0.0.1", "localhost"}:
+                    await request_route.continue_()
+                else:  # no network: anything else is refused
+                    await request_route.abort()
+
+            await context.route("**/*", route)
+            if pay is not None:
+                await context.expose_function("__tgPay", pay)
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.errors = errors
+            await page.goto(url)
+            yield page
+            assert errors == [], f"JavaScript errors on the page: {errors}"
+        finally:
+            await browser.close()
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    """A screenshot in tests/artifacts/, checked not blank: a drawn screen has many colours."""
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20) or []
+    assert len(colours) > 50, f"{name}: the screenshot looks blank ({len(colours)} colours)"
+    return path
+
+
+async def main_button(page: Any) -> dict[str, Any]:
+    """The MainButton as Telegram would draw it."""
+    return await page.evaluate(
+        "(() => { const b = Telegram.WebApp.MainButton;"
+        " return {text: b.text, visible: b.isVisible, active: b.isActive, progress: b.isProgressVisible}; })()"
+    )
+
+
+async def stub_calls(page: Any, name: str) -> list[list[Any]]:
+    calls = await page.evaluate("Telegram.WebApp.__calls")
+    return [c for c in calls if c[0] == name]
