@@ -79,52 +79,65 @@ def stub_script(init_data: str, user: dict[str, Any], scheme: str) -> str:
     return f"window.__tgStubConfig = {json.dumps(config)};\n" + STUB.read_text()
 
 
-@contextlib.asynccontextmanager
-async def open_page(
-    url: str,
+async def new_context(
+    browser: Any,
     init_data: str,
     user: dict[str, Any],
     *,
     scheme: str = "light",
     pay: Callable[[str], Awaitable[str]] | None = None,
-) -> AsyncIterator[Any]:
-    """A phone-sized page at ``url`` inside the stub Telegram; ``pay(link)`` answers openInvoice."""
+) -> Any:
+    """A fresh phone-sized context (no cache) inside the stub Telegram; ``pay(link)`` answers openInvoice."""
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        color_scheme="dark" if scheme == "dark" else "light",
+        service_workers="block",
+    )
+    script = stub_script(init_data, user, scheme)
+
+    async def route(request_route: Any) -> None:
+        target = request_route.request.url
+        if target.startswith(TELEGRAM_SCRIPT):
+            await request_route.fulfill(body=script, content_type="application/javascript")
+        elif urlsplit(target).hostname in {"127.0.0.1", "localhost"}:
+            await request_route.continue_()
+        else:  # no network: anything else is refused
+            await request_route.abort()
+
+    await context.route("**/*", route)
+    if pay is not None:
+        await context.expose_function("__tgPay", pay)
+    return context
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """The system's chromium, headless, through Playwright."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--disable-gpu"])
         try:
-            context = await browser.new_context(
-                viewport={"width": 390, "height": 844},
-                device_scale_factor=2,
-                is_mobile=True,
-                has_touch=True,
-                color_scheme="dark" if scheme == "dark" else "light",
-                service_workers="block",
-            )
-            script = stub_script(init_data, user, scheme)
-
-            async def route(request_route: Any) -> None:
-                target = request_route.request.url
-                if target.startswith(TELEGRAM_SCRIPT):
-                    await request_route.fulfill(body=script, content_type="application/javascript")
-                elif urlsplit(target).hostname in {"127.0.0.1", "localhost"}:
-                    await request_route.continue_()
-                else:  # no network: anything else is refused
-                    await request_route.abort()
-
-            await context.route("**/*", route)
-            if pay is not None:
-                await context.expose_function("__tgPay", pay)
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.errors = errors
-            await page.goto(url)
-            yield page
-            assert errors == [], f"JavaScript errors on the page: {errors}"
+            yield browser
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def open_page(url: str, init_data: str, user: dict[str, Any], **options: Any) -> AsyncIterator[Any]:
+    """The page at ``url`` in a fresh context (``options``: ``new_context``'s); JavaScript errors on it
+    fail the test."""
+    async with chromium() as browser:
+        context = await new_context(browser, init_data, user, **options)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(url)
+        yield page
+        assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 async def screenshot(page: Any, name: str) -> Path:
