@@ -295,6 +295,7 @@
 
   function videoCard(video) {
     var media = h("div.media");
+    if (!video.thumbnail) media.appendChild(h("div.placeholder", { html: FILM }));
     if (video.thumbnail) {
       media.appendChild(h("img", { src: thumbnailUrl(video), alt: "", loading: "lazy", decoding: "async",
         onerror: function (event) { event.target.remove(); } }));
@@ -618,7 +619,7 @@
         root.appendChild(h("div.card", { id: "subscription" }, h("p", { text: sub.canceled
           ? t("buy_plan_canceled", { date: date(sub.renews_at) }) : t("buy_plan_active", { date: date(sub.renews_at) }) })));
       }
-      var plans = h("div.grid");
+      var plans = h("div.grid.plans");
       c.plans.forEach(function (p) {
         var current = sub && sub.plan_id === p.id && !sub.canceled;
         plans.appendChild(h("button.offer", { type: "button", "data-plan": p.id, disabled: current,
