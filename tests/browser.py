@@ -140,9 +140,24 @@ async def open_page(url: str, init_data: str, user: dict[str, Any], **options: A
         assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
+# Every control on screen has a name a screen reader can say, every image an alt, the page a language.
+UNNAMED = """() => {
+  const named = (el) => (el.getAttribute("aria-label") || el.textContent || el.getAttribute("title") || "").trim()
+    || (el.labels && el.labels.length) || el.getAttribute("aria-labelledby") || el.getAttribute("placeholder");
+  const controls = [...document.querySelectorAll("button, a[href], input:not([type=hidden]), select, textarea")];
+  const bad = controls.filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 80));
+  bad.push(...[...document.querySelectorAll("img:not([alt])")].map((el) => el.outerHTML.slice(0, 80)));
+  if (!document.documentElement.lang) bad.push("<html> without lang");
+  return bad;
+}"""
+
+
 async def screenshot(page: Any, name: str) -> Path:
-    """A screenshot in tests/artifacts/, checked not blank: a drawn screen has many colours."""
+    """A screenshot in tests/artifacts/, checked not blank (a drawn screen has many colours), after
+    checking that the screen's controls and images are named for screen readers."""
     from PIL import Image
+
+    assert await page.evaluate(UNNAMED) == [], f"{name}: controls or images without a name"
 
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

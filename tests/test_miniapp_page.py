@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.browser import main_button, open_page, require_browser, screenshot, stub_calls
-from tests.fakes.miniapp_api import FakeMiniAppApi
+from tests.fakes.miniapp_api import FakeMiniAppApi, thumbnail_png
 from tests.helpers import SECRETS, free_port
 from tests.miniapp import app_user, sign_init_data
 
@@ -82,6 +82,17 @@ class TestScreens:
             await page.get_by_role("button", name="Create").click()
             await page.locator("#idea").wait_for()
             assert (await main_button(page))["active"] is False, "no idea yet"
+
+            # A photo: previewed, and the models that cannot start from one are greyed out.
+            await page.locator("#photo").set_input_files(
+                files=[{"name": "cat.png", "mimeType": "image/png", "buffer": thumbnail_png(7)}]
+            )
+            await page.get_by_role("img", name="The chosen photo").wait_for()
+            assert await page.locator('input[value="seedance_2"]').is_disabled()
+            await screenshot(page, "create-photo")
+            await page.get_by_role("button", name="Remove").click()
+            assert await page.locator('input[value="seedance_2"]').is_enabled()
+
             await page.locator("#idea").fill("A paper boat on a rainy street")
             await page.get_by_text("Seedance 2").click()
             await page.locator("label.choice", has_text="10 s").click()
@@ -110,6 +121,20 @@ class TestScreens:
             assert (await main_button(page))["text"] == "Buy credits"
             await page.evaluate("Telegram.WebApp.MainButton.press()")
             await page.locator("#buy-balance").wait_for()
+
+    async def test_create_from_a_photo_sends_it_with_the_idea(self, api: FakeMiniAppApi) -> None:
+        photo = thumbnail_png(3)
+        async with page_for(api) as page:
+            await page.get_by_role("button", name="Create").click()
+            await page.locator("#idea").fill("The cat in the photo starts to dance")
+            await page.locator("#photo").set_input_files(
+                files=[{"name": "cat.png", "mimeType": "image/png", "buffer": photo}]
+            )
+            await page.get_by_role("img", name="The chosen photo").wait_for()
+            assert (await main_button(page))["text"] == "Make it · 60 credits"
+            await page.evaluate("Telegram.WebApp.MainButton.press()")
+            await page.locator('article.video[data-state="rendering"]', has_text="The cat in the photo").wait_for()
+            assert api.photos == [len(photo)]
 
     async def test_buy_a_package_and_see_the_balance_change(self, api: FakeMiniAppApi) -> None:
         async with page_for(api) as page:
@@ -140,10 +165,12 @@ class TestScreens:
             await page.evaluate(f"{back}.press()")
             await page.locator("#open-privacy").click()
             await page.get_by_text("What we keep").wait_for()
+            await screenshot(page, "privacy")
             await page.evaluate(f"{back}.press()")
             assert await page.evaluate(f"{back}.isVisible") is False
 
             await page.locator("#open-delete").click()
+            await screenshot(page, "delete")
             await page.locator("#delete-confirm").click()
             await page.locator("#deleted").wait_for()
             assert (await stub_calls(page, "showConfirm"))[0][1].startswith("Delete your data for good?")

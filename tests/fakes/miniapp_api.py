@@ -49,6 +49,7 @@ class FakeMiniAppApi:
     requests: list[tuple[str, str]] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
     erased: bool = False
+    photos: list[int] = field(default_factory=list)  # the sizes of the photos sent with ideas
 
     def __post_init__(self) -> None:
         self.models = [
@@ -201,6 +202,9 @@ class FakeMiniAppApi:
 
     async def _generate(self, request: web.Request) -> web.Response:
         form = await request.post()
+        photo = form.get("photo")
+        if isinstance(photo, web.FileField):
+            self.photos.append(len(photo.file.read()))
         model = next(m for m in self.models if m["id"] == form["model"])
         price = next(
             (d["price"] for d in model["durations"] if str(d["seconds"]) == form.get("seconds")), model["price"]
