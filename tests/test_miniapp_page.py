@@ -1,7 +1,7 @@
 """The Mini App's page in Debian's chromium against the contract's API (tests/fakes/miniapp_api.py):
 every screen drawn, Telegram's buttons used as its guidelines say, live progress, Russian, the dark
 theme, the admins' charts. Screenshots of each screen go to tests/artifacts/ and are checked not blank.
-The same page against the real bot: tests/test_miniapp_e2e.py."""
+The same page against the real bot: tests/test_miniapp_browser.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
 know. /buy and /terms (core/bot/payments.py), /support and /paysupport (core/bot/support.py),
-/privacy and /deletemydata (core/bot/privacy.py) and /language (core/bot/language.py) are routed
+/privacy and /deletemydata (core/bot/privacy.py), /language (core/bot/language.py) and /app
+(core/bot/miniapp.py) are routed
 here too, so one check sends every plain message past all of them."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from core.bot.language import on_language
+from core.bot.miniapp import on_app
 from core.bot.payments import on_buy, on_terms
 from core.bot.privacy import on_deletemydata, on_privacy
 from core.bot.proposals import drop_current_draft
@@ -52,6 +54,7 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
+    router.message.register(on_app, Command("app"))
     router.message.register(on_unknown_command, is_command)
     return router
 

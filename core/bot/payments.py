@@ -21,12 +21,13 @@ import structlog
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendInvoice, SendMessage
-from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.types import CallbackQuery, Message, PreCheckoutQuery
 
 from core.bot.turn import Turn
+from core.pipeline.invoices import package_invoice
 from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
-from core.stars import CURRENCY, Package, check_pre_checkout, make_payload, payload_key, read_payload, refund_take
+from core.stars import CURRENCY, Package, check_pre_checkout, payload_key, read_payload, refund_take
 from core.ui.keyboards import BuyPackage, packages_keyboard, support_keyboard
 from core.ui.texts import text, user_language
 from db import generations as db_generations
@@ -82,16 +83,7 @@ async def on_pick_package(callback: CallbackQuery, callback_data: BuyPackage, tu
 
 
 def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
-    title = text(lang, "invoice_title", credits=package.credits)
-    return SendInvoice(
-        chat_id=user_id,
-        title=title,
-        description=text(lang, "invoice_description", credits=package.credits),
-        payload=make_payload(payload_key(app.settings.telegram.token), package, user_id),
-        currency=CURRENCY,
-        prices=[LabeledPrice(label=title, amount=package.stars)],
-        provider_token="",  # Telegram Stars take no payment provider
-    )
+    return SendInvoice(chat_id=user_id, **package_invoice(app, lang, package, user_id))
 
 
 async def on_pre_checkout(query: PreCheckoutQuery, turn: Turn) -> None:

@@ -1,6 +1,6 @@
 """The Mini App's API as /work/briefs/miniapp_contract.md describes it, in memory: the page's browser tests
 and its bench run against it where the real API would need a whole scenario (an admin's 14 days of
-stats, a render in progress with an estimate). tests/test_miniapp_e2e.py drives the real bot instead.
+stats, a render in progress with an estimate). tests/test_miniapp_browser.py drives the real bot instead.
 
 It serves the page from the package like the bot (``GET /app``, ``/app/static/``) and checks the
 ``Authorization: tma`` header with aiogram as the bot does. Texts come from the real catalogues.

@@ -40,7 +40,8 @@ import copy
 import itertools
 import json
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +116,10 @@ class _Pending:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+# The thumbnail the fake gives every video (a JPEG's first bytes: the Mini App serves it as is).
+THUMBNAIL_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"thumbnail" * 6
+
+
 class FakeTelegram:
     def __init__(
         self, token: str = DEFAULT_TOKEN, bot_id: int = DEFAULT_BOT_ID, *, upload_limit: int = 50 * 1024 * 1024
@@ -167,6 +172,8 @@ class FakeTelegram:
             "senddocument": self._send_media,
             "getfile": self._get_file,
         }
+        self._handlers.update(self._miniapp_handlers())
+        self.menu_button: dict[int | None, dict[str, Any]] = {}  # chat id (None: the default) -> setChatMenuButton's
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -438,6 +445,7 @@ class FakeTelegram:
                 "height": _as_int(call.params.get("height")) or 0,
                 "duration": _as_int(call.params.get("duration")) or 0,
                 "mime_type": "video/mp4",
+                "thumbnail": self._video_thumbnail(),
             }
         elif kind == "photo":
             media = photo_sizes(file_id, stored.size or 0)
@@ -587,6 +595,42 @@ class FakeTelegram:
 
     # --- helpers -------------------------------------------------------------------------------------
 
+    # --- the Mini App: createInvoiceLink, setChatMenuButton ---------------------------------------
+
+    def _miniapp_handlers(self) -> dict[str, Callable[[Call], Awaitable[Any]]]:
+        return {"createinvoicelink": self._create_invoice_link, "setchatmenubutton": self._set_chat_menu_button}
+
+    async def _create_invoice_link(self, call: Call) -> str:
+        """Checked as sendInvoice is (Stars: XTR, one price, no provider token); the link Telegram
+        gives, ``https://t.me/$<slug>``. A ``subscription_period`` must be 30 days (2592000 s)."""
+        params = call.params
+        prices = params.get("prices")
+        if params.get("currency") != "XTR" or not isinstance(prices, list) or len(prices) != 1:
+            raise _ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+        if not 1 <= len(str(params.get("payload") or "").encode()) <= 128:
+            raise _ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if not 1 <= len(str(params.get("title") or "")) <= 32:
+            raise _ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
+        if not 1 <= len(str(params.get("description") or "")) <= 255:
+            raise _ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+        if params.get("subscription_period") not in (None, 2592000):
+            raise _ApiError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+        return f"https://t.me/$invoice{len(self.requests)}"
+
+    def _video_thumbnail(self) -> dict[str, Any]:
+        """Telegram makes a JPEG thumbnail of a streamable video (a downloadable file here)."""
+        file_id = self.add_file(THUMBNAIL_JPEG)
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 180, "height": 320, "file_size": 64}
+
+    async def _set_chat_menu_button(self, call: Call) -> bool:
+        button = call.params.get("menu_button") or {"type": "default"}
+        if button.get("type") == "web_app" and not str((button.get("web_app") or {}).get("url", "")).startswith(
+            "https://"
+        ):
+            raise _ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+        self.menu_button[_as_int(call.params.get("chat_id"))] = button
+        return True
+
     def _chat_id(self, call: Call) -> int:
         if call.chat_id is None:
             raise _ApiError(400, "Bad Request: chat not found")
@@ -632,8 +676,12 @@ async def _read_form(request: web.Request) -> tuple[dict[str, Any], dict[str, tu
             else:
                 # Count the bytes instead of keeping them: videos can be large.
                 size = 0
-                while chunk := await part.read_chunk():
-                    size += len(chunk)
+                with warnings.catch_warnings():
+                    # aiohttp's reader pushes back the bytes after a part's boundary with unread_data(),
+                    # which it deprecates itself; a small upload (a photo) ends inside one chunk.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    while chunk := await part.read_chunk():
+                        size += len(chunk)
                 parts[part.name] = (part.filename, size)
     elif request.can_read_body:
         raw.update((key, value) for key, value in (await request.post()).items() if isinstance(value, str))
