@@ -15,9 +15,9 @@ from tests.fakes.kie import FakeKie
 from tests.fakes.telegram import FakeTelegram, message_update, successful_payment_update
 from tests.helpers import SECRETS, BotHarness, wait_until
 from tests.miniapp import app_user, sign_init_data
-from tests.test_e2e_generation import render, videos_sent
+from tests.test_e2e_generation import render, start_and_confirm, videos_sent
 
-ANN = 701
+ANN, ADMIN = 701, 42
 
 
 @pytest.fixture(autouse=True)
@@ -133,3 +133,24 @@ class TestMiniApp:
             await page.get_by_role("heading", name="История операций").wait_for()
             await page.locator("#receipts .row").first.wait_for()
             await screenshot(page, "e2e-receipts-ru-dark")
+
+    async def test_an_admin_sees_the_stats_charts_and_looks_a_user_up(self, make_bot, fake_kie: FakeKie) -> None:
+        async with make_bot(ADMIN_IDS=str(ADMIN)) as bot:
+            await start_and_confirm(bot, ANN, text="A lighthouse in a storm")
+            await render(fake_kie)
+            await started(bot, ADMIN)
+            async with app_page(bot, ADMIN) as page:
+                await page.locator('[data-tab="stats"]').click()
+                await page.locator("#chart-failures svg").wait_for()
+                assert await page.locator("#chart-generations .legend span").count() == 1
+                assert await page.locator("#chart-failures circle").count() == 14
+                assert "Users · total" in await page.locator("#stats-summary").inner_text()
+                await page.locator("#lookup").fill(str(ANN))
+                await page.get_by_role("button", name="Find").click()
+                await page.locator("#lookup-result dd").first.wait_for()
+                facts = await page.locator("#lookup-result").inner_text()
+                assert "Balance" in facts and "Ledger" in facts
+                await screenshot(page, "e2e-stats")
+            async with app_page(bot, ANN) as page:
+                await page.locator("article.video").first.wait_for()
+                assert await page.locator('[data-tab="stats"]').count() == 0

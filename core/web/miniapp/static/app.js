@@ -857,19 +857,40 @@
     catch (e) { return iso.slice(5); }
   }
 
-  // The server's facts, whatever their shape: a definition list, nested objects flattened with dots.
+  // The server's facts, whatever their shape: a definition list, nested objects as "a · b", lists of
+  // records (a user's ledger, generations) one line per record. Known keys have a label in app_stat_*.
+  var ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
+
+  function label(key) {
+    return state.texts["stat_" + key] !== undefined ? t("stat_" + key) : key.replace(/_/g, " ");
+  }
+
+  function shownValue(key, value) {
+    if (value === null || value === undefined || value === "") return "—";
+    if (typeof value === "number" && /(^|_)rate$/.test(key)) return number(Math.round(value * 1000) / 10) + "%";
+    if (typeof value === "number" && /_s$/.test(key)) return t("seconds_short", { n: number(Math.round(value)) });
+    if (typeof value === "number") return number(value);
+    if (typeof value === "boolean") return value ? "✓" : "—";
+    if (typeof value === "string" && ISO.test(value)) return date(value, true);
+    if (Array.isArray(value)) {
+      return value.map(function (item) {
+        if (!item || typeof item !== "object") return shownValue(key, item);
+        return Object.keys(item).map(function (k) { return shownValue(k, item[k]); }).join(" · ");
+      }).join("\n") || "—";
+    }
+    return String(value);
+  }
+
   function keyValues(facts) {
     var dl = h("dl.kv");
-    (function walk(prefix, value) {
+    (function walk(prefix, key, value) {
       if (value && typeof value === "object" && !Array.isArray(value)) {
-        Object.keys(value).forEach(function (key) { walk(prefix ? prefix + " · " + key : key, value[key]); });
+        Object.keys(value).forEach(function (k) { walk(prefix ? prefix + " · " + label(k) : label(k), k, value[k]); });
         return;
       }
-      var shown = Array.isArray(value) ? value.map(function (x) { return typeof x === "object" ? JSON.stringify(x) : x; }).join(", ")
-        : value === null ? "—" : typeof value === "number" ? number(value) : String(value);
-      dl.appendChild(h("dt", { text: prefix.replace(/_/g, " ") }));
-      dl.appendChild(h("dd", { text: shown }));
-    })("", facts);
+      dl.appendChild(h("dt", { text: prefix }));
+      dl.appendChild(h("dd" + (Array.isArray(value) ? ".records" : ""), { text: shownValue(key, value) }));
+    })("", "", facts);
     return dl;
   }
 

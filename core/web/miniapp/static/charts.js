@@ -33,7 +33,7 @@
 
   function niceMax(values) {
     var max = Math.max.apply(null, [0].concat(values));
-    if (max <= 0) return 1;
+    if (max <= 2) return 2; // whole counts: the middle grid line stays a whole number
     var magnitude = Math.pow(10, Math.floor(Math.log10(max)));
     return Math.ceil(max / magnitude) * magnitude;
   }
