@@ -64,6 +64,9 @@
     HapticFeedback: {
       impactOccurred: function () {}, notificationOccurred: function () {}, selectionChanged: function () {},
     },
+    isVerticalSwipesEnabled: true,
+    isVersionAtLeast: function (version) { return parseFloat(version) <= 8.0; },
+    disableVerticalSwipes: function () { webApp.isVerticalSwipesEnabled = false; },
     ready: function () { calls.push(["ready"]); },
     expand: function () { webApp.isExpanded = true; },
     close: function () { calls.push(["close"]); },

@@ -54,6 +54,8 @@ class TestScreens:
             assert await rendering.get_by_role("progressbar").get_attribute("aria-valuenow") == "35"
             assert await page.locator("img").first.get_attribute("src") is not None
             assert await page.locator("title").inner_text() == "Reelsmith"
+            assert await stub_calls(page, "ready") == [["ready"]]
+            assert await page.evaluate("Telegram.WebApp.isVerticalSwipesEnabled") is False
             await screenshot(page, "videos")
 
             # The page asks for the unfinished one every few seconds until it is done.

@@ -920,6 +920,8 @@
   function start() {
     if (tg) {
       try { tg.ready(); tg.expand(); } catch (e) { /* a stub or an old client */ }
+      // Scrolling a long list must not swipe the app closed (Bot API 7.7+).
+      try { if (tg.isVersionAtLeast && tg.isVersionAtLeast("7.7")) tg.disableVerticalSwipes(); } catch (e) { /* older */ }
       applyTheme();
       tg.onEvent("themeChanged", applyTheme);
       if (tg.MainButton) tg.MainButton.onClick(onMainButton);
