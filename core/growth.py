@@ -17,6 +17,7 @@ PROMO_PREFIX = "promo_"
 SUBSCRIPTION_PERIOD = 2592000  # 30 days: the only period Telegram's production Stars subscriptions take
 _INVITE = re.compile(r"^r([0-9a-z]{1,13})$")
 _PROMO = re.compile(r"^promo_([A-Za-z0-9_-]{1,32})$")
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -34,13 +35,24 @@ def invite_payload(user_id: int) -> str:
 def inviter_of(payload: str) -> int | None:
     """The inviter's id in an invitation payload; None for anything else (a promo link, junk)."""
     match = _INVITE.match(payload)
-    return int(match.group(1), 36) if match else None
+    user_id = int(match.group(1), 36) if match else 0
+    return user_id if 0 < user_id < 2**63 else None  # 13 digits reach past a bigint: no user has that id
 
 
 def promo_code_of(payload: str) -> str | None:
     """The code in a ``promo_<CODE>`` payload, in capitals; None for anything else."""
     match = _PROMO.match(payload)
     return match.group(1).upper() if match else None
+
+
+def promo_code(raw: str) -> str | None:
+    """A promo code as typed after /redeem (any case), in capitals; None when it cannot be one."""
+    raw = raw.strip()
+    return raw.upper() if _CODE.match(raw) else None
+
+
+def promo_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={PROMO_PREFIX}{code}"
 
 
 def invite_link(bot_username: str, user_id: int) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
@@ -200,21 +200,6 @@ def observe_delivery(seconds: float) -> None:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-C = TypeVar("C", bound=Callable[..., Awaitable[Any]])
-
-
-def counting_telegram_errors(call: C) -> C:
-    """Wraps a Bot API call (aiogram's ``make_request(bot, method)``): its failures are counted by code."""
-
-    @wraps(call)
-    async def counted(bot: Any, method: Any) -> Any:
-        try:
-            return await call(bot, method)
-        except Exception as error:
-            telegram_error(getattr(method, "__api_method__", type(method).__name__), error)
-            raise
-
-    return cast(C, counted)
 
 
 def timed_webhook(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

@@ -2,9 +2,11 @@
 payment, as plain functions (no network, no database).
 
 The payload Telegram hands back in pre_checkout_query and successful_payment is ours:
-``v1:<credits>:<stars>:<user id>:<nonce>:<signature>``, at most 128 bytes. The signature is an HMAC
-over everything before it with a key derived from the bot token, so a payload cannot be edited into
-another package or another buyer, and needs no table of open invoices.
+``v1:<credits>:<stars>:<user id>:<nonce>:<signature>`` for a package, ``m1:...`` (same fields) for a
+monthly plan (a Stars subscription, whose renewals carry the first invoice's payload), at most 128
+bytes. The signature is an HMAC over everything before it with a key derived from the bot token, so a
+payload cannot be edited into another package, a plan, or another buyer, and needs no table of open
+invoices.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 CURRENCY = "XTR"  # Telegram Stars
 PAYLOAD_VERSION = "v1"
+PLAN_PAYLOAD_VERSION = "m1"  # a monthly plan; a new prefix, so every v1 payload already out stays valid
 MAX_PAYLOAD_BYTES = 128
 
 
@@ -60,8 +64,18 @@ def _signature(key: bytes, body: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def make_payload(key: bytes, package: Package, user_id: int) -> str:
-    body = f"{PAYLOAD_VERSION}:{package.credits}:{package.stars}:{user_id}:{secrets.token_urlsafe(6)}"
+class Priced(Protocol):
+    """What an invoice sells: a package here, or a monthly plan (core/growth.py ``Plan``)."""
+
+    @property
+    def credits(self) -> int: ...
+    @property
+    def stars(self) -> int: ...
+
+
+def make_payload(key: bytes, item: Priced, user_id: int, *, monthly: bool = False) -> str:
+    version = PLAN_PAYLOAD_VERSION if monthly else PAYLOAD_VERSION
+    body = f"{version}:{item.credits}:{item.stars}:{user_id}:{secrets.token_urlsafe(6)}"
     payload = f"{body}:{_signature(key, body)}"
     assert len(payload.encode()) <= MAX_PAYLOAD_BYTES
     return payload
@@ -69,28 +83,34 @@ def make_payload(key: bytes, package: Package, user_id: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Signed:
-    package: Package
+    package: Package  # for a plan: its credits and stars a month
     user_id: int
+    monthly: bool = False  # a plan's payload (m1)
 
 
 def read_payload(key: bytes, payload: str) -> Signed | None:
-    """The package and buyer a payload names, or None when it is not one we signed."""
+    """The package or plan and buyer a payload names, or None when it is not one we signed."""
     body, _, signature = payload.rpartition(":")
     if not body or not hmac.compare_digest(signature, _signature(key, body)):
         return None
     parts = body.split(":")
-    if len(parts) != 5 or parts[0] != PAYLOAD_VERSION:
+    if len(parts) != 5 or parts[0] not in (PAYLOAD_VERSION, PLAN_PAYLOAD_VERSION):
         return None
     try:
-        return Signed(Package(int(parts[1]), int(parts[2])), int(parts[3]))
+        return Signed(Package(int(parts[1]), int(parts[2])), int(parts[3]), parts[0] == PLAN_PAYLOAD_VERSION)
     except ValueError:
         return None
+
+
+def _offers(items: tuple[Priced, ...], signed: Signed) -> bool:
+    return any((i.credits, i.stars) == (signed.package.credits, signed.package.stars) for i in items)
 
 
 def check_pre_checkout(
     key: bytes,
     packages: tuple[Package, ...],
     *,
+    plans: tuple[Priced, ...] = (),
     payload: str,
     currency: str,
     total_amount: int,
@@ -103,7 +123,9 @@ def check_pre_checkout(
     signed = read_payload(key, payload)
     if signed is None or signed.user_id != user_id or currency != CURRENCY:
         return "precheckout_invalid"
-    if signed.package not in packages:
+    if signed.monthly and not _offers(plans, signed):
+        return "plan_gone"
+    if not signed.monthly and not _offers(packages, signed):
         return "package_gone"
     if total_amount != signed.package.stars:
         return "precheckout_invalid"

@@ -277,3 +277,13 @@ async def spend_today(db: Executor, prices: dict[str, float]) -> float:
 async def take_budget_alert(db: Executor) -> bool:
     """True once a UTC day: the first to find the budget reached tells the admins."""
     return bool(await db.fetch(queries.budget_alert_take))
+
+
+RENDER_MEDIAN_DELIVERIES = 50  # a model's recent deliveries the progress bar's median is taken over
+
+
+async def render_medians(conn: Executor, last: int = RENDER_MEDIAN_DELIVERIES) -> dict[str, float]:
+    """Per model id, the median seconds from the provider's acceptance to delivery over its ``last``
+    deliveries; a model with none is absent."""
+    rows = await conn.fetch(queries.generation_render_medians, last)
+    return {row["model"]: float(row["median_s"]) for row in rows}

@@ -106,7 +106,7 @@ async def count_moderation_flag(db: Executor, user_id: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    reason: str  # starter | generation | refund | admin | purchase | purchase_refund
+    reason: str  # starter | generation | refund | admin | purchase | purchase_refund | referral | promo | ...
     reference: str  # what it is for: a generation id, a charge id, an admin's note
     delta: int
     created_at: datetime

@@ -264,3 +264,30 @@ SELECT (SELECT coalesce(sum(provider_cost), 0) FROM generations
 INSERT INTO budget_alerts (day) VALUES ((now() AT TIME ZONE 'UTC')::date)
 ON CONFLICT (day) DO NOTHING
 RETURNING day;
+
+-- name: generation_render_medians
+-- The progress bar's estimate (core/ui/progress.py): per model, the median seconds from the provider's
+-- acceptance (rendering_at) to delivery (finished_at) over its last $1 deliveries. The models come from
+-- a loose index scan of generations_delivered (one probe per model, however many rows), and each
+-- model's last deliveries from the same index, so the cost does not grow with the table.
+-- $1 deliveries per model
+WITH RECURSIVE models AS (
+    (SELECT model FROM generations WHERE status = 'done' AND rendering_at IS NOT NULL ORDER BY model LIMIT 1)
+    UNION ALL
+    SELECT (SELECT g.model FROM generations g
+            WHERE g.status = 'done' AND g.rendering_at IS NOT NULL AND g.model > m.model
+            ORDER BY g.model LIMIT 1)
+    FROM models m
+    WHERE m.model IS NOT NULL
+)
+SELECT m.model, percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds)::float8 AS median_s
+FROM models m
+CROSS JOIN LATERAL (
+    SELECT extract(epoch FROM g.finished_at - g.rendering_at)::float8 AS seconds
+    FROM generations g
+    WHERE g.model = m.model AND g.status = 'done' AND g.rendering_at IS NOT NULL
+    ORDER BY g.finished_at DESC
+    LIMIT $1::int
+) d
+WHERE m.model IS NOT NULL
+GROUP BY m.model;

@@ -147,7 +147,7 @@ class TestLookups:
 
     def test_the_plotting_library_is_loaded_only_for_a_chart(self) -> None:
         probe = (
-            "import sys, bot; from core.bot.handlers import build_router; build_router();"
+            "import sys, bot; from core.bot.handlers import build_routers; build_routers();"
             "assert 'matplotlib' not in sys.modules, 'loaded at import'"
         )
         subprocess.run([sys.executable, "-c", probe], cwd=REPO, check=True)

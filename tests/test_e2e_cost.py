@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from core.providers.costs import KIE_CREDITS
+from core.providers.costs import KIE_CREDITS, cost
 from core.ui.keyboards import Confirm
 from core.ui.texts import text
 from tests.fakes.kie import FakeKie
@@ -87,3 +87,11 @@ async def test_stats_and_metrics_show_spend_against_stars_per_day_and_model(make
         samples = await scrape(f"{bot.base_url}/metrics")
         assert value(samples, "reelsmith_provider_spend_credits", day=today, model="veo3_fast") == 60
         assert value(samples, "reelsmith_stars_daily", day=today) == 50
+
+
+def test_the_table_prices_a_per_second_model_by_the_length_chosen() -> None:
+    assert cost("seedance-2-mini", None, 10) == (82.0, "table")
+    assert cost("kling-3.0-std", None, 5) == (90.0, "table"), "as the per-clip entry it replaces"
+    assert cost("seedance-2-mini", None) == (41.0, "table"), "no length: the first one proposed"
+    assert cost("seedance-2-mini", 12.5, 10) == (12.5, "provider")
+    assert cost("unknown-model", None, 5) is None

@@ -126,6 +126,9 @@ async def test_create_charges_as_the_chat_does(make_bot, fake_kie: FakeKie) -> N
         created = body["video"]
         assert body["balance"] == 500 - model["price"] and created["state"] == "rendering"
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("generation", -model["price"])]
+        await bot.wait_for_generation(created["id"], "rendering")
+        progress = (await ann.get(f"/videos/{created['id']}"))["progress"]
+        assert 0 <= progress["fraction"] <= 0.95 and progress["late"] is False
         await render(fake_kie, 2)
         await bot.wait_for_generation(created["id"], "done")
         assert (await ann.get(f"/videos/{created['id']}"))["state"] == "done"
@@ -139,20 +142,29 @@ async def test_create_charges_as_the_chat_does(make_bot, fake_kie: FakeKie) -> N
         assert len(sent) == 1 and row["photo_file_id"] and row["confirmed_at"] is not None
 
 
-async def test_buy_a_package(bot: BotHarness) -> None:
-    async with aiohttp.ClientSession() as http:
+async def test_buy_a_package_or_a_plan(make_bot) -> None:
+    async with make_bot(SUBSCRIPTION_PLANS="500:200") as bot, aiohttp.ClientSession() as http:
         ann = Api(bot, http, ANN)
-        package = (await ann.get("/catalogue"))["packages"][0]
+        catalogue = await ann.get("/catalogue")
+        package = catalogue["packages"][0]
+        assert catalogue["plans"] == [{"id": "500:200", "credits": 500, "stars": 200}]
+        assert catalogue["subscription"] is None
         status, body = await ann.call("POST", "/invoices", json={"kind": "package", "id": package["id"]})
         assert status == 200 and body["link"].startswith("https://t.me/$")
-        invoice = bot.telegram.calls("createInvoiceLink")[-1].params
+        invoice = bot.telegram.invoice_links[body["link"]]
         assert invoice["currency"] == "XTR" and invoice["prices"][0]["amount"] == package["stars"]
+        assert "subscription_period" not in invoice
+        assert (await ann.get("/me"))["balance"] == 0  # credits come only from the payment
         update = successful_payment_update(
             bot.next_update_id(), ANN, payload=invoice["payload"], total_amount=package["stars"], charge_id="ch-app"
         )
         assert await bot.send(update) == 200
         assert (await ann.get("/me"))["balance"] == package["credits"]
-        for junk in ({"kind": "package", "id": "1:1"}, {"kind": "plan", "id": "x"}):
+
+        status, body = await ann.call("POST", "/invoices", json={"kind": "plan", "id": "500:200"})
+        assert status == 200
+        assert int(bot.telegram.invoice_links[body["link"]]["subscription_period"]) == 2592000
+        for junk in ({"kind": "package", "id": "1:1"}, {"kind": "plan", "id": "1:1"}):
             assert (await ann.call("POST", "/invoices", json=junk))[0] == 404
         assert (await ann.call("POST", "/invoices", json={"kind": "gift"}))[0] == 400
 

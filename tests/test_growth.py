@@ -12,7 +12,9 @@ from core.growth import (
     inviter_of,
     parse_plans,
     parse_presets,
+    promo_code,
     promo_code_of,
+    promo_link,
     share_link,
 )
 
@@ -25,7 +27,9 @@ def test_an_invitation_payload_names_its_inviter_and_fits_telegram(user_id: int)
     assert promo_code_of(payload) is None
 
 
-@pytest.mark.parametrize("payload", ["", "r", "R12", "r-1", "rZZ", "promo_X", "ref_12", "r" + "1" * 14])
+@pytest.mark.parametrize(
+    "payload", ["", "r", "R12", "r-1", "rZZ", "promo_X", "ref_12", "r" + "1" * 14, "r" + "z" * 13, "r0"]
+)
 def test_anything_else_names_no_inviter(payload: str) -> None:
     assert inviter_of(payload) is None
 
@@ -34,6 +38,12 @@ def test_promo_payloads_carry_their_code_in_capitals() -> None:
     assert promo_code_of("promo_spring-26") == "SPRING-26"
     assert promo_code_of("promo_") is None
     assert promo_code_of("promo_a b") is None
+
+
+def test_a_typed_promo_code_is_read_in_capitals() -> None:
+    assert promo_code(" gift-50 ") == "GIFT-50"
+    assert [promo_code(raw) for raw in ("", "a b", "x" * 33, "ü", "GIFT!")] == [None] * 5
+    assert promo_link("reelsmith_bot", "GIFT") == "https://t.me/reelsmith_bot?start=promo_GIFT"
     assert promo_code_of("r12") is None
 
 

@@ -221,9 +221,9 @@ async def test_openai_errors_are_counted_by_code(fake_openai: FakeOpenAI) -> Non
     try:
         for retryable in (True, False):
             with pytest.raises(PromptError) as raised:
-                await Prompter(client, "gpt-test").write("an idea")
+                await Prompter(lambda: client, "gpt-test").write("an idea")
             assert raised.value.retryable is retryable
-        assert await Prompter(client, "gpt-test").write("an idea") == fake_openai.reply
+        assert await Prompter(lambda: client, "gpt-test").write("an idea") == fake_openai.reply
     finally:
         await client.close()
     assert (count("500"), count("400")) == (before[0] + 1, before[1] + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.growth import Plan
 from core.settings import Settings, SettingsError
 from core.stars import (
     Package,
@@ -68,6 +69,32 @@ class TestPayload:
         assert check(payload, user_id=8) == "precheckout_invalid"
         assert check(payload, banned=True) == "precheckout_banned"
         assert check(make_payload(KEY, Package(100, 45), 7), amount=45) == "package_gone"
+
+    def test_a_plan_payload_is_its_own_kind(self) -> None:
+        plan = Plan(500, 200)
+        payload = make_payload(KEY, plan, 7, monthly=True)
+        assert payload.startswith("m1:500:200:7:") and len(payload.encode()) <= 128
+        signed = read_payload(KEY, payload)
+        assert signed is not None and signed.monthly and (signed.package.credits, signed.package.stars) == (500, 200)
+        old = read_payload(KEY, make_payload(KEY, PACKAGES[0], 7))
+        assert old is not None and not old.monthly, "v1 payloads stay packages"
+        # A package's payload relabelled as a plan (or back) no longer matches its signature.
+        assert read_payload(KEY, payload.replace("m1:", "v1:", 1)) is None
+        assert read_payload(KEY, make_payload(KEY, PACKAGES[0], 7).replace("v1:", "m1:", 1)) is None
+
+    def test_pre_checkout_of_a_plan(self) -> None:
+        plans = (Plan(500, 200),)
+
+        def plan_check(payload: str, amount: int = 200) -> str | None:
+            fields = {"currency": "XTR", "total_amount": amount, "user_id": 7, "banned": False}
+            return check_pre_checkout(KEY, PACKAGES, plans=plans, payload=payload, **fields)
+
+        assert plan_check(make_payload(KEY, plans[0], 7, monthly=True)) is None
+        assert plan_check(make_payload(KEY, plans[0], 7, monthly=True), amount=199) == "precheckout_invalid"
+        assert plan_check(make_payload(KEY, Plan(500, 150), 7, monthly=True), 150) == "plan_gone"
+        # A plan with a package's numbers is not that package, nor the reverse.
+        assert plan_check(make_payload(KEY, Plan(100, 50), 7, monthly=True), 50) == "plan_gone"
+        assert plan_check(make_payload(KEY, Package(500, 200), 7)) == "package_gone"
 
 
 class TestRefundPolicy:

@@ -92,8 +92,9 @@ async def test_a_token_telegram_refuses_exits_78_naming_bot_token(
     assert "WRONG-token" not in bot.output(), "the token itself never appears"
 
 
-# Each loaded only where it is used: a chart (/stats), STORAGE_URL, SENTRY_DSN, the first photo.
-OPTIONAL_HEAVY = ("matplotlib", "aiobotocore", "sentry_sdk", "PIL")
+# Each loaded only where it is used: a chart (/stats), STORAGE_URL, SENTRY_DSN, the first photo, the first
+# prompt or moderation (the start-up check asks OpenAI over plain HTTP).
+OPTIONAL_HEAVY = ("matplotlib", "aiobotocore", "sentry_sdk", "PIL", "openai")
 
 
 async def test_a_start_without_them_loads_no_optional_heavy_library(

@@ -107,7 +107,7 @@ class TestPrompter:
         client = openai.AsyncOpenAI(
             api_key=fake_openai.api_key, base_url=fake_openai.base_url, max_retries=0, timeout=5
         )
-        yield Prompter(client, "gpt-test")
+        yield Prompter(lambda: client, "gpt-test")
         await client.close()
 
     async def test_writes_from_the_idea_and_shows_the_photo_as_data(

@@ -26,7 +26,7 @@ from aiohttp import web
 from core import metrics
 from core.backoff import Backoff
 from core.bot.fsm import PostgresStorage
-from core.bot.handlers import build_router
+from core.bot.handlers import build_routers
 from core.bot.updates import DB_UNAVAILABLE, UpdateProcessor, update_id_of
 from core.exits import EXIT_CONFIG, Fatal
 from core.pipeline.services import App
@@ -57,7 +57,7 @@ class TelegramFrontend:
     def __init__(self, app: App) -> None:
         self.app = app
         self.dispatcher = Dispatcher(storage=PostgresStorage(app.pool), app=app)
-        self.dispatcher.include_router(build_router())
+        self.dispatcher.include_routers(*build_routers())
         self.processor = UpdateProcessor(
             app.pool, self.dispatcher, app.bot, messages_per_minute=app.settings.product.user_messages_per_minute
         )

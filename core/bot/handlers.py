@@ -7,9 +7,12 @@ parameters.
 
 | router        | module                    | handles                                               |
 |---------------|---------------------------|-------------------------------------------------------|
-| payments      | core/bot/payments.py      | payment service messages, pre-checkout, package buttons |
-| admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
 | commands      | core/bot/commands.py      | every user command                                    |
+| admin         | core/bot/admin.py         | ADMIN_IDS' commands (+ broadcast.py)                  |
+| promo_admin   | core/bot/promo.py         | ADMIN_IDS' /promo, behind the admin router's check    |
+| unknown       | core/bot/commands.py      | the reply to a command we do not know                 |
+| payments      | core/bot/payments.py      | payment service messages, pre-checkout, package buttons |
+| subscriptions | core/bot/subscriptions.py | the plan buttons of /buy, Cancel/Resume of a plan     |
 | language      | core/bot/language.py      | the language buttons                                  |
 | privacy       | core/bot/privacy.py       | the /deletemydata confirmation                        |
 | support       | core/bot/support.py       | tickets: the user's message, operators' replies       |
@@ -25,12 +28,14 @@ from aiogram.types import ChatMemberUpdated, Message
 
 from core.bot.admin import build_admin_router
 from core.bot.broadcast import build_broadcast_router
-from core.bot.commands import build_commands_router
+from core.bot.commands import build_commands_router, build_unknown_command_router
 from core.bot.generations import build_generations_router
 from core.bot.language import build_language_router
 from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
+from core.bot.promo import build_promo_admin_router
 from core.bot.proposals import build_proposals_router
+from core.bot.subscriptions import build_subscriptions_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
 from db import users as db_users
@@ -43,33 +48,34 @@ async def in_private_chat(message: Message) -> bool:
     return message.chat.type == ChatType.PRIVATE
 
 
-def build_router() -> Router:
-    """The routing table. Each router's filter is checked once, before its handlers, so an update
-    visits as few handlers as possible (aiogram checks handlers one by one, at a cost per check):
-    payment service messages, then admin commands (one check turns everyone else away; their
-    commands fall through to the unknown-command reply), then every user command (one check skips
-    them all for a plain message), then a support ticket being written, then ideas, photos and
-    buttons. Of the messages outside private chats, only the operators' group (SUPPORT_CHAT_ID)
-    is read."""
-    root = Router(name="reelsmith")
-    root.my_chat_member.register(on_membership)
+def build_routers() -> list[Router]:
+    """The routing table, included straight into the dispatcher: aiogram pays for every router an
+    update passes (its outer middlewares wrapped, its filters checked, the keyword arguments copied),
+    so the common path is short. A private chat's command reaches its handler two routers down:
+    private chats, then the user commands (one check skips them all for a plain message). Then the
+    admin commands (one check turns everyone else away), the unknown-command reply, payment service
+    messages, a support ticket being written, then ideas, photos and buttons. Of the messages
+    outside private chats, only the operators' group (SUPPORT_CHAT_ID) is read."""
     private = Router(name="private")
     private.message.filter(in_private_chat)
+    private.my_chat_member.register(on_membership)
     admin = build_admin_router()
     register_operator_handlers(admin)  # answering tickets, /tickets, /close
     admin.include_router(build_broadcast_router())  # behind the admin router's check
+    admin.include_router(build_promo_admin_router())
     private.include_routers(
-        build_payments_router(),
-        admin,
         build_commands_router(),
+        admin,
+        build_unknown_command_router(),  # after the admins' commands, which it would answer too
+        build_payments_router(),
+        build_subscriptions_router(),
         build_language_router(),
         build_privacy_router(),
         build_support_router(),  # before ideas: a ticket never becomes a proposal
         build_proposals_router(),
         build_generations_router(),
     )
-    root.include_routers(build_support_chat_router(), private)
-    return root
+    return [private, build_support_chat_router()]
 
 
 async def on_membership(event: ChatMemberUpdated, turn: Turn) -> None:

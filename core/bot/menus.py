@@ -41,10 +41,14 @@ from db import users as db_users
 
 log = structlog.get_logger("telegram")
 
-USER_COMMANDS: tuple[str, ...] = ("start", "app", "help", "balance", "buy", "history", "cancel", "language")
+USER_COMMANDS: tuple[str, ...] = ("start", "app", "help", "balance", "buy", "subscription", "history", "cancel")
+USER_COMMANDS += ("language",)
 USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
+USER_COMMANDS += ("notifications",)
+USER_COMMANDS += ("invite", "redeem")
 ADMIN_COMMANDS: tuple[str, ...] = ("stats", "user", "grant", "ban", "unban", "gen", "job", "retry", "refund")
 ADMIN_COMMANDS += ("broadcast", "broadcast_cancel", "tickets", "close")
+ADMIN_COMMANDS += ("promo",)
 MENU_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=0)  # a menu Telegram could not take yet
 TASK = "telegram.menus"
 

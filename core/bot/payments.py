@@ -5,7 +5,11 @@ telegram_payment_charge_id) and the ledger entry ('purchase', charge id) commit 
 redelivered or concurrent copy of the same payment credits nothing and sends no second receipt.
 When crediting fails, the update processor lets the error reach Telegram (500), which delivers the
 payment again; nothing is recorded as failed (core/bot/updates.py). The buyer credited is always
-the payer (``from_user``), never an id read from the payload.
+the payer (``from_user``), never an id read from the payload. A monthly plan's charges (first and
+renewals) are credited here the same way; core/bot/subscriptions.py keeps the subscription's row.
+The buyer's first credited purchase also pays their inviter's bonus, once, in the same transaction
+(core/bot/invite.py): it locks the inviter's row after the buyer's, and an inviter always joined
+before their invitee, so two such payments never wait on each other in a circle.
 
 Refunds (policy in README, "Money"): an admin's /refund queues a ``payment.refund`` job that calls
 refundStarPayment (retried; CHARGE_ALREADY_REFUNDED counts as done) and then takes the package's
@@ -20,17 +24,23 @@ from dataclasses import dataclass
 import structlog
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.methods import SendInvoice, SendMessage
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, PreCheckoutQuery
 
+from core.bot import subscriptions
+from core.bot.invite import pay_referral_bonus
 from core.bot.turn import Turn
+from core.growth import Plan
 from core.pipeline.invoices import package_invoice
+from core.pipeline.nudges import after_invoice
 from core.pipeline.services import App
 from core.queue import Cancel, Job, JobSpec, Registry
 from core.stars import CURRENCY, Package, check_pre_checkout, payload_key, read_payload, refund_take
 from core.ui.keyboards import BuyPackage, packages_keyboard, support_keyboard
+from core.ui.subscriptions import with_plans
 from core.ui.texts import text, user_language
 from db import generations as db_generations
+from db import nudges as db_nudges
 from db import payments as db_payments
 from db import users as db_users
 from db.pool import Conn
@@ -66,6 +76,7 @@ def build_payments_router() -> Router:
 
 async def on_buy(message: Message, turn: Turn) -> None:
     keyboard = packages_keyboard(turn.lang, turn.app.settings.product.credit_packages)
+    keyboard = with_plans(keyboard, turn.lang, turn.app.settings.growth.subscription_plans)
     turn.out.add(message.answer(text(turn.lang, "buy", credits=turn.user.credits), reply_markup=keyboard))
 
 
@@ -79,25 +90,28 @@ async def on_pick_package(callback: CallbackQuery, callback_data: BuyPackage, tu
         turn.out.add(callback.answer(text(turn.lang, "package_gone"), show_alert=True))
         return
     turn.out.add(callback.answer())
-    turn.out.add(invoice(turn.app, turn.lang, package, turn.user.id))
-
-
-def invoice(app: App, lang: str, package: Package, user_id: int) -> SendInvoice:
-    return SendInvoice(chat_id=user_id, **package_invoice(app, lang, package, user_id))
+    sent = package_invoice(turn.app, turn.user.id, package, turn.lang)
+    invoice_id = await db_nudges.record_invoice(turn.db, sent.payload, turn.user.id, package.credits, package.stars)
+    await after_invoice(turn.db, turn.app, turn.user.id, invoice_id)  # one reminder if unpaid in an hour
+    turn.out.add(sent)
 
 
 async def on_pre_checkout(query: PreCheckoutQuery, turn: Turn) -> None:
-    """Answered from what the update already read (the user row): no extra query, well within 10 s."""
+    """Answered from what the update already read (the user row), well within 10 s; a plan's adds one
+    query (is it running already?)."""
     settings = turn.app.settings
     refusal = check_pre_checkout(
         payload_key(settings.telegram.token),
         settings.product.credit_packages,
+        plans=settings.growth.subscription_plans,
         payload=query.invoice_payload,
         currency=query.currency,
         total_amount=query.total_amount,
         user_id=query.from_user.id,
         banned=turn.user.banned_at is not None,
     )
+    if refusal is None:
+        refusal = await subscriptions.second_subscription(turn, query.invoice_payload)
     if refusal is None:
         turn.out.add(query.answer(ok=True))
     else:
@@ -122,6 +136,7 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
     if not await db_payments.record(db, charge_id, user.id, credits, paid.total_amount, paid.invoice_payload):
         log.info("payment.duplicate", charge_id=charge_id)
         return
+    await db_nudges.invoice_paid(db, paid.invoice_payload)  # no reminder for it
     balance: int | None = user.credits
     if credits > 0:
         balance = await db_users.apply_credits(db, user.id, credits, "purchase", charge_id)
@@ -129,7 +144,14 @@ async def on_successful_payment(message: Message, turn: Turn) -> None:
             raise RuntimeError(f"payment {charge_id}: recorded now but credited before")
     log.info("payment.credited", charge_id=charge_id, credits=credits, stars=paid.total_amount)
     receipt = text(turn.lang, "payment_received", credits=credits, balance=balance, charge_id=charge_id)
+    if signed is not None and signed.monthly and credits > 0:  # a plan's charge: its subscription too
+        plan = Plan(signed.package.credits, signed.package.stars)
+        receipt = await subscriptions.charged(turn, paid, plan, balance)
     turn.out.add(message.answer(receipt, reply_markup=support_keyboard(turn.lang)))
+    if credits > 0:  # a purchase: if it is the buyer's first, their inviter (if any) is paid, once
+        name = message.from_user.first_name if message.from_user else ""
+        bonus = turn.app.settings.growth.referral_bonus
+        await pay_referral_bonus(db, user.id, charge_id, bonus=bonus, invitee_name=name, out=turn.out)
 
 
 async def on_refunded_payment(message: Message, turn: Turn) -> None:

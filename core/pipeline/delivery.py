@@ -24,6 +24,7 @@ from core import metrics
 from core.pipeline.archive import archive_video, video_link
 from core.pipeline.media import VideoGone, downloaded_video
 from core.pipeline.mp4 import probe as probe_mp4
+from core.pipeline.nudges import after_delivery
 from core.pipeline.refunds import fail
 from core.pipeline.services import App
 from core.pipeline.status import show
@@ -63,6 +64,8 @@ async def deliver(app: App, job: Job) -> None:
         return
     async with app.pool.acquire() as conn, conn.transaction():
         done = await db_generations.finish(conn, gid, file_id)
+        if done is not None:
+            await after_delivery(conn, app, done)
     log.info(
         "generation.delivered",
         generation_id=gid,

@@ -10,6 +10,7 @@ import asyncpg
 from aiogram import Bot
 
 from core.catalogue import VideoModel
+from core.pipeline.medians import RenderMedians
 from core.providers import Providers
 from core.providers.base import VideoProvider
 from core.providers.moderation import Moderator
@@ -32,6 +33,7 @@ class App:
     storage: Storage | None = None  # the archive of photos and videos, when STORAGE_URL is set
     moderator: Moderator | None = None  # checks ideas before their proposal; None with MODERATION=false
     registry: Registry = field(default_factory=Registry)
+    render_medians: RenderMedians = field(default_factory=RenderMedians)  # the progress bars' estimates
 
     async def bot_username(self) -> str:
         """The bot's @username (for invitation links): learned by getMe during Telegram set-up

@@ -10,6 +10,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
 from core.pipeline.services import App
 from core.telegram.replies import edit
+from core.ui.progress import Progress, estimate, typical_render_s
 from core.ui.status import status_view
 from core.ui.texts import user_language
 from db import generations as db_generations
@@ -50,6 +51,10 @@ async def show(
     if not await db_generations.claim_status_edit(app.pool, generation.id, interval, force, stage):
         return
     lang = user_language(user)
+    if stage == "rendering":
+        seconds = params.get("elapsed_s")
+        seconds = float(seconds) if isinstance(seconds, int | float) else None
+        params = {**params, "progress": await render_progress(app, generation, seconds)}
     view = status_view(lang, generation, stage, model_title=_model_title(app, generation), **params)
     try:
         await edit(app.bot, generation.chat_id, generation.status_message_id, view.text, view.keyboard)
@@ -58,6 +63,15 @@ async def show(
     except TelegramAPIError as error:
         # The status line is a courtesy; the step it reports on goes on regardless.
         log.warning("generation.status.not_shown", generation_id=generation.id, stage=stage, error=str(error))
+
+
+async def render_progress(app: App, generation: Generation, elapsed_s: float | None = None) -> Progress:
+    """How far along a render is, against its model's median render time (cached: RenderMedians);
+    ``elapsed_s`` defaults to the time since the provider accepted the task."""
+    seconds = elapsed(generation.rendering_at) if elapsed_s is None else elapsed_s
+    model = app.settings.product.video_models.get(generation.model)
+    typical = typical_render_s(model.family) if model else typical_render_s("")
+    return estimate(seconds, await app.render_medians.of(app.pool, generation.model), typical_s=typical)
 
 
 def _model_title(app: App, generation: Generation) -> str:

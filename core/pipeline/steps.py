@@ -440,7 +440,7 @@ class Pipeline:
     ) -> None:
         """The video is there: keep its URL and what it cost, and enqueue the delivery, in one transaction."""
         app, gid = self.app, generation.id
-        spent = costs.cost(generation.model, reported_cost)
+        spent = costs.cost(generation.model, reported_cost, generation.duration_s)
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_video(conn, gid, url):
                 await enqueue(conn, app.registry, DELIVER, _payload(generation), unique_key=job_key(DELIVER, gid))

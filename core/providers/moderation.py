@@ -9,10 +9,13 @@ and no retry: a user is waiting for the proposal."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openai
-from openai.types import ModerationMultiModalInputParam
+if TYPE_CHECKING:
+    import openai
+    from openai.types import ModerationMultiModalInputParam
 
 MODEL = "omni-moderation-latest"
 
@@ -28,8 +31,10 @@ class Verdict:
 
 
 class Moderator:
-    def __init__(self, client: openai.AsyncOpenAI, *, timeout: float) -> None:
-        self._client = client.with_options(timeout=timeout, max_retries=0)
+    def __init__(self, client: Callable[[], openai.AsyncOpenAI], *, timeout: float) -> None:
+        self._shared = client  # the prompt writer's, made at the first request (OpenAIClient)
+        self._timeout = timeout
+        self._client: openai.AsyncOpenAI | None = None
 
     async def check(self, idea: str, photo: bytes | None = None, mime: str = "image/jpeg") -> Verdict:
         """Raises ``ModerationError`` when no verdict could be had."""
@@ -42,6 +47,10 @@ class Moderator:
             inputs.append({"type": "image_url", "image_url": {"url": data_url}})
         if not inputs:
             return Verdict(flagged=False)
+        import openai  # loaded with the client (OpenAIClient)
+
+        if self._client is None:
+            self._client = self._shared().with_options(timeout=self._timeout, max_retries=0)
         try:
             answer = await self._client.moderations.create(model=MODEL, input=inputs)
         except openai.OpenAIError as error:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
-
-import openai
-from openai.types.chat import ChatCompletionContentPartParam
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core import metrics
 from core.settings.sections import OpenAISettings
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionContentPartParam
 
 SYSTEM_PROMPT = """You write prompts for an AI video model that renders one short vertical video (9:16, \
 about 8 seconds, with sound). From the user's idea (and photo, when there is one) write a single \
@@ -55,7 +58,9 @@ def fallback_prompt(idea: str, with_photo: bool, sound: bool = False) -> str:
 
 
 def openai_client(settings: OpenAISettings, *, timeout: float | None = None, retries: int = 1) -> openai.AsyncOpenAI:
-    """A client as the OPENAI_* variables describe it; ``timeout`` shortens the wait (preflight)."""
+    """A client as the OPENAI_* variables describe it; ``timeout`` shortens the wait."""
+    import openai  # see OpenAIClient
+
     return openai.AsyncOpenAI(
         api_key=settings.api_key.get_secret_value(),
         base_url=settings.base_url,  # None: the SDK's default (it reads no environment here)
@@ -64,9 +69,27 @@ def openai_client(settings: OpenAISettings, *, timeout: float | None = None, ret
     )
 
 
+class OpenAIClient:
+    """The SDK's client, made at the first request: importing the openai package costs about 20 MB of
+    RSS and 500 modules (a pydantic model per API type), which an idle process never needs."""
+
+    def __init__(self, settings: OpenAISettings) -> None:
+        self._settings = settings
+        self._client: openai.AsyncOpenAI | None = None
+
+    def __call__(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = openai_client(self._settings)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
 class Prompter:
-    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
-        self._client = client
+    def __init__(self, client: Callable[[], openai.AsyncOpenAI], model: str) -> None:
+        self._client = client  # made at the first prompt (OpenAIClient)
         self._model = model
 
     async def write(
@@ -81,8 +104,10 @@ class Prompter:
             # The photo travels as data, never as a Telegram file URL (that URL holds the bot token).
             data_url = f"data:{mime};base64,{base64.b64encode(photo).decode()}"
             content.append({"type": "image_url", "image_url": {"url": data_url}})
+        import openai  # loaded with the client (OpenAIClient)
+
         try:
-            completion = await self._client.chat.completions.create(
+            completion = await self._client().chat.completions.create(
                 model=self._model,
                 messages=[{"role": "system", "content": system}, {"role": "user", "content": content}],
                 max_completion_tokens=400,
@@ -99,6 +124,8 @@ class Prompter:
 
 def prompt_error(error: openai.OpenAIError) -> PromptError:
     """What a failed request means for the prompt: worth retrying or not."""
+    import openai  # loaded with the client (OpenAIClient)
+
     match error:
         case openai.AuthenticationError() | openai.PermissionDeniedError():
             return PromptError(f"OpenAI {error.status_code}: {error.message}", retryable=False, account=True)

@@ -6,6 +6,7 @@ from aiogram.exceptions import TelegramRetryAfter
 
 from core.bot.broadcast import BroadcastJobs
 from core.bot.payments import RefundJob
+from core.pipeline.nudges import NudgeJobs
 from core.pipeline.retention import Retention
 from core.pipeline.services import App
 from core.pipeline.steps import Pipeline
@@ -30,4 +31,5 @@ def job_kinds(app: App) -> Registry:
     registry = Pipeline(app).register(register_diagnostics(Registry(classify=job_error)))
     registry = BroadcastJobs(app).register(RefundJob(app).register(registry))
     registry = Retention(app).register(registry)
+    registry = NudgeJobs(app).register(registry)
     return registry.with_limits(app.settings.queue.concurrency).with_log_fields("generation_id", "user_id")

@@ -15,10 +15,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
-import openai
 import structlog
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -29,12 +29,13 @@ from aiogram.types import WebhookInfo
 from core.bot.frontend import WEBHOOK_PATH
 from core.providers.base import AccountProblem, ProviderError, Retryable, VideoProvider
 from core.providers.kie import KieProvider
-from core.providers.prompter import openai_client
 from core.settings import Settings
-from core.settings.sections import StorageSettings, TelegramSettings
+from core.settings.sections import OpenAISettings, StorageSettings, TelegramSettings
 from core.storage import STORAGE_ERRORS, open_storage
 from db.migrate import applied_versions, discover
 from db.pool import connect
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"  # the SDK's default
 
 log = structlog.get_logger("preflight")
 
@@ -210,21 +211,30 @@ async def check_kie(provider: VideoProvider, minimum: float) -> Check:
     return judge_kie_balance(balance, minimum)
 
 
-async def check_openai(client: openai.AsyncOpenAI, model: str) -> Check:
+async def check_openai(http: aiohttp.ClientSession, settings: OpenAISettings) -> Check:
+    """``GET /models/{model}``, as the SDK would ask it, over plain HTTP: importing the SDK here would load
+    it into every process at start (see core/providers/prompter.py's OpenAIClient)."""
+    model = settings.model
+    url = f"{(settings.base_url or OPENAI_BASE_URL).rstrip('/')}/models/{quote(model, safe='')}"
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
     try:
-        await client.models.retrieve(model)
-    except openai.AuthenticationError:
+        async with http.get(url, headers=headers) as response:
+            status = response.status
+            reason = response.reason or ""
+    except (aiohttp.ClientError, ValueError) as error:
+        return failed("OpenAI", f"{type(error).__name__}", "OPENAI_BASE_URL unreachable or failing: check it")
+    if status == 401:
         return failed(
             "OpenAI", "the key was refused", "OPENAI_API_KEY is wrong or revoked: platform.openai.com/api-keys"
         )
-    except openai.NotFoundError:
+    if status == 404:
         return failed(
             "OpenAI",
             f"key valid; model {model!r} is not available to it",
             "set OPENAI_MODEL to a model this key can use (GET /v1/models lists them)",
         )
-    except openai.OpenAIError as error:
-        return failed("OpenAI", f"{type(error).__name__}: {error}", "OPENAI_BASE_URL unreachable or failing: check it")
+    if status >= 400:
+        return failed("OpenAI", f"HTTP {status} {reason}".strip(), "OPENAI_BASE_URL unreachable or failing: check it")
     return passed("OpenAI", f"key valid; model {model} available")
 
 
@@ -260,7 +270,6 @@ async def check_storage(settings: StorageSettings) -> Check:
 async def run_checks(settings: Settings, database_url: str) -> list[Check]:
     """Every check, at once; each bounded by CHECK_TIMEOUT. In a fixed order for reading."""
     bot = preflight_bot(settings.telegram)
-    client = openai_client(settings.openai, timeout=CHECK_TIMEOUT, retries=0)
     timeout = aiohttp.ClientTimeout(total=CHECK_TIMEOUT)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -274,14 +283,13 @@ async def run_checks(settings: Settings, database_url: str) -> list[Check]:
                         KieProvider.configured(settings.kie, http, timeout_s=CHECK_TIMEOUT), settings.kie.min_balance
                     ),
                 ),
-                ("OpenAI", check_openai(client, settings.openai.model)),
+                ("OpenAI", check_openai(http, settings.openai)),
             ]
             if settings.storage.url:
                 named.append(("Storage", check_storage(settings.storage)))
             return list(await asyncio.gather(*(_bounded(name, check) for name, check in named)))
     finally:
         await bot.session.close()
-        await client.close()
 
 
 async def _bounded(name: str, check: Awaitable[Check]) -> Check:

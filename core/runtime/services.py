@@ -17,7 +17,7 @@ from core.providers import Providers
 from core.providers.base import VideoProvider
 from core.providers.kie import KieProvider
 from core.providers.moderation import Moderator
-from core.providers.prompter import Prompter, openai_client
+from core.providers.prompter import OpenAIClient, Prompter
 from core.settings import Settings
 from core.settings.sections import TelegramSettings
 from core.storage import open_storage
@@ -40,7 +40,7 @@ async def services(
     http = aiohttp.ClientSession()
     limiter = SendLimiter(pool)
     bot = build_bot(settings.telegram, pool, limiter)
-    prompter_client = openai_client(settings.openai)
+    prompter_client = OpenAIClient(settings.openai)
     providers = Providers(
         [*extra_providers, KieProvider.configured(settings.kie, http, shutdown_grace_s=settings.runtime.shutdown_grace)]
     )

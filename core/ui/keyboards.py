@@ -9,6 +9,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
 
 from core.catalogue import VideoModel
+from core.growth import share_link
 from core.stars import Package
 from core.ui.texts import text
 from db.generations import Generation
@@ -197,3 +198,9 @@ def app_keyboard(lang: str, url: str) -> InlineKeyboardMarkup:
 def app_menu_button(url: str) -> MenuButtonWebApp:
     """The chat's menu button (one for everyone, so in the default language): opens the Mini App."""
     return MenuButtonWebApp(text=text("en", "miniapp_menu_button"), web_app=WebAppInfo(url=url))
+
+
+def invite_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:
+    """/invite: one button that opens Telegram's share sheet with the link and a line about the bot."""
+    share = share_link(link, text(lang, "invite_share_text"))
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share"), url=share)]])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from aiogram.types import InlineKeyboardMarkup
 
 from core.ui.keyboards import cancel_generation_keyboard, support_keyboard
+from core.ui.progress import Progress, bar, eta
 from core.ui.texts import text
 from db.generations import Generation
 
@@ -32,12 +32,6 @@ MODEL = "reason_model"  # the model went away (paused by the provider) while oth
 def clock(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def eta(lang: str, seconds: float) -> str:
-    if seconds < 60:
-        return text(lang, "eta_soon")
-    return text(lang, "eta_minutes", minutes=math.ceil(seconds / 60))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +59,9 @@ def status_view(lang: str, generation: Generation, stage: str, *, model_title: s
         case "rendering":
             elapsed = params.get("elapsed_s", 0)
             assert isinstance(elapsed, int | float)
-            return Shown(text(lang, "status_rendering", elapsed=clock(float(elapsed))))
+            words = text(lang, "status_rendering", elapsed=clock(float(elapsed)))
+            progress = params.get("progress")
+            return Shown(f"{words}\n{bar(progress, lang)}" if isinstance(progress, Progress) else words)
         case "failed":
             reason = params["reason"]
             assert isinstance(reason, Reason)

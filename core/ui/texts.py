@@ -17,7 +17,7 @@ import gettext
 import io
 import string
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ def text(lang: str, key: str, **params: object) -> str:
     return template.format_map({name: _Localized(value, lang) for name, value in params.items()})
 
 
+@lru_cache(maxsize=4096)  # gettext's plural rule is Python evaluated per call; balances repeat
 def plural(lang: str, unit: str, count: int) -> str:
     """``count`` with its noun in the language's plural form: plural('ru', 'credits', 5) == '5 кредитов'."""
     catalogue = CATALOGUES.get(lang, CATALOGUES[DEFAULT_LANGUAGE])

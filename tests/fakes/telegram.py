@@ -20,7 +20,11 @@ it does not implement answer 404 like the real API does for unknown methods.
 
 Payments: ``sendInvoice`` is checked as Telegram checks a Stars invoice (XTR, one price, payload 1-128 bytes,
 title 1-32, description 1-255 characters); ``answerPreCheckoutQuery`` answers are kept in ``pre_checkout``;
-``refundStarPayment`` refunds a charge once, then answers 400 CHARGE_ALREADY_REFUNDED. ``setMyCommands`` menus are
+``refundStarPayment`` refunds a charge once, then answers 400 CHARGE_ALREADY_REFUNDED. Subscriptions:
+``createInvoiceLink`` checks the same and a ``subscription_period`` of 30 days only (as production does), keeping
+each link in ``invoice_links``; ``charge_subscription()`` charges a link's subscription (first or renewal) and
+returns the successful_payment update; ``editUserStarSubscription`` cancels or resumes it (``star_subscriptions``),
+400 for a charge it does not know. ``setMyCommands`` menus are
 kept in ``menus`` by (scope, language_code); ``menu_for()`` is the menu a user sees in their private chat, chosen
 as Telegram does. ``hold()`` keeps the calls of a method unanswered until ``release()`` answers them in the order a
 test picks. ``succeeded`` lists the calls that were answered ok.
@@ -50,6 +54,7 @@ from aiohttp.multipart import BodyPartReader
 
 DEFAULT_TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
 DEFAULT_BOT_ID = 123456
+SUBSCRIPTION_PERIOD = 2592000  # the only subscription_period production Telegram takes: 30 days
 MAX_TEXT_LENGTH = 4096
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly the same"
@@ -133,6 +138,8 @@ class FakeTelegram:
         self.pre_checkout: dict[str, dict[str, Any]] = {}  # query id -> {"ok", "error_message"}
         self.menus: dict[tuple[str, str], list[dict[str, str]]] = {}  # (scope json, language_code) -> commands
         self.charges: dict[str, dict[str, Any]] = {}  # charge id -> {"user_id", "refunded"}
+        self.invoice_links: dict[str, dict[str, Any]] = {}  # createInvoiceLink: link -> its call's params
+        self.star_subscriptions: dict[str, dict[str, Any]] = {}  # link -> {"user_id", "canceled"}
         self._throttles: dict[str, list[int]] = {}  # method -> [every, retry_after, count]
         self.webhook: dict[str, Any] | None = None
         self.webhook_last_error: tuple[int, str] | None = None  # (unix time, message) in getWebhookInfo
@@ -159,6 +166,8 @@ class FakeTelegram:
             "sendinvoice": self._send_invoice,
             "answerprecheckoutquery": self._answer_pre_checkout_query,
             "refundstarpayment": self._refund_star_payment,
+            "createinvoicelink": self._create_invoice_link,
+            "edituserstarsubscription": self._edit_user_star_subscription,
             "copymessage": self._copy_message,
             "sendmessage": self._send_message,
             "editmessagetext": self._edit_message_text,
@@ -525,26 +534,7 @@ class FakeTelegram:
         return True
 
     async def _send_invoice(self, call: Call) -> dict[str, Any]:
-        params = call.params
-        prices = params.get("prices")
-        payload = str(params.get("payload") or "")
-        if params.get("currency") != "XTR" or not isinstance(prices, list) or len(prices) != 1:
-            raise _ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
-        if not 1 <= len(payload.encode()) <= 128:
-            raise _ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
-        if not 1 <= len(str(params.get("title") or "")) <= 32:
-            raise _ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
-        if not 1 <= len(str(params.get("description") or "")) <= 255:
-            raise _ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
-        if params.get("provider_token") not in (None, ""):
-            raise _ApiError(400, "Bad Request: PROVIDER_TOKEN_INVALID")
-        invoice = {
-            "title": params["title"],
-            "description": params["description"],
-            "start_parameter": "",
-            "currency": "XTR",
-            "total_amount": _as_int(prices[0].get("amount")),
-        }
+        invoice, payload = _checked_stars_invoice(call.params)
         stored = self._store(call, {"kind": "invoice", "invoice": invoice, "payload": payload})
         stored["invoice"] = invoice
         return stored
@@ -566,6 +556,50 @@ class FakeTelegram:
         if charge["refunded"]:
             raise _ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
         charge["refunded"] = True
+        return True
+
+    # --- Stars subscriptions (and invoice links) ---------------------------------------------------
+
+    def charge_subscription(
+        self, link: str, user_id: int, charge_id: str, *, update_id: int, expires_at: int, first: bool
+    ) -> dict[str, Any]:
+        """Telegram charging ``user_id`` for the invoice ``link`` (made by createInvoiceLink with a
+        subscription_period): the first charge subscribes, a later one renews. The charge becomes
+        refundable and names the subscription for editUserStarSubscription; returns the
+        successful_payment update to deliver (as many times as a test likes)."""
+        params = self.invoice_links[link]
+        if params.get("subscription_period") is None:
+            raise ValueError(f"{link} is not a subscription's invoice")
+        self.charges[charge_id] = {"user_id": user_id, "refunded": False, "subscription": link}
+        self.star_subscriptions.setdefault(link, {"user_id": user_id, "canceled": False})
+        amount = _as_int(params["prices"][0].get("amount")) or 0
+        return subscription_payment_update(
+            update_id,
+            user_id,
+            payload=params["payload"],
+            total_amount=amount,
+            charge_id=charge_id,
+            first=first,
+            expires_at=expires_at,
+        )
+
+    async def _create_invoice_link(self, call: Call) -> str:
+        _checked_stars_invoice(call.params)
+        period = call.params.get("subscription_period")
+        # Production takes 30 days only (the test environment 60 or 300 s, which we never send).
+        if period is not None and _as_int(period) != SUBSCRIPTION_PERIOD:
+            raise _ApiError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+        if period is not None and (_as_int(call.params["prices"][0].get("amount")) or 0) > 10000:
+            raise _ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+        link = f"https://t.me/${next(self._file_numbers):08x}Inv"
+        self.invoice_links[link] = call.params
+        return link
+
+    async def _edit_user_star_subscription(self, call: Call) -> bool:
+        charge = self.charges.get(str(call.params.get("telegram_payment_charge_id")))
+        if charge is None or "subscription" not in charge or charge["user_id"] != _as_int(call.params.get("user_id")):
+            raise _ApiError(400, "Bad Request: CHARGE_ID_INVALID")
+        self.star_subscriptions[charge["subscription"]]["canceled"] = _as_bool(call.params.get("is_canceled"))
         return True
 
     async def _copy_message(self, call: Call) -> dict[str, Any]:
@@ -595,27 +629,10 @@ class FakeTelegram:
 
     # --- helpers -------------------------------------------------------------------------------------
 
-    # --- the Mini App: createInvoiceLink, setChatMenuButton ---------------------------------------
+    # --- the Mini App: setChatMenuButton, videos' thumbnails ---------------------------------------
 
     def _miniapp_handlers(self) -> dict[str, Callable[[Call], Awaitable[Any]]]:
-        return {"createinvoicelink": self._create_invoice_link, "setchatmenubutton": self._set_chat_menu_button}
-
-    async def _create_invoice_link(self, call: Call) -> str:
-        """Checked as sendInvoice is (Stars: XTR, one price, no provider token); the link Telegram
-        gives, ``https://t.me/$<slug>``. A ``subscription_period`` must be 30 days (2592000 s)."""
-        params = call.params
-        prices = params.get("prices")
-        if params.get("currency") != "XTR" or not isinstance(prices, list) or len(prices) != 1:
-            raise _ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
-        if not 1 <= len(str(params.get("payload") or "").encode()) <= 128:
-            raise _ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
-        if not 1 <= len(str(params.get("title") or "")) <= 32:
-            raise _ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
-        if not 1 <= len(str(params.get("description") or "")) <= 255:
-            raise _ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
-        if params.get("subscription_period") not in (None, 2592000):
-            raise _ApiError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
-        return f"https://t.me/$invoice{len(self.requests)}"
+        return {"setchatmenubutton": self._set_chat_menu_button}
 
     def _video_thumbnail(self) -> dict[str, Any]:
         """Telegram makes a JPEG thumbnail of a streamable video (a downloadable file here)."""
@@ -660,6 +677,31 @@ class FakeTelegram:
 
 async def _true(call: Call) -> bool:
     return True
+
+
+def _checked_stars_invoice(params: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A Stars invoice's fields checked as Telegram checks them (sendInvoice, createInvoiceLink): the
+    Invoice object it would show, and the payload."""
+    prices = params.get("prices")
+    payload = str(params.get("payload") or "")
+    if params.get("currency") != "XTR" or not isinstance(prices, list) or len(prices) != 1:
+        raise _ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+    if not 1 <= len(payload.encode()) <= 128:
+        raise _ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+    if not 1 <= len(str(params.get("title") or "")) <= 32:
+        raise _ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
+    if not 1 <= len(str(params.get("description") or "")) <= 255:
+        raise _ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+    if params.get("provider_token") not in (None, ""):
+        raise _ApiError(400, "Bad Request: PROVIDER_TOKEN_INVALID")
+    invoice = {
+        "title": params["title"],
+        "description": params["description"],
+        "start_parameter": "",
+        "currency": "XTR",
+        "total_amount": _as_int(prices[0].get("amount")),
+    }
+    return invoice, payload
 
 
 async def _read_form(request: web.Request) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
@@ -903,6 +945,29 @@ def successful_payment_update(
         "provider_payment_charge_id": "",
     }
     return _payment_message(update_id, user_id, language_code, successful_payment=payment)
+
+
+def subscription_payment_update(
+    update_id: int,
+    user_id: int,
+    *,
+    payload: str,
+    total_amount: int,
+    charge_id: str,
+    first: bool,
+    expires_at: int,
+    language_code: str = "en",
+) -> dict[str, Any]:
+    """A charge of a Stars subscription: the first (is_first_recurring) or a renewal; both carry the
+    first invoice's payload, is_recurring and the new expiry (Unix time)."""
+    update = successful_payment_update(
+        update_id, user_id, payload=payload, total_amount=total_amount, charge_id=charge_id, language_code=language_code
+    )
+    payment = update["message"]["successful_payment"]
+    payment.update({"is_recurring": True, "subscription_expiration_date": expires_at})
+    if first:
+        payment["is_first_recurring"] = True
+    return update
 
 
 def refunded_payment_update(

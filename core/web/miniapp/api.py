@@ -5,21 +5,25 @@ only for the caller (core/web/miniapp/call.py) and runs the chat's own code for 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 
-from core.growth import invite_link, share_link
+from core.growth import Plan, invite_link, share_link
 from core.pipeline.archive import video_link
 from core.pipeline.erasure import erase
+from core.pipeline.status import render_progress
 from core.ui import texts
 from core.web.body import BodyError, read_json_object
 from core.web.miniapp.call import ApiError, Call, bad_request, not_found
 from core.web.miniapp.views import video
 from db import miniapp as db_miniapp
 from db import models as db_models
+from db import referrals as db_referrals
+from db import subscriptions as db_subscriptions
 from db import users as db_users
 from db.generations import Status
 
@@ -52,6 +56,7 @@ async def get_texts(call: Call) -> dict[str, Any]:
 async def get_me(call: Call) -> dict[str, Any]:
     user, app = call.user, call.app
     link = invite_link(await app.bot_username(), user.id)
+    invited = await db_referrals.stats(app.pool, user.id)
     return {
         "id": user.id,
         "first_name": call.who.user.first_name,
@@ -59,8 +64,12 @@ async def get_me(call: Call) -> dict[str, Any]:
         "balance": user.credits,
         "is_admin": call.is_admin,
         "notifications": True,
-        # joined/earned: the invitation's numbers arrive with the "invite" branch
-        "invite": {"link": link, "share_url": share_link(link, ""), "joined": 0, "earned": 0},
+        "invite": {
+            "link": link,
+            "share_url": share_link(link, texts.text(call.lang, "invite_share_text")),
+            "joined": invited.joined,
+            "earned": invited.earned,
+        },
     }
 
 
@@ -99,7 +108,21 @@ async def get_catalogue(call: Call) -> dict[str, Any]:
         "presets": [{"id": p.id, "name": p.name} for p in settings.growth.presets],
         "packages": [{"id": p.id, "credits": p.credits, "stars": p.stars} for p in settings.product.credit_packages],
         "plans": [{"id": p.id, "credits": p.credits, "stars": p.stars} for p in settings.growth.subscription_plans],
-        "subscription": None,  # arrives with the "subs" branch
+        "subscription": await subscription(call),
+    }
+
+
+async def subscription(call: Call) -> dict[str, Any] | None:
+    """The plan running now (as /subscription shows it), if any."""
+    now = datetime.now(UTC)
+    running = [s for s in await db_subscriptions.of_user(call.app.pool, call.user.id, 5) if s.expires_at > now]
+    if not running:
+        return None
+    latest = running[0]
+    return {
+        "plan_id": Plan(latest.credits, latest.stars).id,
+        "renews_at": latest.expires_at.isoformat(),
+        "canceled": latest.canceled,
     }
 
 
@@ -116,6 +139,10 @@ async def shown(call: Call, found: db_miniapp.Video) -> dict[str, Any]:
     """The Video, with a fresh link to the archived file (storage is asked only when it is configured)."""
     generation = found.generation
     shown = video(call.app, call.lang, generation, thumbnail=found.thumbnail)
+    if generation.status == Status.RENDERING:  # the chat's status bar's estimate (cached medians)
+        progress = await render_progress(call.app, generation)
+        fraction, eta, late = round(progress.fraction, 3), progress.eta_seconds, progress.late
+        shown["progress"] = {"fraction": fraction, "eta_seconds": eta, "late": late}
     if call.app.storage is not None and generation.status == Status.DONE:
         shown["video_url"] = await video_link(call.app.storage, user_id=generation.user_id, generation_id=generation.id)
     return shown

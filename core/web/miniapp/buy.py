@@ -1,4 +1,4 @@
-"""``POST /app/api/invoices``: a createInvoiceLink for a package, opened by the page with
+"""``POST /app/api/invoices``: a createInvoiceLink for a package or a monthly plan, opened by the page with
 ``Telegram.WebApp.openInvoice``. Credits come only from the successful_payment that follows
 (core/bot/payments.py), never from this endpoint."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from aiogram.exceptions import TelegramAPIError
 
-from core.pipeline.invoices import package_invoice_link
+from core.pipeline.invoices import package_invoice_link, plan_invoice_link
 from core.web.miniapp.api import json_body
 from core.web.miniapp.call import ApiError, Call, bad_request, not_found
 
@@ -18,14 +18,18 @@ async def post_invoice(call: Call) -> dict[str, Any]:
     kind, wanted = body.get("kind"), body.get("id")
     if kind not in ("package", "plan") or not isinstance(wanted, str):
         raise bad_request()
-    if kind == "plan":
-        # Monthly plans are sold once their payments are credited (the "subs" branch).
-        raise not_found()
-    package = next((p for p in call.app.settings.product.credit_packages if p.id == wanted), None)
-    if package is None:
-        raise not_found()
+    app, user_id, lang = call.app, call.user.id, call.lang
     try:
-        link = await package_invoice_link(call.app, call.lang, package, call.user.id)
+        if kind == "plan":
+            plan = next((p for p in app.settings.growth.subscription_plans if p.id == wanted), None)
+            if plan is None:
+                raise not_found()
+            link = await plan_invoice_link(app, user_id, plan, lang)
+        else:
+            package = next((p for p in app.settings.product.credit_packages if p.id == wanted), None)
+            if package is None:
+                raise not_found()
+            link = await package_invoice_link(app, user_id, package, lang)
     except TelegramAPIError as error:
         raise ApiError(503, "unavailable", "api_unavailable") from error
     return {"link": link}

@@ -48,6 +48,6 @@ def video(app: App, lang: str, generation: Generation, *, thumbnail: bool) -> di
         "created_at": generation.created_at.isoformat(),
         "thumbnail": f"/app/api/videos/{generation.id}/thumbnail" if thumbnail else None,
         "video_url": generation.video_url,
-        "progress": None,  # the render estimate arrives with the "nudges" branch (core/ui/progress.py)
+        "progress": None,  # while rendering: set by the caller (core.pipeline.status.render_progress)
         "error": error,
     }
