@@ -228,8 +228,15 @@ class TestPreCheckout:
             answer = await pre_checkout(bot, ANN, second, 200)
             assert answer["ok"] is False and "/subscription" in answer["error_message"]
             assert (await pre_checkout(bot, ANN, bot.telegram.invoice_links[first]["payload"], 200))["ok"] is True
+            _, data, message_id = await status_message(bot)
             await bot.pool.execute("UPDATE subscriptions SET expires_at = now() - interval '1 day'")  # it ended
             assert (await pre_checkout(bot, ANN, second, 200))["ok"] is True
+            words, buttons, _ = await status_message(bot)
+            assert "ended on" in words and buttons == []
+            # Its old Cancel button: an alert, and Telegram is not asked.
+            assert await bot.send(callback_update(bot.next_update_id(), ANN, data[0], message_id=message_id)) == 200
+            assert "can no longer be changed" in bot.telegram.calls("answerCallbackQuery")[-1].params["text"]
+            assert bot.telegram.calls("editUserStarSubscription") == []
 
 
 async def test_the_fake_takes_only_a_30_day_period(fake_telegram: FakeTelegram) -> None:
