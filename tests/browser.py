@@ -136,7 +136,12 @@ async def open_page(url: str, init_data: str, user: dict[str, Any], **options: A
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         await page.goto(url)
-        yield page
+        try:
+            yield page
+        except Exception as failure:  # a wait that timed out says little; the page's errors say why
+            if errors:
+                raise AssertionError(f"JavaScript errors on the page: {errors}") from failure
+            raise
         assert errors == [], f"JavaScript errors on the page: {errors}"
 
 

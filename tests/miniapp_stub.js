@@ -86,6 +86,8 @@
         var outcome = status || "paid";
         emit("invoiceClosed");
         if (callback) callback(outcome);
+      }, function (error) {
+        setTimeout(function () { throw error; }, 0); // the test's payment failed: a page error fails it
       });
     },
     // Test-only: what the page asked Telegram for, and a theme change as Telegram sends it.

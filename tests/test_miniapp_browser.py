@@ -6,6 +6,7 @@ the dark theme. Screenshots go to tests/artifacts/ and are checked not blank."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -36,18 +37,22 @@ def app_page(bot: BotHarness, user_id: int, **options: Any) -> Any:
 
 
 def paying(bot: BotHarness, user_id: int) -> Any:
-    """The stub's openInvoice: Telegram takes the Stars and delivers successful_payment to the bot,
-    for the invoice the link was created for; then the page hears "paid"."""
+    """The stub's openInvoice: Telegram takes the Stars and delivers successful_payment to the bot for
+    the invoice behind the link (a plan's first charge as a subscription's); then the page hears "paid"."""
 
     async def pay(link: str) -> str:
-        invoice = next(c.params for c in reversed(bot.telegram.calls("createInvoiceLink")))
-        update = successful_payment_update(
-            bot.next_update_id(),
-            user_id,
-            payload=invoice["payload"],
-            total_amount=invoice["prices"][0]["amount"],
-            charge_id=f"ch-app-{link.rsplit('$', 1)[-1]}",
-        )
+        invoice = bot.telegram.invoice_links[link]
+        charge_id = f"ch-app-{link.rsplit('$', 1)[-1]}"
+        if invoice.get("subscription_period"):
+            expires_at = int(time.time()) + int(invoice["subscription_period"])
+            update = bot.telegram.charge_subscription(
+                link, user_id, charge_id, update_id=bot.next_update_id(), expires_at=expires_at, first=True
+            )
+        else:
+            amount = invoice["prices"][0]["amount"]
+            update = successful_payment_update(
+                bot.next_update_id(), user_id, payload=invoice["payload"], total_amount=amount, charge_id=charge_id
+            )
         assert await bot.send(update) == 200
         return "paid"
 
@@ -154,3 +159,19 @@ class TestMiniApp:
             async with app_page(bot, ANN) as page:
                 await page.locator("article.video").first.wait_for()
                 assert await page.locator('[data-tab="stats"]').count() == 0
+
+    async def test_subscribe_to_the_monthly_plan(self, make_bot) -> None:
+        async with make_bot(SUBSCRIPTION_PLANS="500:200") as bot:
+            await started(bot, ANN)
+            before = await bot.credits(ANN)
+            async with app_page(bot, ANN, pay=paying(bot, ANN)) as page:
+                await page.get_by_role("button", name="Buy").click()
+                plan = page.locator("button.offer[data-plan]")
+                await plan.wait_for()
+                assert await plan.inner_text() == "500 credits a month\n200 ⭐ a month"
+                await plan.click()
+                await page.locator("#subscription", has_text="Your plan renews on").wait_for(timeout=30_000)
+                assert await bot.credits(ANN) == before + 500
+                assert await page.locator("#buy-balance").inner_text() == f"{before + 500:,} credits"
+                assert await page.locator("button.offer[data-plan]").is_disabled(), "the plan running now"
+                await screenshot(page, "e2e-plan")
