@@ -78,6 +78,17 @@ class TestScreens:
             assert await page.locator("#idea").input_value() == "A lighthouse in a storm, waves crashing"
             assert (await main_button(page))["text"] == "Make it · 60 credits"
 
+    async def test_older_videos_a_page_at_a_time(self, api: FakeMiniAppApi) -> None:
+        api.page_size = 2
+        async with page_for(api) as page:
+            await page.locator("article.video").first.wait_for()
+            assert await page.locator("article.video").count() == 2
+            await page.get_by_role("button", name="Show older").click()
+            await page.locator('article.video[data-id="1"]').wait_for()
+            assert await page.locator("article.video").count() == 3
+            assert await page.get_by_role("button", name="Show older").count() == 0
+            assert ("GET", "/app/api/videos?before=2") in api.requests
+
     async def test_create_with_the_main_button_then_progress(self, api: FakeMiniAppApi) -> None:
         async with page_for(api) as page:
             await page.locator("article.video").first.wait_for()

@@ -50,6 +50,7 @@ class FakeMiniAppApi:
     sent: list[int] = field(default_factory=list)
     erased: bool = False
     photos: list[int] = field(default_factory=list)  # the sizes of the photos sent with ideas
+    page_size: int = 20
 
     def __post_init__(self) -> None:
         self.models = [
@@ -172,8 +173,13 @@ class FakeMiniAppApi:
             }
         )
 
-    async def _videos(self, _request: web.Request) -> web.Response:
-        return web.json_response({"videos": self.videos, "next": None})
+    async def _videos(self, request: web.Request) -> web.Response:
+        """Newest first, ``page_size`` a page (the bot's is 20); ``next`` is the id to ask ``before``."""
+        before = int(request.query.get("before", 0)) or None
+        older = [v for v in self.videos if before is None or v["id"] < before]
+        page = older[: self.page_size]
+        more = len(older) > self.page_size
+        return web.json_response({"videos": page, "next": page[-1]["id"] if more else None})
 
     def _find(self, request: web.Request) -> dict[str, Any] | None:
         return next((v for v in self.videos if str(v["id"]) == request.match_info["id"]), None)
