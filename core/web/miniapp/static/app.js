@@ -341,7 +341,8 @@
     var bar = h("div.progress" + (fraction === null ? ".indeterminate" : "") + (progress && progress.late ? ".late" : ""),
       { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
         "aria-valuenow": fraction === null ? null : String(Math.round(fraction * 100)) },
-      h("div", { style: fraction === null ? null : "width:" + (fraction * 100).toFixed(1) + "%" }));
+      // At least a sliver: a bar at 0 % looks like no bar at all.
+      h("div", { style: fraction === null ? null : "width:" + Math.max(fraction * 100, 3).toFixed(1) + "%" }));
     wrap.appendChild(bar);
     var note = null;
     if (progress && progress.late) note = t("progress_late");
