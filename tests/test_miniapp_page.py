@@ -164,6 +164,8 @@ class TestScreens:
             await page.get_by_role("button", name="Account").click()
             await page.locator("#invite-link").wait_for()
             assert await page.locator("#invite-link").inner_text() == "https://t.me/reelsmith_bot?start=i_601"
+            await page.get_by_role("button", name="Copy link").click()
+            await page.get_by_text("Link copied.").wait_for()
             await page.get_by_role("button", name="Share", exact=True).click()
             assert (await stub_calls(page, "openTelegramLink"))[0][1].startswith("https://t.me/share/url?")
             await screenshot(page, "account")
