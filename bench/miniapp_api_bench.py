@@ -115,13 +115,17 @@ async def run(args: Any) -> None:
         async with started_bot(args, url, fakes.telegram) as target:
             base = f"http://127.0.0.1:{target.port}/app/api"
             await asyncio.gather(*(target.post("/start") for _ in range(200)))  # warm up the webhook
+            cpu_before = target.bot.cpu_seconds()
             api_alone = await api_load(base, args.users, args.api_rate, args.seconds / 2)
+            alone_count = sum(len(values) for values in api_alone.values()) + args.users  # and the warm-up
+            cpu_ms = (target.bot.cpu_seconds() - cpu_before) * 1000 / alone_count
             webhook, api = await asyncio.gather(
                 webhook_load(target, args.webhook_rate, args.seconds),
                 api_load(base, args.users, args.api_rate, args.seconds),
             )
         everything = [v for values in api.values() for v in values]
         rows = [("API alone, all", line([v for vs in api_alone.values() for v in vs], args.seconds / 2))]
+        rows += [("  bot CPU per API request", f"{cpu_ms:.2f} ms (at most {1000 / cpu_ms:,.0f}/s on one core)")]
         rows += [("API under webhook load, all", line(everything, args.seconds))]
         rows += [(f"  {path}", line(values, args.seconds)) for path, values in api.items()]
         rows += [("webhook /balance meanwhile", line(webhook, args.seconds))]

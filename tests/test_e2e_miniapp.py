@@ -60,6 +60,10 @@ async def test_who_is_asking(bot: BotHarness) -> None:
         assert me["invite"]["link"] == f"https://t.me/{bot.telegram.bot_user['username']}?start={invite_payload(ANN)}"
         assert me["invite"]["joined"] == 0 and "t.me/share/url" in me["invite"]["share_url"]
 
+        await bot.pool.execute("UPDATE users SET banned_at = now() WHERE id = $1", ANN)
+        status, body = await ann.call("GET", "/me")
+        assert status == 403 and body["error"] == "forbidden" and body["message"]
+
         stale = {"Authorization": "tma " + sign_init_data(TOKEN, app_user(ANN), int(time.time()) - 3601)}
         forged = {"Authorization": "tma " + sign_init_data("1:another-bot", app_user(ANN))}
         for headers in ({}, stale, forged, {"Authorization": "Bearer x"}):
@@ -126,6 +130,8 @@ async def test_create_charges_as_the_chat_does(make_bot, fake_kie: FakeKie) -> N
         created = body["video"]
         assert body["balance"] == 500 - model["price"] and created["state"] == "rendering"
         assert await bot.ledger(ANN) == [("starter", 100), ("generation", -60), ("generation", -model["price"])]
+        status_message = (await bot.generation(created["id"]))["status_message_id"]
+        assert status_message in bot.telegram.messages(ANN)  # the chat shows its status too, as after a confirm
         await bot.wait_for_generation(created["id"], "rendering")
         progress = (await ann.get(f"/videos/{created['id']}"))["progress"]
         assert 0 <= progress["fraction"] <= 0.95 and progress["late"] is False
@@ -211,6 +217,11 @@ async def test_actions_share_the_chat_budget(make_bot) -> None:
                 assert (await response.json())["error"] == "rate_limited"
                 assert 1 <= int(response.headers["Retry-After"]) <= 60
         await ann.get("/me")  # reads have their own budget
+        # ... and the chat counts the app's actions too: after 3 of them this minute, a message is one too many.
+        await bot.pool.execute("UPDATE app_rates SET actions = 3, window_start = now() WHERE user_id = $1", ANN)
+        assert await bot.send(message_update(bot.next_update_id(), ANN, text="/balance")) == 200
+        outcome = "SELECT outcome FROM telegram_updates WHERE user_id = $1 ORDER BY received_at DESC LIMIT 1"
+        assert await bot.pool.fetchval(outcome, ANN) == "rate_limited"
 
 
 async def test_app_command_and_menu_button(make_bot, bot_environment: dict[str, str]) -> None:

@@ -6,7 +6,8 @@ wrong into the contract's JSON error: ``{"error": code, "message": <in the user'
 4xx, never a 5xx for junk (503 only while the database or a service is away).
 
 Budgets, shared by every process through the database: an action (POST, DELETE) counts with the
-user's chat messages against USER_MESSAGES_PER_MINUTE, the chat's own limit; reads have
+user's chat messages against USER_MESSAGES_PER_MINUTE, the chat's own limit (and the chat's
+update_begin counts the app's actions in turn); reads have
 READS_PER_MINUTE, since the page polls (its balance once a second while a payment settles, a
 rendering video every few seconds).
 """

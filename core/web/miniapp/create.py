@@ -20,20 +20,24 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import structlog
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import BufferedInputFile
 from aiohttp import BodyPartReader, web
 
 from core.catalogue import VideoModel
-from core.pipeline.accept import Refused, accept
+from core.pipeline.accept import Accepted, Refused, accept
 from core.pipeline.moderation import check, refuse
 from core.pipeline.photos import image_type
+from core.ui.status import status_view
 from core.ui.texts import text
 from core.web.body import clean_text
 from core.web.miniapp.call import ApiError, Call, bad_request
 from core.web.miniapp.views import video
 from db import generations as db_generations
 from db import models as db_models
+
+log = structlog.get_logger("miniapp")
 
 FIELD_BYTES = 16 * 1024  # a text field: the idea is at most IDEA_MAX_LENGTH (3000) characters
 MAX_PARTS = 8
@@ -89,7 +93,27 @@ async def post_generation(call: Call) -> dict[str, Any]:
         if result.key == "not_enough_credits":
             fields = {"balance": result.params["credits"], "price": result.params["price"]}
         raise ApiError(status, code, result.key, params=result.params, fields=fields)
+    await announce(call, result)
     return {"video": video(app, call.lang, result.generation, thumbnail=False), "balance": result.credits}
+
+
+async def announce(call: Call, accepted: Accepted) -> None:
+    """The chat gets the generation's status message too, as after the chat's confirm (with its cancel
+    button); the pipeline edits it from then on. After the commit, and a courtesy: if it cannot be
+    sent the video is made all the same (and still arrives in the chat)."""
+    app, generation = call.app, accepted.generation
+    stage = "waiting" if accepted.waiting else "queued"
+    title = app.model(generation.model).title
+    view = status_view(
+        call.lang, generation, stage, model_title=title, position=accepted.position, eta_s=accepted.eta_s
+    )
+    await db_generations.claim_status_edit(app.pool, generation.id, 0, True, stage)
+    try:
+        sent = await app.bot.send_message(generation.chat_id, view.text, reply_markup=view.keyboard)
+    except TelegramAPIError as error:
+        log.warning("miniapp.status_not_sent", generation_id=generation.id, error=str(error))
+        return
+    await db_generations.set_status_message(app.pool, generation.id, sent.message_id)
 
 
 async def read_form(call: Call) -> Form:
