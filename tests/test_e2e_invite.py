@@ -5,12 +5,18 @@ purchase, however often Telegram delivers the payment."""
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
+
 from core.growth import invite_link, invite_payload
+from db import referrals as db_referrals
+from db.users import User
 from tests.fakes.telegram import message_update
-from tests.helpers import BotHarness
+from tests.helpers import BotHarness, wait_until
 from tests.test_e2e_payments import command, invoice_for, pay
+from tests.test_e2e_subscriptions import plan_link
 
 INVITER, NEWBIE, OLDTIMER, LONER, STRANGER = 701, 702, 703, 704, 705
 BOT = "reelsmith_bot"  # what the fake Telegram's getMe answers
@@ -124,3 +130,52 @@ class TestBonus:
             assert await pay(bot, NEWBIE, await invoice_for(bot, NEWBIE, 100), "ch-zero") == 200
             assert await bot.ledger(INVITER) == [("starter", 100)]
             assert "you get" not in await command(bot, INVITER, "/invite")
+
+    async def test_a_plans_first_charge_is_a_first_purchase_and_a_renewal_is_not(self, make_bot) -> None:
+        async with make_bot(SUBSCRIPTION_PLANS="500:200") as bot:
+            await command(bot, INVITER, "/start")
+            await command(bot, NEWBIE, f"/start {invite_payload(INVITER)}")
+            link = await plan_link(bot, NEWBIE)
+            month = 2592000
+            expires = int(time.time()) + month
+            for charge_id, first, ends in (("sub-1", True, expires), ("sub-2", False, expires + month)):
+                update = bot.telegram.charge_subscription(
+                    link, NEWBIE, charge_id, update_id=bot.next_update_id(), expires_at=ends, first=first
+                )
+                assert await bot.send(update) == 200
+                assert await bot.send({**update, "update_id": bot.next_update_id()}) == 200  # redelivered
+            assert await bot.credits(NEWBIE) == 100 + 500 + 500
+            assert await bot.ledger(INVITER) == [("starter", 100), ("referral", 50)]
+            assert await bot.pool.fetchval("SELECT bonus_charge_id FROM referrals") == "sub-1"
+
+
+async def test_two_purchases_at_once_pay_the_bonus_once(pool: asyncpg.Pool) -> None:
+    """Without the invitee's row lock an update would hold (two connections, two charges): the
+    referral's row decides, so exactly one of them pays."""
+    await pool.execute("INSERT INTO users (id) VALUES ($1)", INVITER)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO users (id) VALUES ($1)", NEWBIE)
+        assert await db_referrals.attribute(conn, NEWBIE, INVITER)
+    database = await pool.fetchval("SELECT current_database()")
+    first, second = await pool.acquire(), await pool.acquire()
+    try:
+        async with first.transaction():
+            paid_first = await db_referrals.pay_bonus(first, NEWBIE, 50, "ch-a")
+            late = asyncio.ensure_future(_pay_in_transaction(second, "ch-b"))
+
+            async def waits() -> bool:
+                query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = $1"
+                return await pool.fetchval(query, database) == 1
+
+            await wait_until(waits)
+        paid_second = await late
+    finally:
+        await pool.release(first)
+        await pool.release(second)
+    assert paid_first is not None and paid_first.credits == 50 and paid_second is None
+    assert await pool.fetchval("SELECT count(*) FROM ledger WHERE reason = 'referral'") == 1
+
+
+async def _pay_in_transaction(conn: asyncpg.Connection, charge_id: str) -> User | None:
+    async with conn.transaction():
+        return await db_referrals.pay_bonus(conn, NEWBIE, 50, charge_id)

@@ -150,7 +150,8 @@ class TestRetention:
             # Forty days pass for the first one.
             await bot.pool.execute("UPDATE generations SET created_at = now() - interval '40 days' WHERE id = $1", old)
             await enqueue(bot.pool, bot.app.registry, RETENTION, unique_key="retention")
-            await wait_until(lambda: _gone(bot, ANN, old))
+            # The job deletes the objects first and commits the rows after: wait for both.
+            await wait_until(lambda: _cleared(bot, ANN, old))
             cleared = await bot.generation(old)
             assert (cleared["idea"], cleared["prompt"], cleared["photo_file_id"]) == ("", None, None)
             kept = await bot.generation(recent)
@@ -163,6 +164,10 @@ class TestRetention:
 
 async def _gone(bot: BotHarness, user_id: int, generation_id: int) -> bool:
     return await in_archive(bot, user_id, generation_id) == (False, False)
+
+
+async def _cleared(bot: BotHarness, user_id: int, generation_id: int) -> bool:
+    return await _gone(bot, user_id, generation_id) and (await bot.generation(generation_id))["idea"] == ""
 
 
 async def test_a_failed_generations_photo_is_not_kept(bot: BotHarness, fake_kie: FakeKie) -> None:

@@ -118,6 +118,23 @@ class TestTriggers:
             await after_delivery(conn, bot.app, fourth)
         assert await bot.pool.fetchval("SELECT count(*) FROM nudges WHERE kind = 'invite'") == 1
 
+    async def test_low_balance_with_the_third_video_puts_the_invitation_off_a_day(
+        self, make_bot, fake_kie: FakeKie
+    ) -> None:
+        async with make_bot(STARTER_CREDITS="70") as bot:
+            await start(bot, ANN)
+            await delivered_before(bot.pool, ANN, 2)
+            draft = await start_and_confirm(bot, ANN, text="a fox in the snow")
+            await render(fake_kie)
+            assert await settled(bot, ANN, LOW_BALANCE, str(draft)) == "sent"
+            wait_s = await bot.pool.fetchval(
+                "SELECT extract(epoch FROM run_at - now()) FROM jobs WHERE kind = $1 AND payload->>'kind' = $2",
+                NUDGE,
+                INVITE,
+            )
+            assert 86_400 < wait_s <= 86_460, "tomorrow's nudge, not lost to today's cap"
+            assert await db_nudges.outcome(bot.pool, ANN, INVITE, "third") is None
+
 
 class TestInvoiceReminder:
     async def test_an_unpaid_invoice_is_reminded_of_once_after_an_hour(self, bot: BotHarness) -> None:
@@ -202,6 +219,22 @@ class TestLimits:
         assert await bot.send(junk) == 200
         assert "Подсказки отключены" in bot.telegram.calls("sendMessage", chat_id=BOB)[-1].params["text"]
         assert await bot.pool.fetchval("SELECT notifications FROM users WHERE id = $1", BOB) is False
+
+    async def test_a_429_sends_it_later_once(self, bot: BotHarness) -> None:
+        await start(bot, ANN)
+        bot.telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=ANN)
+        assert await nudge(bot, ANN, INVITE, "third")
+        assert await settled(bot, ANN, INVITE, "third") == "sent"
+        ok = {id(c) for c in bot.telegram.succeeded}
+        tries = nudges_sent(bot.telegram, ANN)
+        assert len(tries) == 2 and [id(c) in ok for c in tries] == [False, True], "refused, then sent once"
+
+    async def test_a_send_that_may_have_gone_out_is_never_repeated(self, bot: BotHarness) -> None:
+        await start(bot, ANN)
+        bot.telegram.fail_next("sendMessage", 500, "Internal Server Error", chat_id=ANN, times=10)
+        assert await nudge(bot, ANN, INVITE, "third")
+        assert await settled(bot, ANN, INVITE, "third") == "unsure"
+        assert await bot.pool.fetchval("SELECT state FROM jobs WHERE kind = $1", NUDGE) == "succeeded"
 
     async def test_none_to_a_user_who_blocked_the_bot(self, bot: BotHarness) -> None:
         await start(bot, ANN)

@@ -3,7 +3,9 @@ the median query on a real database, its per-process cache, and the bar in the c
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -28,8 +30,10 @@ class TestEstimate:
         progress = estimate(119, 120)
         assert progress.fraction == CAP and progress.eta_seconds == 1 and not progress.late
 
-    def test_past_the_median_is_late_with_no_time_promised(self) -> None:
-        assert estimate(121, 120) == Progress(CAP, None, True)
+    def test_well_past_the_median_is_late_with_no_time_promised(self) -> None:
+        assert estimate(121, 120) == Progress(CAP, 0, False), "half of all renders pass the median"
+        assert estimate(150, 120) == Progress(CAP, 0, False)
+        assert estimate(151, 120) == Progress(CAP, None, True)
         assert estimate(10_000, 120) == Progress(CAP, None, True)
 
     def test_no_history_moves_from_the_family_guess_and_promises_no_time(self) -> None:
@@ -129,6 +133,20 @@ class TestCache:
         now[0] = 61.0
         assert await medians.of(pool, "veo3_fast") == 300.0
         assert await medians.of(pool, "kling-3.0-std") is None
+
+    async def test_concurrent_readers_of_a_stale_cache_share_one_query(self, pool: asyncpg.Pool) -> None:
+        await delivered(pool, "veo3_fast", 100)
+
+        class Counting:
+            acquired = 0
+
+            def acquire(self) -> Any:
+                Counting.acquired += 1
+                return pool.acquire()
+
+        medians = RenderMedians()
+        got = await asyncio.gather(*(medians.of(Counting(), "veo3_fast") for _ in range(50)))  # type: ignore[arg-type]
+        assert got == [100.0] * 50 and Counting.acquired == 1
 
 
 class TestStatusMessage:

@@ -7,9 +7,10 @@ When crediting fails, the update processor lets the error reach Telegram (500), 
 payment again; nothing is recorded as failed (core/bot/updates.py). The buyer credited is always
 the payer (``from_user``), never an id read from the payload. A monthly plan's charges (first and
 renewals) are credited here the same way; core/bot/subscriptions.py keeps the subscription's row.
-The buyer's first credited purchase also pays their inviter's bonus, once, in the same transaction
-(core/bot/invite.py): it locks the inviter's row after the buyer's, and an inviter always joined
-before their invitee, so two such payments never wait on each other in a circle.
+The buyer's first credited purchase (a package or a plan's first charge) also pays their inviter's
+bonus, once, in the same transaction (core/bot/invite.py): it locks the inviter's row after the
+buyer's, and an inviter always joined before their invitee, so two such payments never wait on
+each other in a circle.
 
 Refunds (policy in README, "Money"): an admin's /refund queues a ``payment.refund`` job that calls
 refundStarPayment (retried; CHARGE_ALREADY_REFUNDED counts as done) and then takes the package's

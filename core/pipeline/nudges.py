@@ -92,12 +92,8 @@ class NudgeJobs:
 
     async def send(self, job: Job) -> None:
         """``nudge.send`` {user_id, kind, subject}: decide once, then send once."""
-        pool, user_id, kind, subject = (
-            self.app.pool,
-            job.payload["user_id"],
-            job.payload["kind"],
-            job.payload["subject"],
-        )
+        pool, user_id = self.app.pool, job.payload["user_id"]
+        kind, subject = job.payload["kind"], job.payload["subject"]
         outcome = await db_nudges.outcome(pool, user_id, kind, subject)
         if outcome is None:
             why_not = await self._why_not(user_id, kind, subject)

@@ -2,7 +2,7 @@
 over its recent deliveries (db/generations.render_medians), in the chat's status message and the Mini App.
 
 ``estimate`` is pure: the caller brings the elapsed seconds and the median. The bar never reaches 100 %
-before the video is there (capped at 95 %), and once a render runs past the median it says so
+before the video is there (capped at 95 %), and once a render runs well past the median (LATE_AFTER) it says so
 ("taking longer than usual") rather than promising a time it no longer knows.
 """
 
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from core.ui.texts import text
 
 CAP = 0.95  # the bar's end while not delivered: 100 % is the video itself
+# Half of all renders take longer than the median: "longer than usual" is said only well past it, and in
+# between the bar waits at its end saying "under a minute".
+LATE_AFTER = 1.25
 WIDTH = 10  # cells of the bar
 FILLED, EMPTY = "▓", "░"
 
@@ -27,7 +30,7 @@ DEFAULT_RENDER_S = 150.0
 class Progress:
     fraction: float  # 0..1 (capped at 0.95 while not delivered)
     eta_seconds: int | None  # None: unknown (no history yet) or already late
-    late: bool  # past the model's median render time
+    late: bool  # well past the model's median render time (LATE_AFTER)
 
 
 def typical_render_s(family: str) -> float:
@@ -43,9 +46,9 @@ def estimate(elapsed_s: float, median_s: float | None, *, typical_s: float = DEF
     elapsed_s = max(0.0, elapsed_s)
     if median_s is None or median_s <= 0:
         return Progress(min(CAP, elapsed_s / (elapsed_s + max(typical_s, 1.0))), None, False)
-    if elapsed_s > median_s:
+    if elapsed_s > median_s * LATE_AFTER:
         return Progress(CAP, None, True)
-    return Progress(min(CAP, elapsed_s / median_s), math.ceil(median_s - elapsed_s), False)
+    return Progress(min(CAP, elapsed_s / median_s), max(0, math.ceil(median_s - elapsed_s)), False)
 
 
 def eta(lang: str, seconds: float) -> str:
