@@ -74,6 +74,13 @@ class TestScreens:
             await done.get_by_role("button", name="Share").click()
             assert (await stub_calls(page, "switchInlineQuery"))[0][1] == "A lighthouse in a storm, waves crashing"
 
+            # A bot without inline mode: Telegram's script throws, and the invitation is shared instead.
+            await page.evaluate(
+                "Telegram.WebApp.switchInlineQuery = () => { throw new Error('WebAppInlineModeDisabled'); }"
+            )
+            await done.get_by_role("button", name="Share").click()
+            assert (await stub_calls(page, "openTelegramLink"))[0][1].startswith("https://t.me/share/url?")
+
             await done.get_by_role("button", name="Again").click()
             assert await page.locator("#idea").input_value() == "A lighthouse in a storm, waves crashing"
             assert (await main_button(page))["text"] == "Make it · 60 credits"

@@ -375,8 +375,15 @@
     return "";
   }
 
+  // The bot's inline mode shares the video itself; Telegram's script throws when inline mode is off
+  // for the bot (WebAppInlineModeDisabled): then the invitation link is shared instead.
   function share(video) {
-    try { tg.switchInlineQuery(video.idea || "", ["users", "groups", "channels"]); } catch (e) { fail(e); }
+    try {
+      tg.switchInlineQuery(video.idea || "", ["users", "groups", "channels"]);
+    } catch (e) {
+      var invite = state.me && state.me.invite;
+      if (invite && invite.share_url) openTelegramLink(invite.share_url); else fail(null);
+    }
   }
 
   // Unfinished videos are asked for again every few seconds while the Videos screen is open.
