@@ -76,7 +76,7 @@ class TestScreens:
 
             # A bot without inline mode: Telegram's script throws, and the invitation is shared instead.
             await page.evaluate(
-                "Telegram.WebApp.switchInlineQuery = () => { throw new Error('WebAppInlineModeDisabled'); }"
+                "() => { Telegram.WebApp.switchInlineQuery = () => { throw new Error('WebAppInlineModeDisabled'); }; }"
             )
             await done.get_by_role("button", name="Share").click()
             assert (await stub_calls(page, "openTelegramLink"))[0][1].startswith("https://t.me/share/url?")
