@@ -264,7 +264,11 @@
     root.appendChild(h("h1", { text: t("videos_title") }));
     if (!state.loadedVideos) {
       root.appendChild(h("div.boot", null, h("div.spinner")));
-      loadVideos(false).then(rerenderIf("videos"), fail);
+      loadVideos(false).then(rerenderIf("videos"), function (error) {
+        fail(error);
+        var boot = root.querySelector(".boot");
+        if (boot) boot.replaceChildren(h("button.btn", { type: "button", onclick: render }, t("retry")));
+      });
       return;
     }
     if (!state.videos.length) {
@@ -578,8 +582,10 @@
       haptic("success");
       if (state.me) state.me.balance = data.balance;
       if (state.catalogue) state.catalogue.balance = data.balance;
-      state.videos = [data.video].concat(state.videos.filter(function (v) { return v.id !== data.video.id; }));
-      state.loadedVideos = state.loadedVideos || state.videos.length > 0;
+      // Not loaded yet (or dropped by a language switch): the Videos screen asks for all of them.
+      if (state.loadedVideos) {
+        state.videos = [data.video].concat(state.videos.filter(function (v) { return v.id !== data.video.id; }));
+      }
       d.idea = "";
       clearPhoto();
       toast(t("create_started"));
