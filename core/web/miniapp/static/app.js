@@ -490,7 +490,8 @@
           onchange: function () { d.model = m.id; d.seconds = null; render(); } }),
         h("span.grow", null, h("div", { text: m.title }),
           h("div.hint", { text: disabled ? t("create_model_text_only") : m.image_input ? t("create_model_photo_ok") : "" })),
-        h("span.price", { text: credits(priceOf(m) === null ? m.price : (m.durations && m.durations.length ? m.durations[0].price : m.price)) })));
+        // The shortest length's price: the summary below shows the chosen one's.
+        h("span.price", { text: credits(m.durations && m.durations.length ? m.durations[0].price : m.price) })));
     });
     if (!state.catalogue.models.length) models.appendChild(h("p.hint", { text: t("create_no_models") }));
     form.appendChild(models);
