@@ -56,7 +56,7 @@ async def test_who_is_asking(bot: BotHarness) -> None:
         ann = Api(bot, http, ANN, first_name="Ann", language_code="ru")
         me = await ann.get("/me")
         assert (me["id"], me["first_name"], me["language"], me["balance"]) == (ANN, "Ann", "ru", 0)
-        assert me["is_admin"] is False
+        assert me["is_admin"] is False and me["notifications"] is True
         assert me["invite"]["link"] == f"https://t.me/{bot.telegram.bot_user['username']}?start={invite_payload(ANN)}"
         assert me["invite"]["joined"] == 0 and "t.me/share/url" in me["invite"]["share_url"]
 

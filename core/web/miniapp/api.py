@@ -22,6 +22,7 @@ from core.web.miniapp.call import ApiError, Call, bad_request, not_found
 from core.web.miniapp.views import video
 from db import miniapp as db_miniapp
 from db import models as db_models
+from db import nudges as db_nudges
 from db import referrals as db_referrals
 from db import subscriptions as db_subscriptions
 from db import users as db_users
@@ -63,7 +64,7 @@ async def get_me(call: Call) -> dict[str, Any]:
         "language": call.lang,
         "balance": user.credits,
         "is_admin": call.is_admin,
-        "notifications": True,
+        "notifications": await db_nudges.notifications(app.pool, user.id),  # /notifications on|off
         "invite": {
             "link": link,
             "share_url": share_link(link, texts.text(call.lang, "invite_share_text")),
