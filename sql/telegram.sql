@@ -18,12 +18,16 @@ WITH claimed AS (
     INSERT INTO users (id, username, first_name, language_code, language)
     SELECT $2::bigint, $4::text, $5::text, $6::text, $8::text
     WHERE $2::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM claimed)
+      -- An inline query (typing @bot anywhere, e.g. from a shared video's "via @bot") is no first contact:
+      -- it makes no row, so the /start that follows still is one (an invitation counts only then).
+      AND ($3::text <> 'inline_query' OR EXISTS (SELECT 1 FROM users WHERE id = $2::bigint))
     ON CONFLICT (id) DO UPDATE
     SET username = EXCLUDED.username,
         first_name = EXCLUDED.first_name,
         language_code = EXCLUDED.language_code,
         language = coalesce(users.language, EXCLUDED.language),
-        blocked_at = NULL,
+        -- Inline mode works in other chats while the bot is blocked: only a private-chat update unblocks.
+        blocked_at = CASE WHEN $3::text = 'inline_query' THEN users.blocked_at END,
         seen_at = now()
     RETURNING id, credits, blocked_at, language, language_code, banned_at, created_at
 )

@@ -123,8 +123,9 @@ async def on_history(message: Message, turn: Turn) -> None:
     if not finished:
         turn.out.add(message.answer(text(lang, "history_empty")))
         return
-    items = [(g.id, g.finished_at, g.idea) for g in finished]
-    turn.out.add(message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items)))
+    items = [(g.id, g.finished_at, g.idea, g.preset) for g in finished]
+    keyboard = history_keyboard(lang, items, turn.app.settings.growth.presets)
+    turn.out.add(message.answer(text(lang, "history"), reply_markup=keyboard))
 
 
 async def on_unknown_command(message: Message, turn: Turn) -> None:
