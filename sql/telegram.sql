@@ -3,7 +3,8 @@
 -- name: update_begin
 -- The first statement of every update, in its transaction: record the update_id (no row came back
 -- before: it is new), refresh its user, and read what the handlers need: the user's messages in the
--- last minute (this one included) and the conversation state. A user who writes has unblocked the bot.
+-- last minute (this one included, with the Mini App's actions) and the conversation state. A user who
+-- writes has unblocked the bot.
 -- The language is set at first contact only; /language changes it, later updates never do.
 -- Button taps count with messages: a flood of taps is a flood all the same.
 -- $1 update id, $2 user id (NULL: none), $3 kind, $4 username, $5 first name, $6 language code, $7 FSM key,
@@ -32,7 +33,10 @@ WITH claimed AS (
 )
 SELECT EXISTS (SELECT 1 FROM claimed) AS first,
        1 + (SELECT count(*) FROM telegram_updates  -- the statement's snapshot does not see its own insert
-            WHERE user_id = $2::bigint AND kind IN ('message', 'callback_query') AND received_at > now() - interval '1 minute') AS recent,
+            WHERE user_id = $2::bigint AND kind IN ('message', 'callback_query') AND received_at > now() - interval '1 minute')
+         -- and the Mini App's actions of this minute (migration 0017): one budget for both ways in
+         + coalesce((SELECT actions FROM app_rates
+                     WHERE user_id = $2::bigint AND window_start > now() - interval '1 minute'), 0) AS recent,
        person.id, person.credits, person.blocked_at, person.language, person.language_code, person.banned_at,
        person.created_at,
        fsm.state AS fsm_state, fsm.data AS fsm_data

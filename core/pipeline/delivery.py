@@ -33,6 +33,7 @@ from core.ui.keyboards import regenerate_keyboard, share_query
 from core.ui.status import RENDER, UNDELIVERABLE, Reason
 from core.ui.texts import text, user_language
 from db import generations as db_generations
+from db import miniapp as db_miniapp
 from db import users as db_users
 from db.generations import Generation, Status
 
@@ -110,6 +111,8 @@ async def _send_video(app: App, generation: Generation, lang: str) -> tuple[str 
                     reply_markup=regenerate_keyboard(lang, generation.id, await _share_query(app, generation)),
                     request_timeout=UPLOAD_TIMEOUT_S,
                 )
+                if sent.video and sent.video.thumbnail:  # the Mini App's gallery shows it
+                    await db_miniapp.set_thumbnail(app.pool, generation.id, sent.video.thumbnail.file_id)
                 return (sent.video.file_id if sent.video else None), size
             except TelegramEntityTooLarge:
                 log.warning("generation.video.too_large_for_telegram", generation_id=generation.id, bytes=size)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
 
 from core.catalogue import VideoModel
 from core.growth import Preset, find_preset, share_link
@@ -229,6 +229,20 @@ def broadcast_keyboard(lang: str, chat_id: int, message_id: int) -> InlineKeyboa
             ]
         ]
     )
+
+
+# --- Mini App ---
+
+
+def app_keyboard(lang: str, url: str) -> InlineKeyboardMarkup:
+    """/app's button: opens the Mini App at ``url`` (an https address, as Telegram requires)."""
+    button = InlineKeyboardButton(text=text(lang, "miniapp_command_button"), web_app=WebAppInfo(url=url))
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def app_menu_button(url: str) -> MenuButtonWebApp:
+    """The chat's menu button (one for everyone, so in the default language): opens the Mini App."""
+    return MenuButtonWebApp(text=text("en", "miniapp_menu_button"), web_app=WebAppInfo(url=url))
 
 
 def invite_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:

@@ -49,7 +49,8 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +126,10 @@ class _Pending:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+# The thumbnail the fake gives every video (a JPEG's first bytes: the Mini App serves it as is).
+THUMBNAIL_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"thumbnail" * 6
+
+
 class FakeTelegram:
     def __init__(
         self, token: str = DEFAULT_TOKEN, bot_id: int = DEFAULT_BOT_ID, *, upload_limit: int = 50 * 1024 * 1024
@@ -184,6 +189,8 @@ class FakeTelegram:
             "getfile": self._get_file,
             "answerinlinequery": self._answer_inline_query,
         }
+        self._handlers.update(self._miniapp_handlers())
+        self.menu_button: dict[int | None, dict[str, Any]] = {}  # chat id (None: the default) -> setChatMenuButton's
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -455,6 +462,7 @@ class FakeTelegram:
                 "height": _as_int(call.params.get("height")) or 0,
                 "duration": _as_int(call.params.get("duration")) or 0,
                 "mime_type": "video/mp4",
+                "thumbnail": self._video_thumbnail(),
             }
         elif kind == "photo":
             media = photo_sizes(file_id, stored.size or 0)
@@ -670,6 +678,25 @@ class FakeTelegram:
 
     # --- helpers -------------------------------------------------------------------------------------
 
+    # --- the Mini App: setChatMenuButton, videos' thumbnails ---------------------------------------
+
+    def _miniapp_handlers(self) -> dict[str, Callable[[Call], Awaitable[Any]]]:
+        return {"setchatmenubutton": self._set_chat_menu_button}
+
+    def _video_thumbnail(self) -> dict[str, Any]:
+        """Telegram makes a JPEG thumbnail of a streamable video (a downloadable file here)."""
+        file_id = self.add_file(THUMBNAIL_JPEG)
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 180, "height": 320, "file_size": 64}
+
+    async def _set_chat_menu_button(self, call: Call) -> bool:
+        button = call.params.get("menu_button") or {"type": "default"}
+        if button.get("type") == "web_app" and not str((button.get("web_app") or {}).get("url", "")).startswith(
+            "https://"
+        ):
+            raise _ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+        self.menu_button[_as_int(call.params.get("chat_id"))] = button
+        return True
+
     def _chat_id(self, call: Call) -> int:
         if call.chat_id is None:
             raise _ApiError(400, "Bad Request: chat not found")
@@ -749,8 +776,12 @@ async def _read_form(request: web.Request) -> tuple[dict[str, Any], dict[str, tu
             else:
                 # Count the bytes instead of keeping them: videos can be large.
                 size = 0
-                while chunk := await part.read_chunk():
-                    size += len(chunk)
+                with warnings.catch_warnings():
+                    # aiohttp's reader pushes back the bytes after a part's boundary with unread_data(),
+                    # which it deprecates itself; a small upload (a photo) ends inside one chunk.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    while chunk := await part.read_chunk():
+                        size += len(chunk)
                 parts[part.name] = (part.filename, size)
     elif request.can_read_body:
         raw.update((key, value) for key, value in (await request.post()).items() if isinstance(value, str))
