@@ -67,6 +67,7 @@ async def serve(settings: Settings, role: Role) -> int:
     from core.runtime.process import Runtime
     from core.runtime.services import services
     from core.web.callbacks import ProviderCallbacks
+    from core.web.miniapp.routes import MiniApp
     from db.embedded import stop_embedded
     from db.migrate import migrate
     from db.pool import create_pool
@@ -101,7 +102,7 @@ async def serve(settings: Settings, role: Role) -> int:
             await provider_health.ensure(app)
             web: list[Component] = []
             if role is not Role.WORKER:
-                web = [TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app)]
+                web = [TelegramFrontend(app), CommandMenus(app), ProviderCallbacks(app), MiniApp(app)]
             runtime = Runtime(
                 settings.runtime,
                 pool,

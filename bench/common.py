@@ -213,6 +213,17 @@ def _commands(telegram: Any, kie: Any, admin_ids: tuple[int, ...], name: str, ar
         for call in telegram.calls("sendMessage"):
             first.setdefault(call.chat_id, call.at)
         return first
+    if name == "add_files":  # file_ids the fake Telegram then knows (inline results name them)
+        for file_id in args[0]:
+            telegram.add_file(b"", file_id=file_id)
+        return len(args[0])
+    if name == "inline_answers":
+        # When each inline query was answered: (query id, results, time.monotonic()), same clock.
+        return [
+            (str(call.params["inline_query_id"]), len(call.params.get("results") or []), call.at)
+            for call in telegram.succeeded
+            if call.method == "answerInlineQuery"
+        ]
     raise ValueError(f"unknown fake-server command {name!r}")
 
 

@@ -9,6 +9,7 @@ Promo links are ``promo_<CODE>``. Both are read by ``/start``, the inline share 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -128,6 +129,11 @@ def parse_presets(raw: str) -> tuple[Preset, ...]:
     if len(presets) > 12:
         raise ValueError("at most 12 presets fit on a proposal")
     return tuple(presets)
+
+
+def find_preset(presets: Iterable[Preset], preset_id: str | None) -> Preset | None:
+    """The preset ``preset_id`` among those offered now; None for none, junk, or one PRESETS no longer lists."""
+    return next((p for p in presets if p.id == preset_id), None) if preset_id else None
 
 
 DEFAULT_PRESETS = (

@@ -65,6 +65,7 @@ class Generation:
     refund_claim: int  # credits of its refund that go to a Stars refund's shortfall (0: none)
     duration_s: int | None = None  # the length chosen, for a model priced per second
     recreated: int = 0  # free retries of a failed render (at most one)
+    preset: str | None = None  # the style chosen on the proposal (core/growth.Preset.id); None: none
 
     @property
     def unfinished(self) -> bool:
@@ -92,10 +93,12 @@ async def create_draft(
     callback_token: str,
     provider: str,
     duration_s: int | None = None,
+    preset: str | None = None,
 ) -> Generation:
+    """``preset``: the id of a style in PRESETS (core/growth.Preset.id), checked by the caller; None: none."""
     rows = await db.fetch(
         queries.generation_create_draft,
-        *(user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider, duration_s),
+        *(user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider, duration_s, preset),
     )
     return _one(rows)  # type: ignore[return-value]
 
@@ -122,6 +125,11 @@ async def set_model(
     return _one(
         await db.fetch(queries.generation_set_model, generation_id, user_id, model, price, provider, duration_s)
     )
+
+
+async def set_preset(db: Executor, generation_id: int, user_id: int, preset: str | None) -> Generation | None:
+    """The draft with its style chosen (None: cleared); None when it is no longer this user's draft."""
+    return _one(await db.fetch(queries.generation_set_preset, generation_id, user_id, preset))
 
 
 async def recreate(db: Executor, generation_id: int, task_id: str) -> Generation | None:
@@ -232,16 +240,26 @@ async def delete_input(db: Executor, generation_id: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """A video in the user's /history."""
+    """A video in the user's /history, or offered by their inline query to share."""
 
     id: int
     idea: str
     finished_at: datetime
+    preset: str | None = None
+    video_file_id: str | None = None
+
+
+def _delivered(row: asyncpg.Record) -> Delivered:
+    return Delivered(row["id"], row["idea"], row["finished_at"], row["preset"], row["video_file_id"])
 
 
 async def history(db: Executor, user_id: int, limit: int) -> list[Delivered]:
-    rows = await db.fetch(queries.generation_history, user_id, limit)
-    return [Delivered(row["id"], row["idea"], row["finished_at"]) for row in rows]
+    return [_delivered(row) for row in await db.fetch(queries.generation_history, user_id, limit)]
+
+
+async def shareable(db: Executor, user_id: int, pattern: str, limit: int, skip: int) -> list[Delivered]:
+    """The user's delivered videos held by Telegram whose idea matches ``pattern`` (ILIKE; '': any), newest first."""
+    return [_delivered(row) for row in await db.fetch(queries.generation_shareable, user_id, pattern, limit, skip)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@
 -- name: generation_create_draft
 -- A priced proposal waiting for the user's confirmation; nothing is charged yet.
 -- $1 user id, $2 chat id, $3 model, $4 price, $5 idea, $6 photo file_id, $7 callback token, $8 provider,
--- $9 length in seconds (null: the model's fixed length)
-INSERT INTO generations (user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider, duration_s)
-VALUES ($1::bigint, $2::bigint, $3::text, $4::int, $5::text, $6::text, $7::text, $8::text, $9::int)
+-- $9 length in seconds (null: the model's fixed length), $10 preset id (null: no style)
+INSERT INTO generations (
+    user_id, chat_id, model, price, idea, photo_file_id, callback_token, provider, duration_s, preset
+)
+VALUES ($1::bigint, $2::bigint, $3::text, $4::int, $5::text, $6::text, $7::text, $8::text, $9::int, $10::text)
 RETURNING *;
 
 -- name: generation_get
@@ -31,6 +33,12 @@ UPDATE generations SET status_message_id = $2::bigint WHERE id = $1::bigint;
 -- Change the model or length of a draft (and its price, provider). $1 id, $2 user id, $3 model, $4 price,
 -- $5 provider, $6 length in seconds (null: the model's fixed length)
 UPDATE generations SET model = $3::text, price = $4::int, provider = $5::text, duration_s = $6::int
+WHERE id = $1::bigint AND user_id = $2::bigint AND status = 'draft'
+RETURNING *;
+
+-- name: generation_set_preset
+-- Choose (or clear, null) the style of a draft; its price does not change. $1 id, $2 user id, $3 preset id
+UPDATE generations SET preset = $3::text
 WHERE id = $1::bigint AND user_id = $2::bigint AND status = 'draft'
 RETURNING *;
 
@@ -200,11 +208,23 @@ SELECT id FROM shown;
 
 -- name: generation_history
 -- A user's delivered videos, newest first. $1 user id, $2 how many
-SELECT id, model, idea, video_file_id, video_url, finished_at
+SELECT id, model, idea, preset, video_file_id, video_url, finished_at
 FROM generations
 WHERE user_id = $1::bigint AND status = 'done'
 ORDER BY finished_at DESC
 LIMIT $2::int;
+
+-- name: generation_shareable
+-- A user's delivered videos that Telegram holds (a file_id: not sent as a link, not erased), newest first,
+-- those whose idea matches $2 (ILIKE; '': all): what their inline queries offer to share. Only this user's:
+-- another user's query never sees them. $1 user id, $2 pattern (core/bot/sharing.pattern_of), $3 how many,
+-- $4 how many to skip
+SELECT id, idea, preset, video_file_id, finished_at
+FROM generations
+WHERE user_id = $1::bigint AND status = 'done' AND video_file_id IS NOT NULL
+  AND ($2::text = '' OR idea ILIKE $2::text)
+ORDER BY finished_at DESC, id DESC
+LIMIT $3::int OFFSET $4::int;
 
 -- name: generation_recreate
 -- A rendering task the provider failed in a way worth one more try (Veo's "unable to generate audio"): back

@@ -22,7 +22,7 @@ WITH inputs AS (
 ), scrubbed AS (
     UPDATE generations
     SET idea = '', prompt = NULL, photo_file_id = NULL, image_url = NULL, video_url = NULL,
-        video_file_id = NULL, error = NULL
+        video_file_id = NULL, thumbnail_file_id = NULL, error = NULL
     WHERE user_id = $1::bigint AND status NOT IN ('draft', 'discarded')
     RETURNING id
 ), states AS (

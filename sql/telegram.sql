@@ -3,7 +3,8 @@
 -- name: update_begin
 -- The first statement of every update, in its transaction: record the update_id (no row came back
 -- before: it is new), refresh its user, and read what the handlers need: the user's messages in the
--- last minute (this one included) and the conversation state. A user who writes has unblocked the bot.
+-- last minute (this one included, with the Mini App's actions) and the conversation state. A user who
+-- writes has unblocked the bot.
 -- The language is set at first contact only; /language changes it, later updates never do.
 -- Button taps count with messages: a flood of taps is a flood all the same.
 -- $1 update id, $2 user id (NULL: none), $3 kind, $4 username, $5 first name, $6 language code, $7 FSM key,
@@ -17,18 +18,25 @@ WITH claimed AS (
     INSERT INTO users (id, username, first_name, language_code, language)
     SELECT $2::bigint, $4::text, $5::text, $6::text, $8::text
     WHERE $2::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM claimed)
+      -- An inline query (typing @bot anywhere, e.g. from a shared video's "via @bot") is no first contact:
+      -- it makes no row, so the /start that follows still is one (an invitation counts only then).
+      AND ($3::text <> 'inline_query' OR EXISTS (SELECT 1 FROM users WHERE id = $2::bigint))
     ON CONFLICT (id) DO UPDATE
     SET username = EXCLUDED.username,
         first_name = EXCLUDED.first_name,
         language_code = EXCLUDED.language_code,
         language = coalesce(users.language, EXCLUDED.language),
-        blocked_at = NULL,
+        -- Inline mode works in other chats while the bot is blocked: only a private-chat update unblocks.
+        blocked_at = CASE WHEN $3::text = 'inline_query' THEN users.blocked_at END,
         seen_at = now()
     RETURNING id, credits, blocked_at, language, language_code, banned_at, created_at
 )
 SELECT EXISTS (SELECT 1 FROM claimed) AS first,
        1 + (SELECT count(*) FROM telegram_updates  -- the statement's snapshot does not see its own insert
-            WHERE user_id = $2::bigint AND kind IN ('message', 'callback_query') AND received_at > now() - interval '1 minute') AS recent,
+            WHERE user_id = $2::bigint AND kind IN ('message', 'callback_query') AND received_at > now() - interval '1 minute')
+         -- and the Mini App's actions of this minute (migration 0017): one budget for both ways in
+         + coalesce((SELECT actions FROM app_rates
+                     WHERE user_id = $2::bigint AND window_start > now() - interval '1 minute'), 0) AS recent,
        person.id, person.credits, person.blocked_at, person.language, person.language_code, person.banned_at,
        person.created_at,
        fsm.state AS fsm_state, fsm.data AS fsm_data

@@ -407,6 +407,7 @@ class BotHarness:
         from core.runtime.jobs import job_kinds
         from core.runtime.services import services
         from core.web.callbacks import ProviderCallbacks
+        from core.web.miniapp.routes import MiniApp
         from db.pool import create_pool
 
         database_url = settings.database.dsn or ""
@@ -429,7 +430,12 @@ class BotHarness:
                     role=Role.ALL,
                     listen_dsn=settings.database.listen_dsn(database_url),
                     handle_signals=False,
-                    components=[frontend := TelegramFrontend(app), menus := CommandMenus(app), ProviderCallbacks(app)],
+                    components=[
+                        frontend := TelegramFrontend(app),
+                        menus := CommandMenus(app),
+                        ProviderCallbacks(app),
+                        MiniApp(app),
+                    ],
                     **runtime_options,
                 )
                 task = asyncio.create_task(runtime.run())

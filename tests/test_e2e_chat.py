@@ -141,6 +141,7 @@ class TestIdeas:
             f"model:{draft}:veo3_lite",
             f"model:{draft}:veo3",
             f"model:{draft}:kling-3.0-std",
+            *(f"style:{draft}:{preset}" for preset in ("cinematic", "anime", "product-ad", "vlog", "dreamy")),
             f"drop:{draft}",
         ]
         row = await bot.generation(draft)

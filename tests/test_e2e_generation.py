@@ -87,7 +87,9 @@ class TestHappyPath:
         assert video.files["video"][1] == fake_kie.video_bytes
         assert (video.params["width"], video.params["height"], video.params["duration"]) == ("720", "1280", "8")
         assert video.params["supports_streaming"] == "true"
-        assert button_data(video) == [f"again:{draft}"]
+        assert button_data(video) == [f"again:{draft}", ""], "regenerate, and Share (no callback: inline mode)"
+        share = video.params["reply_markup"]["inline_keyboard"][0][1]
+        assert share["switch_inline_query"] == "a fox jumping over a frozen river at dawn"
         assert done["video_file_id"] and done["prompt_source"] == "openai"
         # One status message, finished: edited once the row is done, so waited for like failed_and_refunded does.
         await fake_telegram.wait_for(

@@ -57,6 +57,9 @@ def test_every_module_and_sql_file_is_in_the_wheel(wheel: Path) -> None:
     assert {"sql/jobs.sql", "sql/migrations/0001_jobs.sql"} <= sql
     assert sql - names == set()
     assert {"bot.py", "sql/__init__.py"} <= names
+    static = {p for p in source_files("core/web/miniapp/static", "*") if (REPO / p).is_file()}
+    assert "core/web/miniapp/static/index.html" in static
+    assert static - names == set(), "the Mini App's page ships in the wheel"
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "reelsmith = bot:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -18,6 +18,8 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message, Update
 
 from core.bot.payments import REFUND
 from core.bot.turn import Turn
+from core.pipeline import reports
+from core.pipeline.reports import parse_who
 from core.pipeline.services import App
 from core.queue import enqueue
 from core.stars import refund_take
@@ -37,9 +39,6 @@ log = structlog.get_logger("admin")
 
 CHART_DAYS = 14
 SPEND_DAYS = 7  # /stats: provider spend against Stars, per day
-LEDGER_TAIL = 8
-RECENT_GENERATIONS = 5
-FINAL_STATES = ("done", "failed")
 
 
 async def is_admin(message: Message, app: App) -> bool:
@@ -75,14 +74,6 @@ def split_args(command: CommandObject, most: int) -> list[str]:
     return (command.args or "").split(maxsplit=most - 1)
 
 
-def parse_who(raw: str) -> tuple[int | None, str | None]:
-    """An id, or a @username."""
-    raw = raw.strip()
-    if raw.lstrip("-").isdigit():
-        return int(raw), None
-    return None, raw.removeprefix("@")
-
-
 def id_arg(command: CommandObject) -> int | None:
     """The command's one numeric argument (/gen 12, /job 34, /retry 34); None when missing or not a number."""
     args = split_args(command, 1)
@@ -112,15 +103,17 @@ def _name(user: Profile) -> str:
 
 async def on_stats(message: Message, turn: Turn) -> None:
     db, lang, out = turn.db, turn.lang, turn.out
-    users = await db_admin.stats_users(db)
-    generations = await db_admin.stats_generations(db)
-    durations = await db_admin.stats_durations(db)
-    money = await db_admin.stats_money(db)
-    queue = await db_admin.stats_queue(db)
+    numbers = await reports.stats(db)
+    users, generations, durations, money, queue = (
+        numbers.users,
+        numbers.generations,
+        numbers.durations,
+        numbers.money,
+        numbers.queue,
+    )
     daily = await db_admin.stats_daily(db, CHART_DAYS)
     none = text(lang, "admin_none")
-    finished = sum(row.total for row in generations if row.status in FINAL_STATES)
-    done = sum(row.total for row in generations if row.status == "done")
+    finished, done = numbers.finished, numbers.done
     summary = text(
         lang,
         "admin_stats",
@@ -181,12 +174,11 @@ async def on_user(message: Message, command: CommandObject, turn: Turn) -> None:
     if not args:
         out.add(message.answer(_usage(lang, "/user <id | @username>")))
         return
-    user = await _find(db, args[0])
-    if user is None:
+    facts = await reports.user_facts(db, args[0])
+    if facts is None:
         out.add(message.answer(text(lang, "admin_no_user", who=args[0])))
         return
-    ledger = await db_users.ledger_tail(db, user.id, LEDGER_TAIL)
-    generations = await db_admin.recent_generations(db, user.id, RECENT_GENERATIONS)
+    user, ledger, generations = facts.profile, facts.ledger, facts.generations
     none = text(lang, "admin_none")
     out.add(
         message.answer(

@@ -1,9 +1,9 @@
 """The user commands: /start, /balance, /help, /history, /cancel, and the reply to one we do not
 know. /buy and /terms (core/bot/payments.py), /subscription (core/bot/subscriptions.py), /support
 and /paysupport (core/bot/support.py), /privacy and /deletemydata (core/bot/privacy.py), /language
-(core/bot/language.py), /notifications (core/bot/notifications.py), /invite (core/bot/invite.py)
-and /redeem (core/bot/promo.py) are routed here too, so one check sends every plain message past
-all of them."""
+(core/bot/language.py), /notifications (core/bot/notifications.py), /app (core/bot/miniapp.py),
+/invite (core/bot/invite.py) and /redeem (core/bot/promo.py) are routed here too, so one check sends
+every plain message past all of them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiogram.types import Message
 
 from core.bot.invite import on_invite, welcome_invitee
 from core.bot.language import on_language
+from core.bot.miniapp import on_app
 from core.bot.notifications import on_notifications
 from core.bot.payments import on_buy, on_terms
 from core.bot.privacy import on_deletemydata, on_privacy
@@ -61,9 +62,10 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
+    router.message.register(on_app, Command("app"))
+    router.message.register(on_notifications, Command("notifications"))
     router.message.register(on_invite, Command("invite"))
     router.message.register(on_redeem, Command("redeem"))
-    router.message.register(on_notifications, Command("notifications"))
     return router
 
 
@@ -121,8 +123,9 @@ async def on_history(message: Message, turn: Turn) -> None:
     if not finished:
         turn.out.add(message.answer(text(lang, "history_empty")))
         return
-    items = [(g.id, g.finished_at, g.idea) for g in finished]
-    turn.out.add(message.answer(text(lang, "history"), reply_markup=history_keyboard(lang, items)))
+    items = [(g.id, g.finished_at, g.idea, g.preset) for g in finished]
+    keyboard = history_keyboard(lang, items, turn.app.settings.growth.presets)
+    turn.out.add(message.answer(text(lang, "history"), reply_markup=keyboard))
 
 
 async def on_unknown_command(message: Message, turn: Turn) -> None:

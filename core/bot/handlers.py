@@ -18,6 +18,7 @@ parameters.
 | support       | core/bot/support.py       | tickets: the user's message, operators' replies       |
 | proposals     | core/bot/proposals.py     | ideas (text, photo), the proposal's buttons           |
 | generations   | core/bot/generations.py   | confirm, cancel, resend                               |
+| sharing       | core/bot/sharing.py       | inline queries: the user's own videos to share        |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from core.bot.payments import build_payments_router
 from core.bot.privacy import build_privacy_router
 from core.bot.promo import build_promo_admin_router
 from core.bot.proposals import build_proposals_router
+from core.bot.sharing import build_sharing_router
 from core.bot.subscriptions import build_subscriptions_router
 from core.bot.support import build_support_chat_router, build_support_router, register_operator_handlers
 from core.bot.turn import Turn
@@ -75,7 +77,8 @@ def build_routers() -> list[Router]:
         build_proposals_router(),
         build_generations_router(),
     )
-    return [private, build_support_chat_router()]
+    # Last: only inline queries reach it, and messages (most updates) never pass through it.
+    return [private, build_support_chat_router(), build_sharing_router()]
 
 
 async def on_membership(event: ChatMemberUpdated, turn: Turn) -> None:

@@ -5,6 +5,8 @@
 - The default scope per language we speak (language_code ``en``, ``ru``).
 - Each admin's own chat (BotCommandScopeChat): the user menu plus the admin commands, so nobody else
   ever sees them; and a user's chat after /language (``chat_menu``, sent by core/bot/language.py).
+- The chat's menu button (setChatMenuButton, default for every chat): opens the Mini App, when
+  PUBLIC_BASE_URL is https.
 
 Set in the background at start, all at once, each retried with backoff while Telegram cannot be
 reached or answers something that is not the Bot API (an HTML 502 page, a body that is not JSON):
@@ -25,19 +27,22 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import SetMyCommands
+from aiogram.methods import SetChatMenuButton, SetMyCommands, TelegramMethod
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiohttp import web
 
 from core.backoff import Backoff
+from core.bot.miniapp import app_url
 from core.pipeline.services import App
 from core.tasks import Starter
+from core.ui.keyboards import app_menu_button
 from core.ui.texts import DEFAULT_LANGUAGE, LANGUAGES, text, user_language
 from db import users as db_users
 
 log = structlog.get_logger("telegram")
 
-USER_COMMANDS: tuple[str, ...] = ("start", "help", "balance", "buy", "subscription", "history", "cancel", "language")
+USER_COMMANDS: tuple[str, ...] = ("start", "app", "help", "balance", "buy", "subscription", "history", "cancel")
+USER_COMMANDS += ("language",)
 USER_COMMANDS += ("support", "paysupport", "terms", "privacy", "deletemydata")
 USER_COMMANDS += ("invite", "redeem")
 USER_COMMANDS += ("notifications",)
@@ -91,10 +96,14 @@ class CommandMenus:
         for admin_id in self.app.settings.telegram.admin_ids:
             admin = await db_users.get(self.app.pool, admin_id)
             menus.append(chat_menu(self.app, admin_id, user_language(admin)))
-        await asyncio.gather(*(self._send(menu) for menu in menus))
+        methods: list[TelegramMethod[bool]] = [*menus]
+        url = app_url(self.app)
+        if url is not None:  # the chat's menu button opens the Mini App (Telegram takes only https)
+            methods.append(SetChatMenuButton(menu_button=app_menu_button(url)))
+        await asyncio.gather(*(self._send(method) for method in methods))
         self.set_up_done.set()
 
-    async def _send(self, menu: SetMyCommands) -> None:
+    async def _send(self, menu: TelegramMethod[bool]) -> None:
         failures = 0
         while True:
             try:

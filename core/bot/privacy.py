@@ -17,14 +17,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from core.bot.turn import Turn
-from core.pipeline.refunds import cancel
-from core.pipeline.retention import ERASE_ARCHIVE
-from core.queue import enqueue
+from core.pipeline.erasure import erase
 from core.telegram.replies import EditOrSend
 from core.ui.keyboards import EraseData, erase_keyboard
 from core.ui.texts import text
-from db import privacy as db_privacy
-from db.generations import WAITING
 
 
 def build_privacy_router() -> Router:
@@ -43,25 +39,11 @@ async def on_deletemydata(message: Message, turn: Turn) -> None:
 
 
 async def on_erase(callback: CallbackQuery, turn: Turn, state: FSMContext) -> None:
-    user_id, lang = turn.user.id, turn.lang
-    under_way = await db_privacy.unfinished(turn.db, user_id)
-    if any(status not in WAITING for _, status in under_way):
+    lang = turn.lang
+    refunded = await erase(turn.db, turn.app, turn.user.id)
+    if refunded is None:
         turn.out.add(callback.answer(text(lang, "erase_busy"), show_alert=True))
         return
-    for generation_id, _ in under_way:
-        if await cancel(turn.db, generation_id, user_id) is None:  # its create call is in flight
-            turn.out.add(callback.answer(text(lang, "erase_busy"), show_alert=True))
-            return
-    generations = await db_privacy.erase(turn.db, user_id)
     await state.clear()
-    await erase_archive(turn, generations)
     turn.out.add(callback.answer())
-    turn.out.add(EditOrSend.under(callback, text(lang, "erased", refunded=len(under_way))))
-
-
-async def erase_archive(turn: Turn, generations: list[int]) -> None:
-    """Archived objects are deleted by a job after the commit (storage is a network call)."""
-    if turn.app.storage is None or not generations:
-        return
-    payload = {"user_id": turn.user.id, "generation_ids": generations}
-    await enqueue(turn.db, turn.app.registry, ERASE_ARCHIVE, payload)
+    turn.out.add(EditOrSend.under(callback, text(lang, "erased", refunded=refunded)))

@@ -1,6 +1,7 @@
 """Ideas and their proposals: a text or a photo becomes a priced draft shown with its buttons
-(confirm, another model, drop); "again" under a finished video proposes its idea anew. The draft
-on screen is the conversation state (``Flow.confirming``); a new idea replaces it."""
+(confirm, another model or length, a style from PRESETS, drop); "again" under a finished video
+proposes its idea anew. The draft on screen is the conversation state (``Flow.confirming``); a new
+idea replaces it."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from aiogram.types import CallbackQuery, Message
 from core.bot.moderation import CheckedProposal
 from core.bot.turn import Turn
 from core.catalogue import VideoModel
+from core.growth import find_preset
 from core.pipeline.services import App
 from core.telegram.replies import EditOrSend
-from core.ui.keyboards import Again, Drop, PickLength, PickModel, confirm_keyboard
+from core.ui.keyboards import Again, Drop, PickLength, PickModel, PickPreset, confirm_keyboard
 from core.ui.texts import text
 from db import generations as db_generations
 from db import models as db_models
@@ -42,6 +44,11 @@ async def has_photo(message: Message) -> bool:
     return bool(message.photo)
 
 
+async def is_preset_tap(callback: CallbackQuery) -> bool:
+    """Any data with the style prefix, well-formed or not: a junk one gets a polite answer, not silence."""
+    return (callback.data or "").startswith(PickPreset.__prefix__ + ":")
+
+
 def build_proposals_router() -> Router:
     """Every message no router before it took (the last word is "unsupported"), and the proposal's buttons."""
     router = Router(name="proposals")
@@ -51,6 +58,7 @@ def build_proposals_router() -> Router:
     router.callback_query.register(on_drop, Drop.filter())
     router.callback_query.register(on_pick_model, PickModel.filter())
     router.callback_query.register(on_pick_length, PickLength.filter())
+    router.callback_query.register(on_pick_preset, is_preset_tap)
     router.callback_query.register(on_again, Again.filter())
     return router
 
@@ -87,11 +95,19 @@ async def _propose(message: Message, turn: Turn, state: FSMContext, *, idea: str
 
 
 async def _offer(
-    chat_id: int, turn: Turn, state: FSMContext, *, model: VideoModel, idea: str, photo_file_id: str | None
+    chat_id: int,
+    turn: Turn,
+    state: FSMContext,
+    *,
+    model: VideoModel,
+    idea: str,
+    photo_file_id: str | None,
+    preset: str | None = None,
 ) -> None:
     """A new draft, shown with its price and buttons, replacing the user's open one. The proposal
     goes out after the commit, once moderation passed it (core/bot/moderation.py); its message id is
-    recorded then (a confirm records it too)."""
+    recorded then (a confirm records it too). ``preset``: a style id already chosen (regenerate keeps
+    the old video's), kept only while PRESETS offers it."""
     app, lang = turn.app, turn.lang
     await drop_current_draft(turn, state)
     offered = await _offered(turn)
@@ -102,11 +118,12 @@ async def _offer(
         turn.db,
         *(turn.user.id, chat_id, model.id, model.price, idea, photo_file_id, secrets.token_urlsafe(24), provider),
         duration_s=model.default_duration,
+        preset=preset if find_preset(app.settings.growth.presets, preset) else None,
     )
     proposal = SendMessage(
         chat_id=chat_id,
         text=await _proposal_text(turn, draft),
-        reply_markup=confirm_keyboard(lang, draft, offered),
+        reply_markup=confirm_keyboard(lang, draft, offered, app.settings.growth.presets),
     )
     checked = CheckedProposal(app, app.moderator, draft, lang, proposal) if app.moderator else proposal
     turn.out.add(checked, then=_remember_status_message(app, draft.id))
@@ -131,6 +148,9 @@ async def _proposal_text(turn: Turn, draft: Generation) -> str:
     title = model.title
     if draft.duration_s is not None:
         title = text(lang, "model_with_length", model=title, seconds=draft.duration_s)
+    preset = find_preset(app.settings.growth.presets, draft.preset)
+    if preset is not None:  # under the idea, as part of what the video will be
+        idea = f"{idea}\n{text(lang, 'proposal_preset', name=preset.name)}"
     words = text(lang, "confirm", idea=idea, model=title, price=draft.price, credits=turn.user.credits)
     health = await db_providers.get(turn.db, app.provider(model).name)
     if health.account_problem:
@@ -184,6 +204,26 @@ async def on_pick_length(callback: CallbackQuery, callback_data: PickLength, tur
     await _show_changed(callback, turn, changed, "length_changed")
 
 
+async def on_pick_preset(callback: CallbackQuery, turn: Turn) -> None:
+    """Choose a style for the draft, or clear it by tapping the chosen one again; the price stays. Data that
+    does not parse, or names a style PRESETS no longer offers, gets a short answer and changes nothing."""
+    try:
+        tap = PickPreset.unpack(callback.data or "")
+    except (TypeError, ValueError):
+        tap = None
+    preset = find_preset(turn.app.settings.growth.presets, tap.preset) if tap else None
+    if tap is None or preset is None:
+        turn.out.add(callback.answer(text(turn.lang, "preset_unknown"), show_alert=True))
+        return
+    draft = await db_generations.get(turn.db, tap.draft)
+    changed = None
+    if draft is not None and draft.user_id == turn.user.id:
+        chosen = None if draft.preset == preset.id else preset.id
+        changed = await db_generations.set_preset(turn.db, draft.id, turn.user.id, chosen)
+    what = "preset_cleared" if changed is not None and changed.preset is None else "preset_changed"
+    await _show_changed(callback, turn, changed, what)
+
+
 async def _show_changed(callback: CallbackQuery, turn: Turn, draft: Generation | None, what: str) -> None:
     """The proposal again after its model or length changed (or why it cannot be)."""
     app, lang = turn.app, turn.lang
@@ -191,7 +231,7 @@ async def _show_changed(callback: CallbackQuery, turn: Turn, draft: Generation |
         turn.out.add(callback.answer(text(lang, "draft_gone"), show_alert=True))
         return
     turn.out.add(callback.answer(text(lang, what)))
-    keyboard = confirm_keyboard(lang, draft, await _offered(turn))
+    keyboard = confirm_keyboard(lang, draft, await _offered(turn), app.settings.growth.presets)
     turn.out.add(
         EditOrSend.under(callback, await _proposal_text(turn, draft), keyboard),
         then=_remember_status_message(app, draft.id),
@@ -206,7 +246,7 @@ async def on_again(callback: CallbackQuery, callback_data: Again, turn: Turn, st
     if old is None or old.user_id != user.id:
         return
     model = app.settings.product.video_models.get(old.model) or app.model(app.settings.product.default_model)
-    await _offer(user.id, turn, state, model=model, idea=old.idea, photo_file_id=old.photo_file_id)
+    await _offer(user.id, turn, state, model=model, idea=old.idea, photo_file_id=old.photo_file_id, preset=old.preset)
 
 
 def _remember_status_message(app: App, generation_id: int) -> Callable[[Any], Awaitable[None]]:

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from core import errors, metrics
 from core.bot.fsm import PostgresStorage
+from core.bot.sharing import newcomer_answer
 from core.bot.support import reaches_support
 from core.bot.turn import Turn
 from core.pipeline.services import App
@@ -66,7 +67,9 @@ RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
 # What a banned user may still do: pay (and be credited), be told at checkout, block the bot, and
 # reach a human (core/bot/support.py reaches_support).
 # What counts against the per-user budget: messages and button taps alike (a tap costs a reply too).
-RATE_LIMITED = frozenset({"message", "callback_query"})
+# A flooding user's inline queries are refused too, but never counted: the client sends one per pause
+# in typing, and searching one's videos must not use up the budget for messages (update_begin).
+RATE_LIMITED = frozenset({"message", "callback_query", "inline_query"})
 BAN_EXEMPT = frozenset({PAYMENT, "pre_checkout_query", "my_chat_member"})
 
 
@@ -211,6 +214,9 @@ class UpdateProcessor:
             if await db_users.take_ban_notice(conn, user.id):  # one polite reply a day, nothing else
                 out.add(SendMessage(chat_id=user.id, text=texts.text(texts.user_language(user), "banned")))
             return "banned"
+        if user is None and update.inline_query is not None:  # a stranger: update_begin made no row for them
+            out.add(newcomer_answer(update.inline_query, texts.language(who.language_code)))
+            return "handled"
         # An update without a (human) sender reaches no handler that takes a turn.
         context: dict[str, Turn] = {}
         if user is not None and self._app is not None:

@@ -29,10 +29,11 @@ from core.pipeline.refunds import fail
 from core.pipeline.services import App
 from core.pipeline.status import show
 from core.queue import Job, TransientError
-from core.ui.keyboards import regenerate_keyboard
+from core.ui.keyboards import regenerate_keyboard, share_query
 from core.ui.status import RENDER, UNDELIVERABLE, Reason
 from core.ui.texts import text, user_language
 from db import generations as db_generations
+from db import miniapp as db_miniapp
 from db import users as db_users
 from db.generations import Generation, Status
 
@@ -80,8 +81,15 @@ async def deliver(app: App, job: Job) -> None:
         await show(app, done, "done_late" if done.late else "done", force=True)
 
 
+async def _share_query(app: App, generation: Generation) -> str | None:
+    """What the Share button types; None (no button) while inline mode is off in @BotFather (getMe says so,
+    read once and cached by aiogram): a button that opens nothing is worse than none."""
+    return share_query(generation.idea) if (await app.bot.me()).supports_inline_queries else None
+
+
 async def _send_video(app: App, generation: Generation, lang: str) -> tuple[str | None, int]:
-    """Send the video (as a file up to the upload limit, else as a link); its file_id and size."""
+    """Send the video (as a file up to the upload limit, else as a link); its file_id and size. A file has
+    a Share button too (inline mode offers videos by file_id: core/bot/sharing.py); a link has not."""
     keyboard = regenerate_keyboard(lang, generation.id)
     caption = text(lang, "video_caption", idea=generation.idea or "📷")
     if generation.late:
@@ -100,9 +108,11 @@ async def _send_video(app: App, generation: Generation, lang: str) -> tuple[str 
                     duration=round(info.duration_s) if info else None,
                     supports_streaming=True,
                     caption=caption,
-                    reply_markup=keyboard,
+                    reply_markup=regenerate_keyboard(lang, generation.id, await _share_query(app, generation)),
                     request_timeout=UPLOAD_TIMEOUT_S,
                 )
+                if sent.video and sent.video.thumbnail:  # the Mini App's gallery shows it
+                    await db_miniapp.set_thumbnail(app.pool, generation.id, sent.video.thumbnail.file_id)
                 return (sent.video.file_id if sent.video else None), size
             except TelegramEntityTooLarge:
                 log.warning("generation.video.too_large_for_telegram", generation_id=generation.id, bytes=size)

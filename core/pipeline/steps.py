@@ -19,6 +19,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from core import metrics
 from core.catalogue import VideoModel
+from core.growth import find_preset
 from core.pipeline import (
     ADOPT,
     ALERT,
@@ -127,8 +128,9 @@ class Pipeline:
             if photo is None:
                 return
         sound = app.model(generation.model).sound
+        style = self._style(generation)
         try:
-            prompt, source = await app.prompter.write(generation.idea, photo, sound=sound), "openai"
+            prompt, source = await app.prompter.write(generation.idea, photo, sound=sound, style=style), "openai"
         except PromptError as error:
             if error.retryable and not job.last_attempt:
                 raise TransientError(str(error)) from error
@@ -140,7 +142,8 @@ class Pipeline:
                 error=str(error),
                 note="the prompt writer is unavailable: the user's own words go to the video model",
             )
-            prompt, source = fallback_prompt(generation.idea, with_photo=photo is not None, sound=sound), "fallback"
+            fallback = fallback_prompt(generation.idea, with_photo=photo is not None, sound=sound, style=style)
+            prompt, source = fallback, "fallback"
         async with app.pool.acquire() as conn, conn.transaction():
             if await db_generations.save_prompt(conn, gid, prompt, source):
                 await enqueue(conn, app.registry, SUBMIT, _payload(generation), unique_key=job_key(SUBMIT, gid))
@@ -455,6 +458,14 @@ class Pipeline:
             rendering_s=round(rendering_s, 1),
             late=late,
         )
+
+    def _style(self, generation: Generation) -> str | None:
+        """The prompt addition of the generation's preset; None without one, or when PRESETS dropped it since
+        the confirm (the video is made without a style rather than failed: the price was the same)."""
+        preset = find_preset(self.app.settings.growth.presets, generation.preset)
+        if generation.preset and preset is None:
+            log.warning("generation.preset.gone", generation_id=generation.id, preset=generation.preset)
+        return preset.prompt if preset else None
 
     async def _input_photo(self, generation: Generation) -> bytes | None:
         """The user's photo made 9:16: downloaded from Telegram once per generation, then kept until the

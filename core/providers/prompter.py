@@ -46,15 +46,22 @@ class PromptError(Exception):
         self.account = account
 
 
-def fallback_prompt(idea: str, with_photo: bool, sound: bool = False) -> str:
-    """The user's own words, framed for a vertical video: used when the prompt writer is down."""
+def fallback_prompt(idea: str, with_photo: bool, sound: bool = False, style: str | None = None) -> str:
+    """The user's own words, framed for a vertical video: used when the prompt writer is down. ``style``:
+    the chosen preset's prompt addition, which then stands in for our default look."""
     idea = idea.strip()
     if with_photo:
         subject = f"Bring this photo to life: {idea}" if idea else "Bring this photo to life with natural motion"
     else:
         subject = idea
-    prompt = f"{subject}. Vertical 9:16 video, cinematic lighting, smooth camera movement."
+    look = f"Style: {style.strip().rstrip('.')}." if style else "cinematic lighting, smooth camera movement."
+    prompt = f"{subject}. Vertical 9:16 video, {look}"
     return with_sound_cue(prompt) if sound else prompt
+
+
+def style_rule(style: str) -> str:
+    """The instruction that makes the chosen preset's prompt addition guide the whole prompt."""
+    return f" The user chose a visual style: follow it in every part of the prompt. Style: {style.strip()}"
 
 
 def openai_client(settings: OpenAISettings, *, timeout: float | None = None, retries: int = 1) -> openai.AsyncOpenAI:
@@ -93,10 +100,19 @@ class Prompter:
         self._model = model
 
     async def write(
-        self, idea: str, photo: bytes | None = None, mime: str = "image/jpeg", *, sound: bool = False
+        self,
+        idea: str,
+        photo: bytes | None = None,
+        mime: str = "image/jpeg",
+        *,
+        sound: bool = False,
+        style: str | None = None,
     ) -> str:
-        """The video prompt; ``sound``: the model renders sound, so the prompt ends with an "SFX:" cue."""
+        """The video prompt; ``sound``: the model renders sound, so the prompt ends with an "SFX:" cue;
+        ``style``: the chosen preset's prompt addition (PRESETS), which the instructions carry."""
         system = SYSTEM_PROMPT + SOUND_CUE_RULE if sound else SYSTEM_PROMPT
+        if style:
+            system += style_rule(style)
         content: list[ChatCompletionContentPartParam] = [
             {"type": "text", "text": f"Idea: {idea.strip() or '(no words, only the photo)'}"}
         ]

@@ -192,7 +192,10 @@ async def check_telegram(bot: Bot) -> Check:
         return failed(
             "Telegram", f"getMe failed: {type(error).__name__}", "TELEGRAM_API_BASE unreachable: check it and egress"
         )
-    return passed("Telegram", f"@{me.username} (id {me.id})")
+    name = f"@{me.username} (id {me.id})"
+    if not me.supports_inline_queries:  # optional: only sharing needs it, so it says so and still passes
+        return passed("Telegram", f"{name}; inline mode off, no Share buttons: @BotFather /setinline")
+    return passed("Telegram", name)
 
 
 async def check_webhook(bot: Bot, settings: TelegramSettings) -> Check:

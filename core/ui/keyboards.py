@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
 
 from core.catalogue import VideoModel
-from core.growth import share_link
+from core.growth import Preset, find_preset, share_link
 from core.stars import Package
 from core.ui.texts import text
 from db.generations import Generation
@@ -33,6 +33,14 @@ class PickLength(CallbackData, prefix="len"):
     seconds: int
 
 
+class PickPreset(CallbackData, prefix="style"):
+    """A style on the proposal; tapping the chosen one again clears it. At most 6 + 20 + 1 + 24 = 51 bytes of
+    Telegram's 64 (a bigint draft id, a preset id of at most 24 characters: core/growth.parse_presets)."""
+
+    draft: int
+    preset: str
+
+
 class Again(CallbackData, prefix="again"):
     generation: int
 
@@ -49,9 +57,11 @@ def _button(label: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=label, callback_data=data.pack())
 
 
-def confirm_keyboard(lang: str, draft: Generation, models: Iterable[VideoModel]) -> InlineKeyboardMarkup:
+def confirm_keyboard(
+    lang: str, draft: Generation, models: Iterable[VideoModel], presets: Iterable[Preset] = ()
+) -> InlineKeyboardMarkup:
     """Confirm at the draft's price; the lengths of its model (priced per second), each with its price;
-    the other models at their first price; cancel."""
+    the other models at their first price; the styles (PRESETS, the chosen one marked); cancel."""
     models = list(models)
     current = next((m for m in models if m.id == draft.model), None)
     lengths = [
@@ -70,13 +80,45 @@ def confirm_keyboard(lang: str, draft: Generation, models: Iterable[VideoModel])
     rows = [[_button(text(lang, "button_confirm", price=draft.price), Confirm(draft=draft.id))]]
     rows += [lengths[i : i + 3] for i in range(0, len(lengths), 3)]
     rows += [others[i : i + 2] for i in range(0, len(others), 2)]
+    styles = [
+        _button(
+            text(lang, "button_preset_chosen" if p.id == draft.preset else "button_preset", name=p.name),
+            PickPreset(draft=draft.id, preset=p.id),
+        )
+        for p in presets
+    ]
+    rows += [styles[i : i + 3] for i in range(0, len(styles), 3)]
     rows.append([_button(text(lang, "button_cancel"), Drop(draft=draft.id))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def regenerate_keyboard(lang: str, generation_id: int) -> InlineKeyboardMarkup:
+def regenerate_keyboard(lang: str, generation_id: int, share_query: str | None = None) -> InlineKeyboardMarkup:
+    """Under a delivered video: regenerate, and (``share_query`` not None: the video is held by Telegram, so
+    inline mode can offer it) Share, which opens inline mode in a chat the user picks with ``share_query``
+    typed after the bot's name (core/bot/sharing.py answers it)."""
+    row = [_button(text(lang, "button_regenerate"), Again(generation=generation_id))]
+    if share_query is not None:
+        row.append(InlineKeyboardButton(text=text(lang, "button_share"), switch_inline_query=share_query))
+    return InlineKeyboardMarkup(inline_keyboard=[row])
+
+
+def share_query(idea: str, limit: int = 48) -> str:
+    """What the Share button types after the bot's name: the idea's first whole words, so the inline query
+    (which matches ideas with those words in order) offers this video first; empty (all of them) for a
+    photo alone."""
+    query = ""
+    for word in idea.split():
+        longer = f"{query} {word}".strip()
+        if len(longer) > limit:
+            break
+        query = longer
+    return query
+
+
+def make_your_own_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:
+    """Under a video shared through inline mode: ``link`` opens the bot with the sharer's invitation."""
     return InlineKeyboardMarkup(
-        inline_keyboard=[[_button(text(lang, "button_regenerate"), Again(generation=generation_id))]]
+        inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_make_your_own"), url=link)]]
     )
 
 
@@ -86,14 +128,17 @@ def cancel_generation_keyboard(lang: str, generation_id: int) -> InlineKeyboardM
     )
 
 
-def history_keyboard(lang: str, rows: Iterable[tuple[int, datetime, str]]) -> InlineKeyboardMarkup:
-    """rows: (generation id, when it was made, idea)."""
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [_button(text(lang, "button_history_item", when=when, idea=_short(idea)), Resend(generation=gid))]
-            for gid, when, idea in rows
-        ]
-    )
+def history_keyboard(
+    lang: str, rows: Iterable[tuple[int, datetime, str, str | None]], presets: Iterable[Preset] = ()
+) -> InlineKeyboardMarkup:
+    """rows: (generation id, when it was made, idea, preset id); a preset shows by its name in PRESETS."""
+    presets = tuple(presets)
+    buttons = []
+    for gid, when, idea, preset_id in rows:
+        preset = find_preset(presets, preset_id)
+        key, extra = ("button_history_item_preset", {"preset": preset.name}) if preset else ("button_history_item", {})
+        buttons.append([_button(text(lang, key, when=when, idea=_short(idea), **extra), Resend(generation=gid))])
+    return InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
 def _short(idea: str, limit: int = 32) -> str:
@@ -186,7 +231,23 @@ def broadcast_keyboard(lang: str, chat_id: int, message_id: int) -> InlineKeyboa
     )
 
 
+# --- Mini App ---
+
+
+def app_keyboard(lang: str, url: str) -> InlineKeyboardMarkup:
+    """/app's button: opens the Mini App at ``url`` (an https address, as Telegram requires)."""
+    button = InlineKeyboardButton(text=text(lang, "miniapp_command_button"), web_app=WebAppInfo(url=url))
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def app_menu_button(url: str) -> MenuButtonWebApp:
+    """The chat's menu button (one for everyone, so in the default language): opens the Mini App."""
+    return MenuButtonWebApp(text=text("en", "miniapp_menu_button"), web_app=WebAppInfo(url=url))
+
+
 def invite_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:
     """/invite: one button that opens Telegram's share sheet with the link and a line about the bot."""
     share = share_link(link, text(lang, "invite_share_text"))
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share"), url=share)]])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share_link"), url=share)]]
+    )

@@ -29,6 +29,10 @@ kept in ``menus`` by (scope, language_code); ``menu_for()`` is the menu a user s
 as Telegram does. ``hold()`` keeps the calls of a method unanswered until ``release()`` answers them in the order a
 test picks. ``succeeded`` lists the calls that were answered ok.
 
+Inline mode: ``answerInlineQuery`` is checked as Telegram checks it (see ``_answer_inline_query``) and kept in
+``inline_answers`` by query id; ``inline_query_update()`` builds the update; ``inline_mode = False`` is a bot whose
+inline mode is off in @BotFather (getMe).
+
 Simplifications: every chat is a private chat; ``parse_mode`` is not rendered (text is stored and measured as
 sent); uploaded bytes are counted, not kept, so only ``add_file()`` files can be downloaded.
 
@@ -43,8 +47,10 @@ import contextlib
 import copy
 import itertools
 import json
+import re
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +126,10 @@ class _Pending:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+# The thumbnail the fake gives every video (a JPEG's first bytes: the Mini App serves it as is).
+THUMBNAIL_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"thumbnail" * 6
+
+
 class FakeTelegram:
     def __init__(
         self, token: str = DEFAULT_TOKEN, bot_id: int = DEFAULT_BOT_ID, *, upload_limit: int = 50 * 1024 * 1024
@@ -133,6 +143,8 @@ class FakeTelegram:
         self.pre_checkout: dict[str, dict[str, Any]] = {}  # query id -> {"ok", "error_message"}
         self.menus: dict[tuple[str, str], list[dict[str, str]]] = {}  # (scope json, language_code) -> commands
         self.charges: dict[str, dict[str, Any]] = {}  # charge id -> {"user_id", "refunded"}
+        self.inline_answers: dict[str, dict[str, Any]] = {}  # inline query id -> the answer's parameters
+        self.inline_mode = True  # getMe's supports_inline_queries: /setinline in @BotFather
         self.invoice_links: dict[str, dict[str, Any]] = {}  # createInvoiceLink: link -> its call's params
         self.star_subscriptions: dict[str, dict[str, Any]] = {}  # link -> {"user_id", "canceled"}
         self._throttles: dict[str, list[int]] = {}  # method -> [every, retry_after, count]
@@ -175,7 +187,10 @@ class FakeTelegram:
             "sendphoto": self._send_media,
             "senddocument": self._send_media,
             "getfile": self._get_file,
+            "answerinlinequery": self._answer_inline_query,
         }
+        self._handlers.update(self._miniapp_handlers())
+        self.menu_button: dict[int | None, dict[str, Any]] = {}  # chat id (None: the default) -> setChatMenuButton's
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -376,7 +391,7 @@ class FakeTelegram:
             **self.bot_user,
             "can_join_groups": False,
             "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
+            "supports_inline_queries": self.inline_mode,
         }
 
     async def _set_webhook(self, call: Call) -> bool:
@@ -447,6 +462,7 @@ class FakeTelegram:
                 "height": _as_int(call.params.get("height")) or 0,
                 "duration": _as_int(call.params.get("duration")) or 0,
                 "mime_type": "video/mp4",
+                "thumbnail": self._video_thumbnail(),
             }
         elif kind == "photo":
             media = photo_sizes(file_id, stored.size or 0)
@@ -619,7 +635,67 @@ class FakeTelegram:
             result["file_path"] = stored.path
         return result
 
+    # --- inline mode (issue 16, sharing) -----------------------------------------------------------
+
+    async def _answer_inline_query(self, call: Call) -> bool:
+        """Checked as Telegram checks it: at most 50 results with unique ids of 1-64 bytes; a cached video
+        names a file_id Telegram issued and has a title; a caption of at most 1024 characters; next_offset of
+        at most 64 bytes; a button with a text and exactly one of web_app and start_parameter. Kept in
+        ``inline_answers`` by query id; a second answer to one query is refused, as Telegram does."""
+        params = call.params
+        query_id = str(params.get("inline_query_id") or "")
+        results = params.get("results")
+        if not query_id or query_id in self.inline_answers:
+            raise _ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        if not isinstance(results, list):
+            raise _ApiError(400, "Bad Request: can't parse inline query results JSON object")
+        if len(results) > 50:
+            raise _ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        ids = [str(result.get("id") or "") for result in results]
+        if len(set(ids)) != len(ids):
+            raise _ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+        for result, result_id in zip(results, ids, strict=True):
+            self._check_inline_result(result, result_id)
+        if len(str(params.get("next_offset") or "").encode()) > 64:
+            raise _ApiError(400, "Bad Request: NEXT_OFFSET_INVALID")
+        button = params.get("button")
+        if button is not None and not _inline_button_ok(button):
+            raise _ApiError(400, "Bad Request: BUTTON_INVALID")
+        self.inline_answers[query_id] = params
+        return True
+
+    def _check_inline_result(self, result: dict[str, Any], result_id: str) -> None:
+        if not 1 <= len(result_id.encode()) <= 64:
+            raise _ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        if result.get("type") != "video" or "video_file_id" not in result:
+            raise _ApiError(400, "Bad Request: RESULT_TYPE_INVALID")  # the fake knows only cached videos
+        if result["video_file_id"] not in self._files:
+            raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        if not str(result.get("title") or "").strip():
+            raise _ApiError(400, "Bad Request: RESULT_TITLE_EMPTY")
+        if len(str(result.get("caption") or "")) > 1024:
+            raise _ApiError(400, "Bad Request: MEDIA_CAPTION_TOO_LONG")
+
     # --- helpers -------------------------------------------------------------------------------------
+
+    # --- the Mini App: setChatMenuButton, videos' thumbnails ---------------------------------------
+
+    def _miniapp_handlers(self) -> dict[str, Callable[[Call], Awaitable[Any]]]:
+        return {"setchatmenubutton": self._set_chat_menu_button}
+
+    def _video_thumbnail(self) -> dict[str, Any]:
+        """Telegram makes a JPEG thumbnail of a streamable video (a downloadable file here)."""
+        file_id = self.add_file(THUMBNAIL_JPEG)
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 180, "height": 320, "file_size": 64}
+
+    async def _set_chat_menu_button(self, call: Call) -> bool:
+        button = call.params.get("menu_button") or {"type": "default"}
+        if button.get("type") == "web_app" and not str((button.get("web_app") or {}).get("url", "")).startswith(
+            "https://"
+        ):
+            raise _ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+        self.menu_button[_as_int(call.params.get("chat_id"))] = button
+        return True
 
     def _chat_id(self, call: Call) -> int:
         if call.chat_id is None:
@@ -650,6 +726,15 @@ class FakeTelegram:
 
 async def _true(call: Call) -> bool:
     return True
+
+
+def _inline_button_ok(button: Any) -> bool:
+    if not isinstance(button, dict) or not str(button.get("text") or "").strip():
+        return False
+    start, web_app = button.get("start_parameter"), button.get("web_app")
+    if (start is None) == (web_app is None):
+        return False  # exactly one of them
+    return start is None or re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(start)) is not None
 
 
 def _checked_stars_invoice(params: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -691,8 +776,12 @@ async def _read_form(request: web.Request) -> tuple[dict[str, Any], dict[str, tu
             else:
                 # Count the bytes instead of keeping them: videos can be large.
                 size = 0
-                while chunk := await part.read_chunk():
-                    size += len(chunk)
+                with warnings.catch_warnings():
+                    # aiohttp's reader pushes back the bytes after a part's boundary with unread_data(),
+                    # which it deprecates itself; a small upload (a photo) ends inside one chunk.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    while chunk := await part.read_chunk():
+                        size += len(chunk)
                 parts[part.name] = (part.filename, size)
     elif request.can_read_body:
         raw.update((key, value) for key, value in (await request.post()).items() if isinstance(value, str))
@@ -950,3 +1039,19 @@ def refunded_payment_update(
         "telegram_payment_charge_id": charge_id,
     }
     return _payment_message(update_id, user_id, language_code, refunded_payment=refund)
+
+
+def inline_query_update(
+    update_id: int, user_id: int, *, query: str = "", offset: str = "", language_code: str = "en"
+) -> dict[str, Any]:
+    """The user typed ``@bot query`` in some chat (``offset``: the next_offset of the answer they scrolled past)."""
+    return {
+        "update_id": update_id,
+        "inline_query": {
+            "id": f"iq-{update_id}",
+            "from": user(user_id, language_code=language_code),
+            "query": query,
+            "offset": offset,
+            "chat_type": "private",
+        },
+    }
