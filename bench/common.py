@@ -22,7 +22,11 @@ sys.path.insert(0, str(REPO))
 
 from db.embedded import start_embedded  # noqa: E402
 from db.migrate import migrate  # noqa: E402
-from tests.helpers import SECRETS  # noqa: E402
+from tests.helpers import SECRETS as TEST_SECRETS  # noqa: E402
+
+# A bench bot's secrets; WEBHOOK_SECRET set, so the bench knows what to send (unset, the bot would
+# generate and store one: core/telegram/webhook_secret.py).
+SECRETS = {**TEST_SECRETS, "WEBHOOK_SECRET": "reelsmith-bench-webhook-secret-0123456789"}
 
 DEFAULT_SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -37,11 +37,20 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench.common import DEFAULT_SERVER, Bot, FakeServers, free_port, fresh_database, percentiles, server_dsn, table
+from bench.common import (
+    DEFAULT_SERVER,
+    SECRETS,
+    Bot,
+    FakeServers,
+    free_port,
+    fresh_database,
+    percentiles,
+    server_dsn,
+    table,
+)
 from core.settings import Settings
 from tests.fakes.kie import CREATE_LIMIT, CREATE_WINDOW, OUTAGE_MODES
 from tests.fakes.telegram import callback_update, message_update
-from tests.helpers import SECRETS
 
 ADMIN_ID = 4242
 FIRST_USER = 100_000
@@ -234,7 +243,7 @@ async def send_everyone(user_ids: range, st: Stage) -> None:
     """Every user: /start, an idea, then a tap on "make it", all users at the same time."""
     ids = iter(range(10 * user_ids.start, 10 * user_ids.stop))  # update ids unique across calls
     connector = aiohttp.TCPConnector(limit=64)
-    headers = {"X-Telegram-Bot-Api-Secret-Token": st.settings.telegram.secret}
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRETS["WEBHOOK_SECRET"]}
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
 
         async def post(update: dict) -> None:

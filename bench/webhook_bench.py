@@ -36,6 +36,7 @@ import aiohttp
 from bench.common import (
     DEFAULT_SERVER,
     REPO,
+    SECRETS,
     Bot,
     FakeServers,
     free_port,
@@ -44,9 +45,7 @@ from bench.common import (
     server_dsn,
     table,
 )
-from core.settings import Settings
 from tests.fakes.telegram import message_update
-from tests.helpers import SECRETS
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -124,7 +123,7 @@ async def started_bot(
         "USER_MESSAGES_PER_MINUTE": "1000",
         **(env or {}),
     }
-    secret = Settings.from_env({**SECRETS, **env}).telegram.secret
+    secret = SECRETS["WEBHOOK_SECRET"]
     log = Path(tempfile.gettempdir()) / f"reelsmith-webhook-bench-{port}.log"
     bot = await Bot(env, log, repo=repo).start()
     webhook = f"http://127.0.0.1:{port}/telegram/webhook"

@@ -141,6 +141,11 @@ async def discard(db: Executor, generation_id: int, user_id: int) -> Generation 
     return _one(await db.fetch(queries.generation_discard, generation_id, user_id))
 
 
+async def delete_stale_drafts(db: Executor, days: int, limit: int) -> int:
+    """Delete a batch of proposals never confirmed and older than ``days``; how many went."""
+    return len(await db.fetch(queries.generation_delete_stale_drafts, days, limit))
+
+
 async def count_unfinished(db: Executor, user_id: int) -> int:
     return await db.fetchval(queries.generation_count_unfinished, user_id)
 

@@ -69,6 +69,16 @@ async def adopt_updates(db: Executor, bot_id: int) -> int:
     return int(status.split()[-1])
 
 
+async def stored_webhook_secret(db: Executor, bot_id: int) -> str | None:
+    secret: str | None = await db.fetchval(queries.bot_secret_get, bot_id)
+    return secret
+
+
+async def store_webhook_secret(db: Executor, bot_id: int, secret: str) -> bool:
+    """Store ``secret`` unless another process stored one first; True when this one was stored."""
+    return await db.fetchval(queries.bot_secret_insert, bot_id, secret) is not None
+
+
 async def prune_updates(db: Executor, older_than_s: float, batch: int) -> int:
     return await db.fetchval(queries.update_prune, older_than_s, batch)
 

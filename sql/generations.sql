@@ -311,3 +311,18 @@ CROSS JOIN LATERAL (
 ) d
 WHERE m.model IS NOT NULL
 GROUP BY m.model;
+
+-- name: generation_delete_stale_drafts
+-- Proposals never confirmed (drafts and discarded ones: every "Again" tap, replaced or dropped
+-- proposal and moderation refusal leaves one) older than $1 days: a batch of them deleted. Never
+-- charged, so no ledger row names them; a tap on an old proposal's button then answers "draft_gone".
+-- Locked rows are skipped (a confirm under way wins). $1 days, $2 batch size
+DELETE FROM generations
+WHERE id IN (
+    SELECT id FROM generations
+    WHERE confirmed_at IS NULL AND created_at < now() - make_interval(days => $1::int)
+    ORDER BY created_at
+    LIMIT $2::int
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id;

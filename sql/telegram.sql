@@ -140,3 +140,15 @@ DELETE FROM send_windows WHERE bucket = $1::text AND window_no < $2::bigint;
 -- $1 bucket, $2 the slot's taken_at as rate_take returned it
 UPDATE rate_slots SET taken_at = clock_timestamp()
 WHERE bucket = $1::text AND taken_at = $2::timestamptz;
+
+-- name: bot_secret_get
+-- The webhook secret stored for bot $1 (migration 0018), if any.
+SELECT webhook_secret FROM bot_secrets WHERE bot_id = $1::bigint;
+
+-- name: bot_secret_insert
+-- Store $2 as bot $1's webhook secret unless one is stored already: the first process to start wins,
+-- the others get no row and read the winner's with bot_secret_get (a fresh statement, so it sees the
+-- row a concurrent insert committed after this statement began).
+INSERT INTO bot_secrets (bot_id, webhook_secret) VALUES ($1::bigint, $2::text)
+ON CONFLICT (bot_id) DO NOTHING
+RETURNING webhook_secret;

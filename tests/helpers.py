@@ -196,6 +196,65 @@ class BotProcess:
             await cls.started.pop().kill()
 
 
+@contextlib.asynccontextmanager
+async def bot_process(env: dict[str, str]) -> AsyncIterator[BotProcess]:
+    """A ``bot.py`` that has logged runtime.started; at the end SIGTERM, and it must exit 0."""
+    process = await BotProcess.start(env)
+    try:
+        await process.wait_for_event("runtime.started")
+        yield process
+    finally:
+        process.signal(signal.SIGTERM)
+        assert await process.wait() == 0
+
+
+class ProcessWebhook:
+    """Updates posted to real ``bot.py`` processes' webhook as Telegram posts them, with the secret
+    they check: the one the first process stored (core/telegram/webhook_secret.py)."""
+
+    def __init__(self, env: dict[str, str], pool: asyncpg.Pool, http: Any) -> None:
+        self.url = f"{env['PUBLIC_BASE_URL']}/telegram/webhook"
+        self.bot_id = int(env["BOT_TOKEN"].split(":")[0])
+        self.pool = pool
+        self._http = http
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, env: dict[str, str], pool: asyncpg.Pool) -> AsyncIterator[ProcessWebhook]:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            yield cls(env, pool, http)
+
+    async def send(self, update: dict[str, Any]) -> None:
+        secret = await self.pool.fetchval("SELECT webhook_secret FROM bot_secrets WHERE bot_id = $1", self.bot_id)
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        async with self._http.post(self.url, json=update, headers=headers) as response:
+            assert response.status == 200
+
+    async def confirm_idea(self, telegram: Any, user_id: int, idea: str) -> int:
+        """/start, the idea, then its proposal's confirm button (update ids 1-3): the draft's id."""
+        from tests.fakes.telegram import callback_update, message_update
+
+        await self.send(message_update(1, user_id, text="/start"))
+        await self.send(message_update(2, user_id, text=idea))
+        # Replies go out just after the webhook's answer.
+        await telegram.wait_for(lambda calls: any(button_data(c) for c in calls if c.method == "sendMessage"))
+        proposal = telegram.calls("sendMessage", chat_id=user_id)[-1]
+        confirm = next(d for d in button_data(proposal) if d.startswith("go:"))
+        await self.send(callback_update(3, user_id, confirm, message_id=max(telegram.messages(user_id))))
+        return int(confirm.split(":")[1])
+
+
+async def has_status(db: asyncpg.Pool, generation_id: int, status: str) -> bool:
+    return await db.fetchval("SELECT status FROM generations WHERE id = $1", generation_id) == status
+
+
+async def ledger_of(db: asyncpg.Pool, user_id: int) -> list[tuple[str, int]]:
+    rows = await db.fetch("SELECT reason, delta FROM ledger WHERE user_id = $1 ORDER BY id", user_id)
+    return [(row["reason"], row["delta"]) for row in rows]
+
+
 def bot_env(database_url: str, **overrides: str) -> dict[str, str]:
     """A worker process's environment; services it does not call point nowhere."""
     return {
@@ -406,7 +465,7 @@ class BotHarness:
 
     async def send(self, update: dict[str, Any], *, secret: str | None = None) -> int:
         """Deliver an update to the webhook as Telegram does; the HTTP status it answered."""
-        header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.app.settings.telegram.secret}
+        header = {"X-Telegram-Bot-Api-Secret-Token": secret or self.frontend.secret}
         status = await self.post("/telegram/webhook", update, header)
         await self.replies_sent()
         return status
@@ -422,8 +481,7 @@ class BotHarness:
         return await self.pool.fetchrow("SELECT * FROM generations WHERE id = $1", generation_id)
 
     async def ledger(self, user_id: int) -> list[tuple[str, int]]:
-        rows = await self.pool.fetch("SELECT reason, delta FROM ledger WHERE user_id = $1 ORDER BY id", user_id)
-        return [(row["reason"], row["delta"]) for row in rows]
+        return await ledger_of(self.pool, user_id)
 
     async def wait_for_generation(self, generation_id: int, *statuses: str, timeout: float = 30.0) -> Any:
         async def reached() -> Any:

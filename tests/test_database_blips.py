@@ -36,7 +36,7 @@ async def test_the_bot_rides_out_a_database_outage(
         bot = await stack.enter_async_context(BotHarness.running(settings, fake_telegram))
         draft = await start_and_confirm(bot, ANN, text="a kite over the dunes")
         await bot.wait_for_generation(draft, "rendering")  # in flight: submitted to KIE, and recorded
-        secret = {SECRET_HEADER: settings.telegram.secret}
+        secret = {SECRET_HEADER: bot.frontend.secret}
         balance = message_update(bot.next_update_id(), ANN, text="/balance")
 
         await proxy.cut()

@@ -41,7 +41,7 @@ class TestWebhook:
         webhook = fake_telegram.webhook
         assert webhook is not None
         assert webhook["url"] == f"{bot.base_url}/telegram/webhook"
-        assert webhook["secret_token"] == bot.app.settings.telegram.secret
+        assert webhook["secret_token"] == bot.frontend.secret
         assert webhook["drop_pending_updates"] is False
         assert {"message", "callback_query", "my_chat_member"} <= set(webhook["allowed_updates"])
 
@@ -54,7 +54,7 @@ class TestWebhook:
         async with bot._http.post(
             f"{bot.base_url}/telegram/webhook",
             data=b"\xff{not json",
-            headers={"X-Telegram-Bot-Api-Secret-Token": bot.app.settings.telegram.secret},
+            headers={"X-Telegram-Bot-Api-Secret-Token": bot.frontend.secret},
         ) as response:
             assert response.status == 400
         assert bot.telegram.calls("sendMessage") == []

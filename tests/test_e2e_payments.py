@@ -258,6 +258,8 @@ class TestRefunds:
             assert await bot.send(tap) == 200
             assert (await bot.generation(draft))["status"] == "cancelled"
             assert await bot.credits(ANN) == 0, "credits never come back from a refunded purchase"
+            status = bot.telegram.calls("editMessageText", chat_id=ANN)[-1].params["text"]
+            assert "refunded in Stars" in status and "60 credits refunded" not in status, status
             assert await bot.ledger(ANN) == [
                 ("purchase", 100),
                 ("generation", -60),

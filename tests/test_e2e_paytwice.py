@@ -8,16 +8,12 @@ create again, logged and counted as a possible duplicate.
 
 from __future__ import annotations
 
-import signal
-
-import aiohttp
 import asyncpg
 import pytest
 
-from core.settings import Settings
 from tests.fakes.kie import FakeKie
-from tests.fakes.telegram import FakeTelegram, callback_update, message_update
-from tests.helpers import BotProcess, button_data, wait_until
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers import BotProcess, ProcessWebhook, bot_process, has_status, ledger_of, wait_until
 from tests.test_e2e_generation import ANN, start_and_confirm, videos_sent
 from tests.test_e2e_payments import command
 
@@ -74,44 +70,24 @@ async def test_sigkill_while_kie_holds_the_create_answer(
     """The real process killed after KIE made the task and before its answer came back: the next process
     adopts the task from its callback instead of creating (and paying for) another."""
     env = {**bot_environment, "QUEUE_LEASE": "2s"}
-    secret = Settings.from_env(env).telegram.secret
-    webhook = f"{env['PUBLIC_BASE_URL']}/telegram/webhook"
-
-    async def send(http: aiohttp.ClientSession, update: dict) -> None:
-        async with http.post(webhook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}) as response:
-            assert response.status == 200
-
     fake_kie.hold_answers = True
     first = await BotProcess.start(env)
     await first.wait_for_event("runtime.started")
-    async with aiohttp.ClientSession() as http:
-        await send(http, message_update(1, ANN, text="/start"))
-        await send(http, message_update(2, ANN, text="a comet over a sleeping village"))
-        await fake_telegram.wait_for(lambda calls: any(button_data(c) for c in calls if c.method == "sendMessage"))
-        proposal = fake_telegram.calls("sendMessage", chat_id=ANN)[-1]
-        confirm = next(d for d in button_data(proposal) if d.startswith("go:"))
-        draft = int(confirm.split(":")[1])
-        message_id = max(fake_telegram.messages(ANN))
-        await send(http, callback_update(3, ANN, confirm, message_id=message_id))
+    async with ProcessWebhook.open(env, pool) as webhook:
+        draft = await webhook.confirm_idea(fake_telegram, ANN, "a comet over a sleeping village")
     await fake_kie.wait_for(lambda fake: fake.tasks and fake.held == 1, timeout=30)
     await first.kill()
     fake_kie.release_create_answers()  # to nobody: the bot that asked is gone
 
-    second = await BotProcess.start(env)
-    try:
-        await second.wait_for_event("runtime.started")
+    async with bot_process(env) as second:
         (task_id,) = fake_kie.tasks
         await fake_kie.finish(task_id)  # the callback reaches the new process
         await second.wait_for_event("generation.submit.adopted", timeout=30)
         await fake_telegram.wait_for(lambda calls: [c for c in calls if c.method == "sendVideo"], timeout=30)
-        await wait_until(lambda: _status(pool, draft, "done"))
-    finally:
-        second.signal(signal.SIGTERM)
-        assert await second.wait() == 0
+        await wait_until(lambda: has_status(pool, draft, "done"))
     assert len(fake_telegram.calls("sendVideo", chat_id=ANN)) == 1
     assert len(fake_kie.tasks) == 1, "the render was not created twice"
-    ledger = await pool.fetch("SELECT reason, delta FROM ledger WHERE user_id = $1 ORDER BY id", ANN)
-    assert [(r["reason"], r["delta"]) for r in ledger] == ONE_CHARGE
+    assert await ledger_of(pool, ANN) == ONE_CHARGE
     row = await pool.fetchrow("SELECT task_id, possible_duplicates FROM generations WHERE id = $1", draft)
     assert (row["task_id"], row["possible_duplicates"]) == (task_id, 0)
 
@@ -128,8 +104,4 @@ async def _waiting_for_callback(pool: asyncpg.Pool, draft: int) -> bool:
 
 
 async def _rendering(pool: asyncpg.Pool, draft: int) -> bool:
-    return await _status(pool, draft, "rendering")
-
-
-async def _status(pool: asyncpg.Pool, generation_id: int, status: str) -> bool:
-    return await pool.fetchval("SELECT status FROM generations WHERE id = $1", generation_id) == status
+    return await has_status(pool, draft, "rendering")

@@ -192,7 +192,7 @@ class TestRepliesInTheBackground:
         assert await bot.send(message_update(bot.next_update_id(), ANN, text="/start")) == 200
         draft = await propose(bot, ANN, text="a lighthouse at night")
         row = await bot.generation(draft)
-        secret = {"X-Telegram-Bot-Api-Secret-Token": bot.app.settings.telegram.secret}
+        secret = {"X-Telegram-Bot-Api-Secret-Token": bot.frontend.secret}
         fake_telegram.fail_next("answerCallbackQuery", 429, "Too Many Requests: retry after 2", retry_after=2)
         tap = callback_update(
             bot.next_update_id(), ANN, Confirm(draft=draft).pack(), message_id=row["status_message_id"]

@@ -28,7 +28,7 @@ async def test_a_button_flood_drawing_429s_backs_off_that_chat_and_delays_no_one
                 times=1000,
                 chat_id=MALLORY,
             )
-        secret = {"X-Telegram-Bot-Api-Secret-Token": bot.app.settings.telegram.secret}
+        secret = {"X-Telegram-Bot-Api-Secret-Token": bot.frontend.secret}
         for _ in range(12):  # posted as Telegram does; the replies wait in the background
             tap = callback_update(bot.next_update_id(), MALLORY, SetLanguage(language="en").pack(), message_id=1)
             assert await bot.post("/telegram/webhook", tap, secret) == 200

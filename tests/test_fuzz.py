@@ -100,7 +100,7 @@ async def still_alive(bot: BotHarness) -> None:
 @pytest.mark.timeout(600)
 async def test_webhook_never_answers_5xx(bot: BotHarness) -> None:
     statuses: dict[int, int] = {}
-    secret = {"X-Telegram-Bot-Api-Secret-Token": bot.app.settings.telegram.secret}
+    secret = {"X-Telegram-Bot-Api-Secret-Token": bot.frontend.secret}
 
     loop = asyncio.get_running_loop()
 

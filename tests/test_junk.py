@@ -60,7 +60,7 @@ class TestBodyReader:
 
 
 async def post_raw(bot: BotHarness, path: str, data: bytes, *, secret: bool = True) -> int:
-    headers = {SECRET_HEADER: bot.app.settings.telegram.secret} if secret else {}
+    headers = {SECRET_HEADER: bot.frontend.secret} if secret else {}
     async with bot._http.post(f"{bot.base_url}{path}", data=io.BytesIO(data), headers=headers) as response:
         await response.read()
         return response.status
@@ -73,7 +73,7 @@ async def post_chunked(bot: BotHarness, path: str, *parts: bytes) -> int:
         for part in parts:
             yield part
 
-    headers = {SECRET_HEADER: bot.app.settings.telegram.secret}
+    headers = {SECRET_HEADER: bot.frontend.secret}
     async with bot._http.post(f"{bot.base_url}{path}", data=body(), headers=headers) as response:
         await response.read()
         return response.status

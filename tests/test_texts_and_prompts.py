@@ -23,7 +23,8 @@ class TestCatalogue:
         english = keys("en")
         # Keys built from a value: text(lang, f"status_{stage}"), f"cmd_{name}", f"broadcast_{state}", units.
         built = {f"status_{stage}" for stage in ("prompting", "uploading", "done", "done_late", "never_arrived")}
-        # The Mini App: statuses and ledger reasons by value; app_* are the page's (GET /app/api/texts).
+        # The Mini App: statuses and ledger reasons by value; app_* are the page's (GET /app/api/texts),
+        # checked against it by tests/test_miniapp_static.py.
         built |= {
             k for k in english if k.startswith(("cmd_", "broadcast_", "unit_", "api_status_", "api_ledger_", "app_"))
         }
@@ -43,6 +44,12 @@ class TestCatalogue:
                 else:
                     assert template, f"{lang}:{key} is empty"
                     assert placeholders(template) == placeholders(reference), f"{lang}:{key}"
+
+    def test_no_key_is_written_twice(self) -> None:
+        """A key written twice would silently keep only its last text (two features naming a button alike)."""
+        for lang in LANGUAGES:
+            written = re.findall(r'^msgid "(.+)"$', (REPO / f"core/ui/locales/{lang}.po").read_text(), re.MULTILINE)
+            assert sorted(k for k in set(written) if written.count(k) > 1) == [], lang
 
     def test_every_unit_a_template_names_has_plural_forms(self) -> None:
         for lang in LANGUAGES:

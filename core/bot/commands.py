@@ -62,10 +62,10 @@ def build_commands_router() -> Router:
     router.message.register(on_terms, Command("terms"))
     router.message.register(on_privacy, Command("privacy"))
     router.message.register(on_deletemydata, Command("deletemydata"))
+    router.message.register(on_app, Command("app"))
+    router.message.register(on_notifications, Command("notifications"))
     router.message.register(on_invite, Command("invite"))
     router.message.register(on_redeem, Command("redeem"))
-    router.message.register(on_notifications, Command("notifications"))
-    router.message.register(on_app, Command("app"))
     return router
 
 

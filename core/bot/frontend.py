@@ -32,6 +32,7 @@ from core.exits import EXIT_CONFIG, Fatal
 from core.pipeline.services import App
 from core.queue.outcomes import describe
 from core.tasks import Starter
+from core.telegram.webhook_secret import resolve_webhook_secret
 from core.web.body import BodyError, clean_object, read_json_object
 from core.web.server import Check
 from db import telegram as db_telegram
@@ -61,7 +62,7 @@ class TelegramFrontend:
         self.processor = UpdateProcessor(
             app.pool, self.dispatcher, app.bot, messages_per_minute=app.settings.product.user_messages_per_minute
         )
-        self._secret = app.settings.telegram.secret.encode()
+        self._secret: bytes | None = None  # resolved at start (core/telegram/webhook_secret.py)
         self._supervisor: Starter | None = None
         self._not_ready: str | None = "setting up Telegram"
         self.set_up_done = asyncio.Event()
@@ -79,9 +80,20 @@ class TelegramFrontend:
     async def _telegram_ready(self) -> bool | str:
         return self._not_ready or True
 
+    @property
+    def secret(self) -> str:
+        """The webhook secret this process checks and hands to setWebhook; known once started."""
+        assert self._secret is not None, "TelegramFrontend.start resolves the secret"
+        return self._secret.decode()
+
     async def start(self, supervisor: Starter) -> None:
         """Set up in the background: the web server (health checks, webhook) is up meanwhile."""
         self._supervisor = supervisor
+        configured = self.app.settings.telegram.webhook_secret
+        secret = await resolve_webhook_secret(
+            self.app.pool, self.app.bot.id, configured.get_secret_value() if configured else None
+        )
+        self._secret = secret.encode()
         adopted = await db_telegram.adopt_updates(self.app.pool, self.app.bot.id)
         if adopted:
             log.info("telegram.updates.adopted", bot_id=self.app.bot.id, updates=adopted, note="dedupe is per bot now")
@@ -117,7 +129,7 @@ class TelegramFrontend:
             # Never drop pending updates: whatever arrived while we were down is still owed an answer.
             await bot.set_webhook(
                 url,
-                secret_token=settings.telegram.secret,
+                secret_token=self.secret,
                 allowed_updates=self.allowed_updates,
                 drop_pending_updates=False,
             )
@@ -138,6 +150,8 @@ class TelegramFrontend:
 
     @metrics.timed_webhook
     async def webhook(self, request: web.Request) -> web.Response:
+        if self._secret is None:  # the web server is up a moment before the frontend has started
+            return web.Response(status=503, text="starting")
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
             return web.Response(status=401, text="unauthorized")
         try:

@@ -23,7 +23,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import CopyMessage, SendMessage
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, Update
 
 from core.bot.turn import Turn
 from core.pipeline.services import App
@@ -35,6 +35,7 @@ from db import users as db_users
 from db.support import Ticket
 
 RECENT = 3  # payments and generations in a ticket's header
+SUPPORT_COMMANDS = frozenset({"/support", "/paysupport"})
 LISTED = 20  # tickets /tickets shows
 
 
@@ -102,6 +103,21 @@ async def ignore(message: Message) -> None:
 # --- the user's side ------------------------------------------------------------------------------
 
 
+def reaches_support(update: Update, fsm_state: str | None) -> bool:
+    """Whether an update is on its way to a human: /support, /paysupport, the "Contact support"
+    button, or the ticket message after them. A ban lets these through (core/bot/updates.py): a
+    banned user may still dispute a payment or the ban, and Telegram expects sellers to answer."""
+    if update.callback_query is not None:
+        return update.callback_query.data == ContactSupport().pack()
+    message = update.message
+    if message is None or message.chat.type != "private":
+        return False
+    first = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    if first.startswith("/"):  # a command while writing is a command, not the ticket
+        return first.split("@")[0] in SUPPORT_COMMANDS
+    return fsm_state == Support.writing.state
+
+
 async def on_support(message: Message, turn: Turn, state: FSMContext) -> None:
     """/support and /paysupport: the next message is the ticket."""
     await state.set_state(Support.writing)
@@ -141,6 +157,9 @@ async def _header(message: Message, turn: Turn, opened: db_support.Opened) -> Ca
     generations = await db_admin.recent_generations(turn.db, user.id, RECENT)
 
     def words(lang: str) -> str:
+        return ticket_text(lang) + _banned_line(lang, user)
+
+    def ticket_text(lang: str) -> str:
         none = text(lang, "admin_none")
         return text(
             lang,
@@ -159,6 +178,13 @@ async def _header(message: Message, turn: Turn, opened: db_support.Opened) -> Ca
         )
 
     return words
+
+
+def _banned_line(lang: str, user: db_users.User) -> str:
+    """A banned user may still write (reaches_support): the operators should know who they answer."""
+    if user.banned_at is None:
+        return ""
+    return "\n" + text(lang, "support_ticket_banned", day=f"{user.banned_at:%Y-%m-%d}")
 
 
 def _recorder(app: App, chat_id: int, ticket_id: int) -> Callable[[Any], Awaitable[None]]:

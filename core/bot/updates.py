@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from core import errors, metrics
 from core.bot.fsm import PostgresStorage
 from core.bot.sharing import newcomer_answer
+from core.bot.support import reaches_support
 from core.bot.turn import Turn
 from core.pipeline.services import App
 from core.queue.outcomes import describe
@@ -42,6 +43,7 @@ from db import telegram as db_telegram
 from db import users as db_users
 from db.errors import UNAVAILABLE
 from db.pool import Conn
+from db.users import User
 
 log = structlog.get_logger("telegram.update")
 
@@ -62,7 +64,8 @@ class Origin:
 PAYMENT = "payment"  # a message carrying successful_payment or refunded_payment
 MONEY = frozenset({PAYMENT, "pre_checkout_query"})
 RESERVED_FOR_MONEY = 2  # pooled connections ordinary updates leave free
-# What a banned user may still do: pay (and be credited), be told at checkout, block the bot.
+# What a banned user may still do: pay (and be credited), be told at checkout, block the bot, and
+# reach a human (core/bot/support.py reaches_support).
 # What counts against the per-user budget: messages and button taps alike (a tap costs a reply too).
 # A flooding user's inline queries are refused too, but never counted: the client sends one per pause
 # in typing, and searching one's videos must not use up the budget for messages (update_begin).
@@ -204,7 +207,7 @@ class UpdateProcessor:
                 self._say(out, who, "rate_limited")
             return "rate_limited"
         user = start.user
-        if user is not None and user.banned_at is not None and who.kind not in BAN_EXEMPT:
+        if user is not None and self._banned(user, who, update, start.fsm_state):
             await db_telegram.set_update_outcome(
                 conn, update.update_id, who.user_id, who.kind, "banned", bot_id=self._bot.id
             )
@@ -226,6 +229,13 @@ class UpdateProcessor:
             fsm_cache.reset(fsm_token)
             current_db.reset(db_token)
         return "handled"
+
+    @staticmethod
+    def _banned(user: User, who: Origin, update: Update, fsm_state: str | None) -> bool:
+        """The user is banned and this update is none of the few a ban lets through."""
+        if user.banned_at is None or who.kind in BAN_EXEMPT:
+            return False
+        return not reaches_support(update, fsm_state)
 
     @staticmethod
     def _say(out: Outbox, who: Origin, key: str) -> None:

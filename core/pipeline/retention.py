@@ -3,6 +3,8 @@
 - ``privacy.retention``: one job across all processes (enqueued at start with a fixed unique key,
   like the housekeeping), run once a day: generations older than RETENTION_DAYS lose their idea,
   prompt and photo in the database, then their archived photo and video in storage.
+  The same run deletes proposals never confirmed after DRAFT_DAYS (drafts and discarded ones: each
+  "Again" tap, replaced proposal or moderation refusal leaves a row nothing else removes).
 - ``privacy.erase_archive`` {user_id, generation_ids}: /deletemydata's storage half, enqueued in
   the erasing transaction and run after it (storage is a network call).
 
@@ -22,6 +24,7 @@ import structlog
 from core.pipeline.archive import forget
 from core.pipeline.services import App
 from core.queue import Job, JobSpec, Registry, Snooze
+from db import generations as db_generations
 from db import privacy as db_privacy
 
 log = structlog.get_logger("privacy")
@@ -30,6 +33,7 @@ RETENTION = "privacy.retention"
 ERASE_ARCHIVE = "privacy.erase_archive"
 DAY_S = 86_400
 BATCH = 500
+DRAFT_DAYS = 2  # a proposal left that long is abandoned; its buttons then answer "draft_gone"
 
 
 class Retention:
@@ -48,7 +52,16 @@ class Retention:
             cleared += len(batch)
         if cleared:
             log.info("privacy.retention.cleared", generations=cleared, days=days)
+        await self._delete_drafts()
         return Snooze(DAY_S)
+
+    async def _delete_drafts(self) -> None:
+        """Drafts carry no money and no archive object: a batch per statement, each committed alone."""
+        deleted = 0
+        while batch := await db_generations.delete_stale_drafts(self.app.pool, DRAFT_DAYS, BATCH):
+            deleted += batch
+        if deleted:
+            log.info("generations.drafts.deleted", drafts=deleted, days=DRAFT_DAYS)
 
     async def _clear_batch(self, days: int) -> list[tuple[int, int]]:
         """One batch, its objects deleted before its rows commit: a storage error rolls the rows back,

@@ -130,7 +130,8 @@ def _webhook_error_hint(message: str) -> str:
     if "401" in message or "403" in message:
         return (
             "the secret Telegram sends is not this process's: another deployment set the webhook with its own "
-            "WEBHOOK_SECRET (or BOT_TOKEN-derived secret); give every process the same WEBHOOK_SECRET and restart"
+            "WEBHOOK_SECRET (or another database's stored secret); give every process the same WEBHOOK_SECRET and "
+            "restart"
         )
     if "503" in message or "502" in message or "timeout" in message.lower():
         return "the service was down or its database unreachable: check /readyz and the logs around that time"

@@ -30,6 +30,7 @@ from core.runtime.outage import OUTAGE_LIMIT_S, Outage
 from core.runtime.supervisor import Supervisor
 from core.settings.sections import MetricsSettings, QueueSettings, RuntimeSettings, reveal
 from core.tasks import Starter
+from core.web.body import BODY_S
 from core.web.metrics import Fleet, metrics_route
 from core.web.server import Check, WebServer, build_app
 
@@ -64,6 +65,7 @@ class Runtime:
         outage_limit_s: float = OUTAGE_LIMIT_S,
         on_forced_exit: Callable[[], None] | None = None,
         private_metrics: bool = False,
+        body_timeout_s: float = BODY_S,
     ) -> None:
         """``private_metrics``: the process is reachable from the internet (webhook mode), so /metrics
         (revenue, credits sold, errors) is served only with METRICS_TOKEN, and is a 404 without one."""
@@ -111,7 +113,7 @@ class Runtime:
                 )
             routes.append(metrics_route(self.fleet, token, hidden=hidden))
         self.web = WebServer(
-            build_app(checks, routes, details_token=reveal(metrics_settings.token)),
+            build_app(checks, routes, details_token=reveal(metrics_settings.token), body_timeout_s=body_timeout_s),
             host=settings.host,
             port=settings.port,
             shutdown_timeout=settings.shutdown_grace,

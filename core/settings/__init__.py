@@ -104,7 +104,7 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Secret values (and DSN passwords) the log scrubber must never let through."""
-        found = [self.telegram.secret]
+        found: list[str] = []  # a stored webhook secret joins at start (core/telegram/webhook_secret.py)
         for var in variables():
             if var.secret and (value := self._value(var)):
                 raw = value.get_secret_value()

@@ -248,4 +248,6 @@ def app_menu_button(url: str) -> MenuButtonWebApp:
 def invite_keyboard(lang: str, link: str) -> InlineKeyboardMarkup:
     """/invite: one button that opens Telegram's share sheet with the link and a line about the bot."""
     share = share_link(link, text(lang, "invite_share_text"))
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share"), url=share)]])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=text(lang, "button_share_link"), url=share)]]
+    )

@@ -65,19 +65,47 @@ def status_view(lang: str, generation: Generation, stage: str, *, model_title: s
         case "failed":
             reason = params["reason"]
             assert isinstance(reason, Reason)
-            words = text(
-                lang, "status_failed", reason=text(lang, reason.key), price=generation.price, credits=params["credits"]
-            )
+            if generation.refund_claim:
+                words = text(
+                    lang,
+                    "status_failed_claimed",
+                    reason=text(lang, reason.key),
+                    refund=claimed(lang, generation, params["credits"]),
+                )
+            else:
+                words = text(
+                    lang,
+                    "status_failed",
+                    reason=text(lang, reason.key),
+                    price=generation.price,
+                    credits=params["credits"],
+                )
             return Shown(words, support_keyboard(lang))
         case "overdue":
             minutes = params["minutes"]
+            if generation.refund_claim:
+                refund = claimed(lang, generation, params["credits"])
+                return Shown(text(lang, "status_overdue_claimed", refund=refund, minutes=minutes))
             return Shown(
                 text(lang, "status_overdue", price=generation.price, credits=params["credits"], minutes=minutes)
             )
         case "cancelled":
+            if generation.refund_claim:
+                return Shown(
+                    text(lang, "status_cancelled_claimed", refund=claimed(lang, generation, params["credits"]))
+                )
             return Shown(text(lang, "status_cancelled", price=generation.price, credits=params["credits"]))
         case _:
             return Shown(text(lang, f"status_{stage}"))
+
+
+def claimed(lang: str, generation: Generation, credits: object) -> str:
+    """The refund line of a generation whose purchase was refunded in Stars while it was under way:
+    the claimed part went to that refund (core/pipeline/refunds.py), so it did not come back."""
+    back = generation.price - generation.refund_claim
+    if back <= 0:
+        return text(lang, "refund_claimed_all", claimed=generation.refund_claim, credits=credits)
+    return text(lang, "refund_claimed_part", back=back, claimed=generation.refund_claim, credits=credits)
 
 
 def status_text(lang: str, generation: Generation, stage: str, *, model_title: str, **params: object) -> str:

@@ -1,6 +1,7 @@
 """Reading a request's body: every endpoint reads its JSON with ``read_json_object``. Too large 413;
-not JSON, any encoding error, nested deeper than MAX_JSON_DEPTH, an integer outside int64 or not an
-object 400. What it returns is cleaned for PostgreSQL: NUL bytes stripped, lone surrogates replaced."""
+not all sent within BODY_S of the head 408 (and the connection closed); not JSON, any encoding error,
+nested deeper than MAX_JSON_DEPTH, an integer outside int64 or not an object 400. What it returns is
+cleaned for PostgreSQL: NUL bytes stripped, lone surrogates replaced."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ MAX_BODY_BYTES = 1024 * 1024  # a Telegram update or a KIE callback is a few kB
 OFF_LOOP_BYTES = 64 * 1024  # a larger body is parsed in a thread, off the event loop
 MAX_JSON_DEPTH = 64  # Telegram's deepest update (a reply to a reply, with markup) is about 10
 INT64 = range(-(2**63), 2**63)  # what a bigint column takes; a larger id would fail in the database
+BODY_S = 10.0  # to send the whole body once the head is in; a trickling client holds a connection, never the loop
+# The app's own body deadline, when not BODY_S (WebServer sets it; tests shorten it).
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
 
 
 class BodyError(ValueError):
@@ -87,11 +91,27 @@ def clean_text(text: str) -> str:
 
 
 async def read_json_object(request: web.Request, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The request's body as a cleaned JSON object. Raises HTTPRequestEntityTooLarge (413) or
-    BodyError (answer 400 with its message). A body over OFF_LOOP_BYTES is parsed in a thread: a
+    """The request's body as a cleaned JSON object. Raises HTTPRequestEntityTooLarge (413),
+    HTTPRequestTimeout (408, the body not all sent within the app's BODY_TIMEOUT) or BodyError
+    (answer 400 with its message). A body over OFF_LOOP_BYTES is parsed in a thread: a
     large or inflated body must not hold the event loop (and every other request) while it is read."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    try:
+        async with asyncio.timeout(request.app.get(BODY_TIMEOUT, BODY_S)):
+            raw = await _read(request, max_bytes)
+    except TimeoutError:
+        # Connection: close. aiohttp still reads and drops what the client sends for up to its
+        # lingering_time (10 s) before closing; in the background, like any read, not on the loop.
+        refused = web.HTTPRequestTimeout(text="the body took too long")
+        refused.force_close()
+        raise refused from None
+    if len(raw) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse_json_object, raw)
+    return parse_json_object(raw)
+
+
+async def _read(request: web.Request, max_bytes: int) -> bytes:
     # Counted as read, after aiohttp inflates a compressed body: a small gzip body may inflate to
     # megabytes, and the app's client_max_size (MAX_BODY_BYTES, build_app) is a looser cap.
     chunks: list[bytes] = []
@@ -101,7 +121,4 @@ async def read_json_object(request: web.Request, *, max_bytes: int = MAX_BODY_BY
         if size > max_bytes:
             raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=size)
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if len(raw) > OFF_LOOP_BYTES:
-        return await asyncio.to_thread(parse_json_object, raw)
-    return parse_json_object(raw)
+    return b"".join(chunks)

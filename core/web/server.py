@@ -5,9 +5,9 @@ do its work: the database answers and, in a worker, the consumers run (readiness
 most once a second whatever the request rate (anyone can ask), and why a check fails goes to the
 log; the response shows the reasons only to a caller with the metrics token.
 
-Idle keep-alive connections are closed after KEEPALIVE_S, and a client that does not finish sending
-its request line and headers within HEADERS_S is cut off (a slow-headers client holds a connection,
-never the loop).
+Idle keep-alive connections are closed after KEEPALIVE_S, a client that does not finish sending
+its request line and headers within HEADERS_S is cut off, and one that does not finish its body
+within BODY_S gets a 408 and is cut off too (a slow client holds a connection, never the loop).
 
 Junk never gets a 5xx: a path that is not clean UTF-8 or holds a NUL byte gets 400 before any
 handler runs (PostgreSQL refuses NUL bytes, so a token holding one would fail in the database), and
@@ -28,7 +28,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 
-from core.web.body import MAX_BODY_BYTES
+from core.web.body import BODY_S, BODY_TIMEOUT, MAX_BODY_BYTES
 from db.errors import UNAVAILABLE
 
 log = structlog.get_logger("web")
@@ -128,9 +128,12 @@ def build_app(
     routes: Iterable[Callable[[web.Application], None]] = (),
     *,
     details_token: str | None = None,
+    body_timeout_s: float = BODY_S,
 ) -> web.Application:
-    """``details_token`` (METRICS_TOKEN): the bearer token that shows /readyz's reasons."""
+    """``details_token`` (METRICS_TOKEN): the bearer token that shows /readyz's reasons.
+    ``body_timeout_s``: how long a request may take to send its body (core/web/body.py)."""
     app = web.Application(middlewares=[guard], client_max_size=MAX_BODY_BYTES + 1)
+    app[BODY_TIMEOUT] = body_timeout_s
     app[READINESS] = Readiness(checks)
     if details_token:
         app[DETAILS_TOKEN] = details_token
