@@ -125,7 +125,7 @@ class TestPieces:
         rows = [
             [b.text for b in row if (b.callback_data or "").startswith("style:")] for row in keyboard.inline_keyboard
         ]
-        assert [row for row in rows if row] == [["Cinematic", "✓ Anime", "Product ad"], ["Vlog", "Dreamy"]]
+        assert [row for row in rows if row] == [["Кино", "✓ Аниме", "Реклама товара"], ["Влог", "Мечта"]]
 
     def test_fallback_prompt_follows_the_style(self) -> None:
         prompt = fallback_prompt("a red kite", with_photo=False, style="hand-drawn anime style.")

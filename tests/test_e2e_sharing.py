@@ -110,7 +110,7 @@ class TestInlineQueries:
         when = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
         shared = _Shared("ru", BOT_NAME, parse_presets(DEFAULT_PRESETS), invite_link(BOT_NAME, ANN))
         result = shared.result(Delivered(5, "", when, "vlog", "vid-5"))
-        assert (result.title, result.description) == ("Видео от 7 дек.", "Создано 7 дек. · Vlog")
+        assert (result.title, result.description) == ("Видео от 7 дек.", "Создано 7 дек. · Влог")
         assert result.caption == f"🎬 📷\n\nСделано с помощью ИИ в @{BOT_NAME}"
         assert result.reply_markup is not None
         assert result.reply_markup.inline_keyboard[0][0].text == "✨ Сделать своё"

@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 import openai
 import pytest
 
+from core.growth import DEFAULT_PRESETS, parse_presets
 from core.providers.prompter import DEFAULT_SOUND_CUE, Prompter, PromptError, fallback_prompt, with_sound_cue
-from core.ui.texts import LANGUAGES, keys, language, placeholders, plural, text, user_language
+from core.ui.texts import LANGUAGES, keys, language, placeholders, plural, preset_name, text, user_language
 from db.users import User
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import REPO
+
+CYRILLIC = re.compile("[а-яА-ЯёЁ]")
 
 
 class TestCatalogue:
@@ -24,10 +27,9 @@ class TestCatalogue:
         # Keys built from a value: text(lang, f"status_{stage}"), f"cmd_{name}", f"broadcast_{state}", units.
         built = {f"status_{stage}" for stage in ("prompting", "uploading", "done", "done_late", "never_arrived")}
         # The Mini App: statuses and ledger reasons by value; app_* are the page's (GET /app/api/texts),
-        # checked against it by tests/test_miniapp_static.py.
-        built |= {
-            k for k in english if k.startswith(("cmd_", "broadcast_", "unit_", "api_status_", "api_ledger_", "app_"))
-        }
+        # checked against it by tests/test_miniapp_static.py. preset_name_*: texts.preset_name, by style id.
+        prefixes = ("cmd_", "broadcast_", "unit_", "api_status_", "api_ledger_", "app_", "preset_name_")
+        built |= {k for k in english if k.startswith(prefixes)}
         assert called - set(english) == set(), "keys used but not in the catalogue"
         assert set(english) - quoted - built == set(), "keys in the catalogue nobody uses"
 
@@ -44,6 +46,13 @@ class TestCatalogue:
                 else:
                     assert template, f"{lang}:{key} is empty"
                     assert placeholders(template) == placeholders(reference), f"{lang}:{key}"
+
+    def test_the_styles_we_ship_are_named_in_every_language(self) -> None:
+        for preset in parse_presets(DEFAULT_PRESETS):
+            assert preset_name("en", preset) == preset.name
+            assert CYRILLIC.search(preset_name("ru", preset)), preset.id
+        own = parse_presets("Noir|black and white, hard shadows")[0]
+        assert preset_name("ru", own) == "Noir", "an operator's own style keeps the operator's words"
 
     def test_no_key_is_written_twice(self) -> None:
         """A key written twice would silently keep only its last text (two features naming a button alike)."""

@@ -22,7 +22,7 @@ from core.growth import find_preset
 from core.pipeline.services import App
 from core.telegram.replies import EditOrSend
 from core.ui.keyboards import Again, Drop, PickLength, PickModel, PickPreset, confirm_keyboard
-from core.ui.texts import text
+from core.ui.texts import preset_name, text
 from db import generations as db_generations
 from db import models as db_models
 from db import providers as db_providers
@@ -150,7 +150,7 @@ async def _proposal_text(turn: Turn, draft: Generation) -> str:
         title = text(lang, "model_with_length", model=title, seconds=draft.duration_s)
     preset = find_preset(app.settings.growth.presets, draft.preset)
     if preset is not None:  # under the idea, as part of what the video will be
-        idea = f"{idea}\n{text(lang, 'proposal_preset', name=preset.name)}"
+        idea = f"{idea}\n{text(lang, 'proposal_preset', name=preset_name(lang, preset))}"
     words = text(lang, "confirm", idea=idea, model=title, price=draft.price, credits=turn.user.credits)
     health = await db_providers.get(turn.db, app.provider(model).name)
     if health.account_problem:

@@ -27,7 +27,7 @@ from aiogram.types import InlineQuery, InlineQueryResultCachedVideo, InlineQuery
 from core.bot.turn import Turn
 from core.growth import Preset, find_preset, invite_link
 from core.ui.keyboards import make_your_own_keyboard
-from core.ui.texts import text
+from core.ui.texts import preset_name, text
 from db import generations as db_generations
 from db.generations import Delivered
 
@@ -110,7 +110,7 @@ class _Shared:
         preset = find_preset(self.presets, video.preset)
         description = self.made_on(video.finished_at)
         if preset is not None:
-            description = f"{description} · {preset.name}"
+            description = f"{description} · {preset_name(self.lang, preset)}"
         caption = text(self.lang, "share_caption", idea=video.idea[:900] or "📷", bot=self.bot)
         return InlineQueryResultCachedVideo(
             id=f"g{video.id}",

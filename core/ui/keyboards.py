@@ -11,7 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MenuButton
 from core.catalogue import VideoModel
 from core.growth import Preset, find_preset, share_link
 from core.stars import Package
-from core.ui.texts import text
+from core.ui.texts import preset_name, text
 from db.generations import Generation
 
 
@@ -82,7 +82,7 @@ def confirm_keyboard(
     rows += [others[i : i + 2] for i in range(0, len(others), 2)]
     styles = [
         _button(
-            text(lang, "button_preset_chosen" if p.id == draft.preset else "button_preset", name=p.name),
+            text(lang, "button_preset_chosen" if p.id == draft.preset else "button_preset", name=preset_name(lang, p)),
             PickPreset(draft=draft.id, preset=p.id),
         )
         for p in presets
@@ -136,7 +136,11 @@ def history_keyboard(
     buttons = []
     for gid, when, idea, preset_id in rows:
         preset = find_preset(presets, preset_id)
-        key, extra = ("button_history_item_preset", {"preset": preset.name}) if preset else ("button_history_item", {})
+        key, extra = (
+            ("button_history_item_preset", {"preset": preset_name(lang, preset)})
+            if preset
+            else ("button_history_item", {})
+        )
         buttons.append([_button(text(lang, key, when=when, idea=_short(idea), **extra), Resend(generation=gid))])
     return InlineKeyboardMarkup(inline_keyboard=buttons)
 

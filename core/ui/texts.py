@@ -26,12 +26,14 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, get_group_symbol
 
+from core.growth import Preset
 from db.users import User
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "ru")
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 UNIT_PREFIX = "unit_"  # plural entries: unit_credits is what {n:credits} reads
+PRESET_PREFIX = "preset_name_"  # the names of the styles we ship (core/growth.py DEFAULT_PRESETS)
 
 
 def _load(lang: str) -> gettext.GNUTranslations:
@@ -98,6 +100,14 @@ def text(lang: str, key: str, **params: object) -> str:
         raise KeyError(f"no text {key!r} in the catalogue")
     lang = lang if lang in CATALOGUES else DEFAULT_LANGUAGE
     return template.format_map({name: _Localized(value, lang) for name, value in params.items()})
+
+
+def preset_name(lang: str, preset: Preset) -> str:
+    """A style's name in the reader's language: the catalogue's for the styles we ship (``preset_name_<id>``),
+    else as PRESETS writes it (an operator's own style, in the operator's words)."""
+    key = PRESET_PREFIX + preset.id.replace("-", "_")
+    name = CATALOGUES.get(lang, CATALOGUES[DEFAULT_LANGUAGE]).gettext(key)
+    return preset.name if name == key else name
 
 
 @lru_cache(maxsize=4096)  # gettext's plural rule is Python evaluated per call; balances repeat

@@ -106,7 +106,7 @@ async def get_catalogue(call: Call) -> dict[str, Any]:
     return {
         "balance": call.user.credits,
         "models": models,
-        "presets": [{"id": p.id, "name": p.name} for p in settings.growth.presets],
+        "presets": [{"id": p.id, "name": texts.preset_name(call.lang, p)} for p in settings.growth.presets],
         "packages": [{"id": p.id, "credits": p.credits, "stars": p.stars} for p in settings.product.credit_packages],
         "plans": [{"id": p.id, "credits": p.credits, "stars": p.stars} for p in settings.growth.subscription_plans],
         "subscription": await subscription(call),

@@ -6,7 +6,7 @@ from typing import Any
 
 from core.growth import find_preset
 from core.pipeline.services import App
-from core.ui.texts import text
+from core.ui.texts import preset_name, text
 from db.generations import Generation, Status
 
 STATES = {
@@ -46,7 +46,7 @@ def video(app: App, lang: str, generation: Generation, *, thumbnail: bool) -> di
         "model_title": model.title if model else generation.model,
         "seconds": generation.duration_s,
         "price": generation.price,
-        "preset": preset.name if preset else None,
+        "preset": preset_name(lang, preset) if preset else None,
         "created_at": generation.created_at.isoformat(),
         "thumbnail": f"/app/api/videos/{generation.id}/thumbnail" if thumbnail else None,
         "video_url": generation.video_url,
