@@ -97,18 +97,25 @@ async def read_json_object(request: web.Request, *, max_bytes: int = MAX_BODY_BY
     large or inflated body must not hold the event loop (and every other request) while it is read."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    if request.content.is_eof():  # the whole body came with the head (nearly always): no deadline to keep
+        raw = await _read(request, max_bytes)
+    else:
+        raw = await _read_in_time(request, max_bytes)
+    if len(raw) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse_json_object, raw)
+    return parse_json_object(raw)
+
+
+async def _read_in_time(request: web.Request, max_bytes: int) -> bytes:
     try:
         async with asyncio.timeout(request.app.get(BODY_TIMEOUT, BODY_S)):
-            raw = await _read(request, max_bytes)
+            return await _read(request, max_bytes)
     except TimeoutError:
         # Connection: close. aiohttp still reads and drops what the client sends for up to its
         # lingering_time (10 s) before closing; in the background, like any read, not on the loop.
         refused = web.HTTPRequestTimeout(text="the body took too long")
         refused.force_close()
         raise refused from None
-    if len(raw) > OFF_LOOP_BYTES:
-        return await asyncio.to_thread(parse_json_object, raw)
-    return parse_json_object(raw)
 
 
 async def _read(request: web.Request, max_bytes: int) -> bytes:
