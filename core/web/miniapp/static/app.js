@@ -254,8 +254,10 @@
   function loadVideos(more) {
     var path = "/videos" + (more && state.next ? "?before=" + encodeURIComponent(state.next) : "");
     return api("GET", path).then(function (data) {
-      state.videos = more ? state.videos.concat(data.videos) : data.videos;
-      state.next = data.next;
+      // An answer whose body was cut reads as {} (api): no list, rather than a list holding undefined.
+      var videos = (data.videos || []).filter(Boolean);
+      state.videos = more ? state.videos.concat(videos) : videos;
+      state.next = data.next || null;
       state.loadedVideos = true;
     });
   }
@@ -407,6 +409,7 @@
   }
 
   function replaceVideo(video) {
+    if (!video || !video.id) return; // a cut answer: the next round asks again
     var index = -1;
     for (var i = 0; i < state.videos.length; i++) if (state.videos[i].id === video.id) index = i;
     if (index < 0) return;
@@ -584,8 +587,10 @@
       if (state.me) state.me.balance = data.balance;
       if (state.catalogue) state.catalogue.balance = data.balance;
       // Not loaded yet (or dropped by a language switch): the Videos screen asks for all of them.
-      if (state.loadedVideos) {
+      if (state.loadedVideos && data.video) {
         state.videos = [data.video].concat(state.videos.filter(function (v) { return v.id !== data.video.id; }));
+      } else {
+        state.loadedVideos = false; // no video in the answer (its body was cut): the list is asked for again
       }
       d.idea = "";
       clearPhoto();
